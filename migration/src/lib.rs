@@ -1,0 +1,44 @@
+//! Bookworm's schema history, one migration per file.
+//!
+//! Migrations are frozen history: they declare their own identifiers instead of
+//! importing the `entity` crate, so changing an entity can never rewrite a schema
+//! that production databases already have. Backend differences live in [`dialect`]
+//! and nowhere else.
+
+pub use sea_orm_migration::prelude::*;
+
+mod dialect;
+mod m20260101_000001_create_updated_at_function;
+mod m20260101_000002_create_users;
+mod m20260101_000003_create_profiles;
+mod m20260101_000004_create_api_tokens;
+mod m20260101_000005_create_authors;
+mod m20260101_000006_create_books;
+mod m20260101_000007_create_categories;
+mod m20260101_000008_create_book_categories;
+mod m20260101_000009_create_reviews;
+mod m20260101_000010_create_shelf_entries;
+mod m20260101_000011_create_audit_log;
+mod m20260101_000012_create_user_stats;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_updated_at_function::Migration),
+            Box::new(m20260101_000002_create_users::Migration),
+            Box::new(m20260101_000003_create_profiles::Migration),
+            Box::new(m20260101_000004_create_api_tokens::Migration),
+            Box::new(m20260101_000005_create_authors::Migration),
+            Box::new(m20260101_000006_create_books::Migration),
+            Box::new(m20260101_000007_create_categories::Migration),
+            Box::new(m20260101_000008_create_book_categories::Migration),
+            Box::new(m20260101_000009_create_reviews::Migration),
+            Box::new(m20260101_000010_create_shelf_entries::Migration),
+            Box::new(m20260101_000011_create_audit_log::Migration),
+            Box::new(m20260101_000012_create_user_stats::Migration),
+        ]
+    }
+}

@@ -1,0 +1,107 @@
+//! The migration CLI: `migration up|down|status|fresh|refresh|reset`.
+//!
+//! sea-orm-migration ships a CLI, but it panics when `DATABASE_URL` is missing or the
+//! server is down and pulls in the whole code generator. This one defaults to the
+//! same SQLite file as the API, fails with a one-line message, and depends only on
+//! the migration library.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
+
+#[derive(Parser)]
+#[command(name = "migration", about = "Apply, roll back and inspect Bookworm's schema migrations")]
+struct Cli {
+    /// Database to migrate (`sqlite://file.db?mode=rwc` or `postgres://user@host/db`).
+    #[arg(short = 'u', long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    database_url: String,
+
+    /// Seconds to wait for the database before giving up.
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = 2000)]
+    connect_timeout_ms: u64,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations (all, or the next N).
+    Up {
+        #[arg(short, long)]
+        num: Option<u32>,
+    },
+    /// Roll back applied migrations (the last one, or the last N).
+    Down {
+        #[arg(short, long, default_value_t = 1)]
+        num: u32,
+    },
+    /// List every migration and whether it is applied.
+    Status,
+    /// Drop every table and type, then apply all migrations.
+    Fresh,
+    /// Roll back all migrations, then apply them again.
+    Refresh,
+    /// Roll back all migrations.
+    Reset,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    dotenvy::dotenv().ok();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "sea_orm_migration=info,warn".into()),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let db = connect(&cli.database_url, Duration::from_millis(cli.connect_timeout_ms)).await?;
+    let result = match cli.command.unwrap_or(Command::Up { num: None }) {
+        Command::Up { num } => Migrator::up(&db, num).await,
+        Command::Down { num } => Migrator::down(&db, Some(num)).await,
+        Command::Fresh => Migrator::fresh(&db).await,
+        Command::Refresh => Migrator::refresh(&db).await,
+        Command::Reset => Migrator::reset(&db).await,
+        Command::Status => print_status(&db).await,
+    };
+    result.map_err(|e| format!("migration failed: {e}"))
+}
+
+async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection, String> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(1)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .map_err(|e| format!("cannot connect to the database in DATABASE_URL: {e}"))
+}
+
+async fn print_status(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let migrations = Migrator::get_migration_with_status(db).await?;
+    for m in &migrations {
+        println!("{:<8} {}", m.status().to_string(), m.name());
+    }
+    Ok(())
+}
