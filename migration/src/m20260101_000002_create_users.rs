@@ -26,7 +26,11 @@ impl MigrationTrait for Migration {
                             // varchar(255) is not enforced by SQLite; this is, on both.
                             .check(Expr::cust("length(email) BETWEEN 3 AND 255")),
                     )
-                    .col(ColumnDef::new(Users::PasswordHash).string_len(255).not_null())
+                    .col(
+                        ColumnDef::new(Users::PasswordHash)
+                            .string_len(255)
+                            .not_null(),
+                    )
                     .col(
                         dialect::enum_column(db, Users::Role, ROLE_TYPE, ROLES)?
                             .default("user")
@@ -34,7 +38,11 @@ impl MigrationTrait for Migration {
                     )
                     .col(dialect::created_at(db, Users::CreatedAt)?)
                     .col(dialect::created_at(db, Users::UpdatedAt)?)
-                    .col(ColumnDef::new(Users::DeletedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Users::DeletedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;

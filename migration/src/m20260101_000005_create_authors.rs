@@ -23,7 +23,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Authors::Bio).text().null())
                     .col(dialect::created_at(db, Authors::CreatedAt)?)
                     .col(dialect::created_at(db, Authors::UpdatedAt)?)
-                    .col(ColumnDef::new(Authors::DeletedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Authors::DeletedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;

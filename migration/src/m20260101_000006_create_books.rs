@@ -38,7 +38,11 @@ impl MigrationTrait for Migration {
                     )
                     .col(dialect::created_at(db, Books::CreatedAt)?)
                     .col(dialect::created_at(db, Books::UpdatedAt)?)
-                    .col(ColumnDef::new(Books::DeletedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Books::DeletedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_books_author_id")

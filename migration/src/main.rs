@@ -15,7 +15,10 @@ use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, D
 const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
 
 #[derive(Parser)]
-#[command(name = "migration", about = "Apply, roll back and inspect Bookworm's schema migrations")]
+#[command(
+    name = "migration",
+    about = "Apply, roll back and inspect Bookworm's schema migrations"
+)]
 struct Cli {
     /// Database to migrate (`sqlite://file.db?mode=rwc` or `postgres://user@host/db`).
     #[arg(short = 'u', long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
@@ -74,7 +77,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let db = connect(&cli.database_url, Duration::from_millis(cli.connect_timeout_ms)).await?;
+    let db = connect(
+        &cli.database_url,
+        Duration::from_millis(cli.connect_timeout_ms),
+    )
+    .await?;
     let result = match cli.command.unwrap_or(Command::Up { num: None }) {
         Command::Up { num } => Migrator::up(&db, num).await,
         Command::Down { num } => Migrator::down(&db, Some(num)).await,

@@ -1,0 +1,260 @@
+//! Configuration from environment variables (and `.env`, loaded by the binary).
+//!
+//! Every setting has a safe local default so `cargo run -p api` needs nothing. A
+//! malformed value stops start-up with the variable's name; a value that may hold a
+//! secret (the database URL) is never echoed back. Reading goes through a lookup
+//! function rather than `std::env` directly, so tests can pass a map instead of
+//! mutating the process environment.
+
+use std::fmt::Display;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use service::database::{DatabaseUrl, PoolSettings};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub host: IpAddr,
+    pub port: u16,
+    pub database: PoolSettings,
+    /// Apply pending migrations at start-up.
+    pub auto_migrate: bool,
+    pub log_format: LogFormat,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// Largest accepted JSON request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let url = DatabaseUrl::new(
+            env.raw("DATABASE_URL")
+                .unwrap_or(DEFAULT_DATABASE_URL.into()),
+        );
+        if url.backend().is_none() {
+            return Err(ConfigError {
+                name: "DATABASE_URL",
+                reason: "must start with sqlite:// or postgres://".into(),
+            });
+        }
+        let defaults = PoolSettings::with_defaults(url);
+        let database = PoolSettings {
+            max_connections: env.parse("DATABASE_MAX_CONNECTIONS", defaults.max_connections)?,
+            min_connections: env.parse("DATABASE_MIN_CONNECTIONS", defaults.min_connections)?,
+            connect_timeout: env.millis("DATABASE_CONNECT_TIMEOUT_MS", defaults.connect_timeout)?,
+            idle_timeout: env.millis("DATABASE_IDLE_TIMEOUT_MS", defaults.idle_timeout)?,
+            statement_timeout: env
+                .millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
+            check_idle_after: env
+                .millis("DATABASE_CHECK_IDLE_AFTER_MS", defaults.check_idle_after)?,
+            ..defaults
+        };
+        if database.max_connections == 0 {
+            return Err(ConfigError {
+                name: "DATABASE_MAX_CONNECTIONS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if database.min_connections > database.max_connections {
+            return Err(ConfigError {
+                name: "DATABASE_MIN_CONNECTIONS",
+                reason: format!(
+                    "must not exceed DATABASE_MAX_CONNECTIONS ({})",
+                    database.max_connections
+                ),
+            });
+        }
+        if database.connect_timeout.is_zero() {
+            return Err(ConfigError {
+                name: "DATABASE_CONNECT_TIMEOUT_MS",
+                reason: "must be positive".into(),
+            });
+        }
+
+        Ok(Settings {
+            environment: env.choice(
+                "APP_ENV",
+                &[
+                    ("development", Environment::Development),
+                    ("production", Environment::Production),
+                ],
+                Environment::Development,
+            )?,
+            host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
+            port: env.parse("PORT", 8080)?,
+            database,
+            auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
+            log_format: env.choice(
+                "LOG_FORMAT",
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+                LogFormat::Text,
+            )?,
+            shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
+            max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
+        })
+    }
+}
+
+const BOOLEANS: &[(&str, bool)] = &[
+    ("true", true),
+    ("1", true),
+    ("yes", true),
+    ("false", false),
+    ("0", false),
+    ("no", false),
+];
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    /// The trimmed value; an empty variable counts as unset.
+    fn raw(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: Display,
+    {
+        match self.raw(name) {
+            None => Ok(default),
+            Some(value) => value.parse().map_err(|e| ConfigError {
+                name,
+                reason: format!("{value:?}: {e}"),
+            }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        let ms: u64 = self.parse(name, default.as_millis() as u64)?;
+        Ok(Duration::from_millis(ms))
+    }
+
+    fn choice<T: Copy>(
+        &self,
+        name: &'static str,
+        options: &[(&str, T)],
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some(value) = self.raw(name) else {
+            return Ok(default);
+        };
+        options
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(&value))
+            .map(|(_, v)| *v)
+            .ok_or_else(|| ConfigError {
+                name,
+                reason: format!(
+                    "{value:?} is not one of {}",
+                    options
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database.url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!((s.host.to_string().as_str(), s.port), ("127.0.0.1", 8080));
+        assert_eq!(
+            (s.database.max_connections, s.database.min_connections),
+            (20, 5)
+        );
+        assert_eq!(s.database.connect_timeout, Duration::from_secs(2));
+        assert_eq!(s.database.idle_timeout, Duration::from_secs(30));
+        assert_eq!(s.database.statement_timeout, Duration::from_secs(10));
+        assert!(s.auto_migrate);
+        assert_eq!(s.environment, Environment::Development);
+    }
+
+    #[test]
+    fn a_malformed_setting_is_named() {
+        let err = settings(&[("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.name, "PORT");
+        assert!(err.to_string().contains("invalid setting PORT"), "{err}");
+
+        let err = settings(&[("DATABASE_AUTO_MIGRATE", "maybe")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_AUTO_MIGRATE");
+    }
+
+    #[test]
+    fn pool_bounds_must_make_sense() {
+        let err = settings(&[("DATABASE_MIN_CONNECTIONS", "30")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_MIN_CONNECTIONS");
+        let err = settings(&[("DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_MAX_CONNECTIONS");
+    }
+
+    #[test]
+    fn an_unknown_database_scheme_is_refused_without_echoing_the_url() {
+        let err = settings(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_URL");
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn overrides_are_read() {
+        let s = settings(&[
+            ("PORT", "0"),
+            ("DATABASE_AUTO_MIGRATE", "false"),
+            ("LOG_FORMAT", "JSON"),
+            ("DATABASE_CONNECT_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(s.port, 0);
+        assert!(!s.auto_migrate);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.database.connect_timeout, Duration::from_millis(250));
+    }
+}

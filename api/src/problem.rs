@@ -1,0 +1,186 @@
+//! The API's one error type, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Handlers return [`ApiError`]; service errors convert into it at the boundary.
+//! Internal details (database messages, stack traces) are logged, never sent. A
+//! catch-all middleware ([`problem_for_bare_errors`]) rewrites any error response
+//! that did not come from here — actix's own 405s, for example — into the same
+//! format, so clients only ever parse one error shape.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use service::ServiceError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid input field, in a 400/422 problem's `errors` list.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The problem document (RFC 9457 members, plus `errors` for field-level details).
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    /// A problem that says no more than its status.
+    pub fn from_status(status: StatusCode) -> Self {
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: None,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        HttpResponse::build(status)
+            .content_type(PROBLEM_JSON)
+            .json(self)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not found")]
+    NotFound,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("service unavailable: {0}")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        let base = Problem::from_status(self.status_code());
+        match self {
+            ApiError::NotFound => Problem {
+                detail: Some("no resource at this address".into()),
+                ..base
+            },
+            ApiError::BadRequest(detail) => Problem {
+                detail: Some(detail.clone()),
+                ..base
+            },
+            ApiError::Validation(errors) => Problem {
+                kind: "urn:bookworm:problem:validation",
+                title: "Invalid input",
+                detail: Some("one or more fields are invalid".into()),
+                errors: errors.clone(),
+                ..base
+            },
+            ApiError::Conflict(detail) => Problem {
+                detail: Some(detail.clone()),
+                ..base
+            },
+            ApiError::PayloadTooLarge { limit } => Problem {
+                detail: Some(format!("request bodies are limited to {limit} bytes")),
+                ..base
+            },
+            ApiError::UnsupportedMediaType => Problem {
+                detail: Some("send JSON with Content-Type: application/json".into()),
+                ..base
+            },
+            ApiError::Unavailable(detail) => Problem {
+                detail: Some((*detail).into()),
+                ..base
+            },
+            ApiError::Internal => base,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let mut response = self.problem().response();
+        if matches!(self, ApiError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NotFound(_) => ApiError::NotFound,
+            ServiceError::Conflict(detail) => ApiError::Conflict(detail),
+            ServiceError::Invalid(detail) => ApiError::BadRequest(detail),
+            ServiceError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                ApiError::Unavailable("the database is unavailable, try again shortly")
+            }
+            ServiceError::Database(source) => {
+                tracing::error!(error = %source, "database error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// Error-handler middleware body: leaves problem documents alone and replaces any
+/// other error body with the problem for its status, keeping headers such as `Allow`.
+pub fn problem_for_bare_errors<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, original) = res.into_parts();
+    let mut replacement = Problem::from_status(original.status()).response();
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    let res = ServiceResponse::new(req, replacement).map_into_right_body::<B>();
+    Ok(ErrorHandlerResponse::Response(res))
+}

@@ -1,0 +1,139 @@
+//! Building and running the server. [`Application::build`] does everything that can
+//! fail — connect, migrate, bind — before a single request is accepted, and reports
+//! failures as one clear [`StartupError`]; the binary and the tests share it.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash};
+use actix_web::{App, HttpMessage, HttpServer, dev::Service, web};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, DbErr};
+use service::database::DatabaseUrl;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::config::Settings;
+use crate::context::AppContext;
+use crate::problem::problem_for_bare_errors;
+use crate::routes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "cannot reach the database at {url} (check DATABASE_URL and that the server is up): {source}"
+    )]
+    Database { url: DatabaseUrl, source: DbErr },
+    #[error("applying migrations failed: {0}")]
+    Migration(DbErr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    db: DatabaseConnection,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let db = service::database::connect(&settings.database)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: settings.database.url.clone(),
+                source,
+            })?;
+        Self::build_with_db(settings, db).await
+    }
+
+    /// Like [`build`](Self::build) with a connection made by the caller, e.g. one
+    /// with a statement counter attached.
+    pub async fn build_with_db(
+        settings: Settings,
+        db: DatabaseConnection,
+    ) -> Result<Self, StartupError> {
+        tracing::info!(database = %settings.database.url, "connected to the database");
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+        if settings.auto_migrate {
+            Migrator::up(&db, None)
+                .await
+                .map_err(StartupError::Migration)?;
+            tracing::info!("migrations are up to date");
+        }
+
+        let ctx = AppContext {
+            db: db.clone(),
+            ready_timeout: settings.database.connect_timeout,
+        };
+        let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
+            addr: format!("{}:{port}", settings.host),
+            source,
+        })?;
+        tracing::info!(host = %settings.host, port, "listening");
+        Ok(Self { port, db, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests
+    /// finish (up to `SHUTDOWN_TIMEOUT_SECS`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await?;
+        tracing::info!("server stopped");
+        self.db.close().await.ok();
+        Ok(())
+    }
+}
+
+fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::Result<Server> {
+    let ctx = web::Data::new(ctx);
+    let (json, path, query) = routes::extractor_config(settings.max_body_bytes);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(ctx.clone())
+            .app_data(json.clone())
+            .app_data(path.clone())
+            .app_data(query.clone())
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+            .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap_fn(|req, srv| {
+                let request_id = req.extensions().get::<RequestId>().copied();
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    if let Some(id) = request_id
+                        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+                    {
+                        res.headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
+                    }
+                    Ok(res)
+                }
+            })
+            .wrap(TracingLogger::default())
+    })
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,181 @@
+//! Connecting to the database: pool settings and the backend-specific options.
+//!
+//! The pool settings are the pattern catalogue's, each a named field with its
+//! default. A few sqlx defaults are deliberately overridden:
+//! - acquire timeout: sqlx waits 30 s for a connection, so a stopped database would
+//!   hang every request; we fail after `connect_timeout` instead;
+//! - health check: sqlx pings on every checkout; we ping only connections idle for
+//!   longer than `check_idle_after`, which catches stale ones without a round trip
+//!   per request;
+//! - SQLite runs in WAL mode with a busy timeout, so readers never block the writer.
+
+use std::fmt;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// A database URL that never prints its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn backend(&self) -> Option<DbBackend> {
+        let scheme = self.0.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(DbBackend::Sqlite),
+            "postgres" | "postgresql" => Some(DbBackend::Postgres),
+            _ => None,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, for logs and messages.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                let masked = if userinfo.contains(':') {
+                    format!("{user}:***")
+                } else {
+                    user.to_owned()
+                };
+                format!("{scheme}://{masked}@{host}{path}")
+            }
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long to wait for a connection, new or pooled, before failing.
+    pub connect_timeout: Duration,
+    /// Idle connections above `min_connections` are closed after this long.
+    pub idle_timeout: Duration,
+    /// PostgreSQL `statement_timeout`; ignored by SQLite.
+    pub statement_timeout: Duration,
+    /// A pooled connection idle for longer than this is pinged before use.
+    pub check_idle_after: Duration,
+}
+
+impl PoolSettings {
+    /// The pattern catalogue's defaults for the given URL.
+    pub fn with_defaults(url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            max_connections: 20,
+            min_connections: 5,
+            connect_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(10),
+            check_idle_after: Duration::from_secs(5),
+        }
+    }
+
+    pub fn connect_options(&self) -> ConnectOptions {
+        let mut options = ConnectOptions::new(self.url.expose());
+        options
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .connect_timeout(self.connect_timeout)
+            .acquire_timeout(self.connect_timeout)
+            .idle_timeout(self.idle_timeout)
+            .test_before_acquire_if_idle_for(self.check_idle_after)
+            .statement_timeout(self.statement_timeout)
+            .set_application_name("bookworm")
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+        let idle_in_transaction = (self.statement_timeout * 3).as_millis().to_string();
+        options.map_sqlx_postgres_opts(move |opts| {
+            // A transaction abandoned by a cancelled request must not hold locks forever
+            // (see sqlx issue 4385: a cancelled begin() can leave one open).
+            opts.options([(
+                "idle_in_transaction_session_timeout",
+                idle_in_transaction.as_str(),
+            )])
+        });
+        options
+    }
+}
+
+/// Opens the pool and checks one connection, failing within `connect_timeout`.
+pub async fn connect(settings: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(settings.connect_options()).await
+}
+
+/// Round trip to the database, bounded by `timeout` (a closed pool fails at once).
+pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<(), DbErr> {
+    match tokio::time::timeout(timeout, db.execute_unprepared("SELECT 1")).await {
+        Ok(result) => result.map(|_| ()),
+        Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_but_keeps_the_rest() {
+        let url = DatabaseUrl::new("postgres://app:s3cret@db.internal:5432/bookworm");
+        assert_eq!(
+            url.redacted(),
+            "postgres://app:***@db.internal:5432/bookworm"
+        );
+        assert!(!format!("{url:?} {url}").contains("s3cret"));
+    }
+
+    #[test]
+    fn leaves_urls_without_password_alone() {
+        for raw in [
+            "postgres://postgres@127.0.0.1/x",
+            "sqlite://bookworm.db?mode=rwc",
+        ] {
+            assert_eq!(DatabaseUrl::new(raw).redacted(), raw);
+        }
+    }
+
+    #[test]
+    fn knows_the_backend_from_the_scheme() {
+        assert_eq!(
+            DatabaseUrl::new("sqlite::memory:").backend(),
+            Some(DbBackend::Sqlite)
+        );
+        assert_eq!(
+            DatabaseUrl::new("postgresql://h/db").backend(),
+            Some(DbBackend::Postgres)
+        );
+        assert_eq!(DatabaseUrl::new("mysql://h/db").backend(), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! Bookworm's business rules and every query the API runs.
+//!
+//! One module per aggregate; each exposes plain async functions taking a
+//! connection, so handlers, tools and tests call the same code. Nothing here knows
+//! about HTTP: errors are [`ServiceError`], which the API maps to status codes.
+
+pub mod database;
+pub mod error;
+
+pub use error::ServiceError;
