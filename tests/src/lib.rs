@@ -1,0 +1,37 @@
+//! The test harness: fresh databases, a real server on a random port, and catalog
+//! snapshots. Tests live in `tests/api/`, one module per feature; each is written
+//! once as `async fn name(backend: Backend)` and listed in [`backend_tests!`], which
+//! runs it on SQLite always and on PostgreSQL when `TEST_POSTGRES_URL` is set.
+
+mod app;
+mod database;
+pub mod schema;
+
+pub use app::{TestApp, spawn_app, spawn_app_with, test_settings};
+pub use database::{Backend, TestDatabase};
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn(Backend)`:
+/// `sqlite::name` always, `postgres::name` when the build saw `TEST_POSTGRES_URL`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+
+        #[cfg(postgres)]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

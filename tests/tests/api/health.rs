@@ -1,0 +1,110 @@
+use serde_json::Value;
+use tests::{Backend, backend_tests, spawn_app};
+
+async fn liveness_answers_200(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app.get("/health/live").await;
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+async fn readiness_answers_200_while_the_database_is_reachable(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app.get("/health/ready").await;
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+}
+
+async fn readiness_answers_503_problem_when_the_database_is_unreachable(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.make_database_unreachable().await;
+
+    let response = app.get("/health/ready").await;
+
+    assert_eq!(response.status(), 503);
+    assert_problem_json(&response);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 503);
+    assert_eq!(body["title"], "Service Unavailable");
+    let text = body.to_string().to_lowercase();
+    for internal in ["pool", "sqlx", "terminat", "closed", "connection to server"] {
+        assert!(
+            !text.contains(internal),
+            "internal detail {internal:?} leaked: {text}"
+        );
+    }
+    // The process itself is fine: liveness must not follow the database down.
+    assert_eq!(app.get("/health/live").await.status(), 200);
+}
+
+async fn an_unknown_route_is_a_problem_json_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app.get("/no/such/thing").await;
+
+    assert_eq!(response.status(), 404);
+    assert_problem_json(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["title"], "Not Found");
+    assert_eq!(body["type"], "about:blank");
+}
+
+async fn a_wrong_method_is_a_problem_json_405_naming_the_allowed_ones(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app
+        .client
+        .delete(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 405);
+    assert_problem_json(&response);
+    assert_eq!(response.headers()["allow"], "GET");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 405);
+}
+
+async fn every_response_carries_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let ok = app.get("/health/live").await;
+    let missing = app.get("/missing").await;
+
+    let id_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (a, b) = (
+        id_of(&ok).expect("200 has an id"),
+        id_of(&missing).expect("404 has an id"),
+    );
+    assert_ne!(a, b);
+    assert!(uuid::Uuid::parse_str(&a).is_ok());
+}
+
+fn assert_problem_json(response: &reqwest::Response) {
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+backend_tests!(
+    liveness_answers_200,
+    readiness_answers_200_while_the_database_is_reachable,
+    readiness_answers_503_problem_when_the_database_is_unreachable,
+    an_unknown_route_is_a_problem_json_404,
+    a_wrong_method_is_a_problem_json_405_naming_the_allowed_ones,
+    every_response_carries_a_request_id,
+);

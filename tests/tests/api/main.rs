@@ -1,0 +1,7 @@
+//! Black-box tests of the whole stack: one binary, one module per feature.
+
+mod constraints;
+mod health;
+mod migrations;
+mod seed;
+mod startup;

@@ -1,0 +1,99 @@
+//! The migration history round-trips on both backends: up, down and up again give
+//! the same catalog, and all the way down leaves nothing of ours behind.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use tests::schema::{snapshot, tables};
+use tests::{Backend, TestDatabase, backend_tests};
+
+const TABLES: &[&str] = &[
+    "api_tokens",
+    "audit_log",
+    "authors",
+    "book_categories",
+    "books",
+    "categories",
+    "profiles",
+    "reviews",
+    "shelf_entries",
+    "user_stats",
+    "users",
+];
+
+async fn migrated(backend: Backend) -> (TestDatabase, DatabaseConnection) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    Migrator::up(&db, None).await.expect("all migrations apply");
+    (database, db)
+}
+
+async fn all_up_creates_every_table_and_all_down_leaves_nothing(backend: Backend) {
+    let (_database, db) = migrated(backend).await;
+    assert_eq!(tables(&db).await, TABLES);
+
+    Migrator::down(&db, None)
+        .await
+        .expect("all migrations roll back");
+
+    assert_eq!(
+        snapshot(&db).await,
+        Vec::<String>::new(),
+        "objects left behind on {backend}"
+    );
+}
+
+async fn each_migration_down_then_up_again_gives_the_same_schema(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let count = Migrator::migrations().len();
+
+    for step in 1..=count {
+        let before = snapshot(&db).await;
+        Migrator::up(&db, Some(1)).await.unwrap();
+        let after = snapshot(&db).await;
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+        assert_eq!(
+            snapshot(&db).await,
+            before,
+            "migration {step} down did not undo its up on {backend}"
+        );
+
+        Migrator::up(&db, Some(1)).await.unwrap();
+        assert_eq!(
+            snapshot(&db).await,
+            after,
+            "migration {step} up again differs on {backend}"
+        );
+    }
+    assert!(
+        Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Selecting every column of every entity fails if an entity names a column, or a
+/// type, that the migrations did not create.
+async fn the_entities_match_the_migrated_schema(backend: Backend) {
+    let (_database, db) = migrated(backend).await;
+
+    entity::User::find().all(&db).await.unwrap();
+    entity::Profile::find().all(&db).await.unwrap();
+    entity::ApiToken::find().all(&db).await.unwrap();
+    entity::Author::find().all(&db).await.unwrap();
+    entity::Book::find().all(&db).await.unwrap();
+    entity::Category::find().all(&db).await.unwrap();
+    entity::BookCategory::find().all(&db).await.unwrap();
+    entity::Review::find().all(&db).await.unwrap();
+    entity::ShelfEntry::find().all(&db).await.unwrap();
+    entity::AuditLog::find().all(&db).await.unwrap();
+    entity::UserStats::find().all(&db).await.unwrap();
+}
+
+backend_tests!(
+    all_up_creates_every_table_and_all_down_leaves_nothing,
+    each_migration_down_then_up_again_gives_the_same_schema,
+    the_entities_match_the_migrated_schema,
+);

@@ -1,0 +1,67 @@
+//! Start-up against a database that is down: a clear error within the connect
+//! timeout, never a hang, a panic or a leaked password.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use api::startup::Application;
+use tests::test_settings;
+
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+async fn start_against(url: &str) -> (String, Duration) {
+    let mut settings = test_settings(url);
+    settings.database.connect_timeout = TIMEOUT;
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(30), Application::build(settings))
+        .await
+        .expect("start-up must give up by itself, not hang");
+    let err = result.err().expect("start-up must fail without a database");
+    (err.to_string(), started.elapsed())
+}
+
+#[tokio::test]
+async fn a_refused_connection_stops_start_up_with_a_clear_message() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+
+    let (message, took) = start_against(&format!(
+        "postgres://bookworm:s3cret@127.0.0.1:{port}/bookworm"
+    ))
+    .await;
+
+    assert!(message.contains("cannot reach the database"), "{message}");
+    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert!(
+        !message.contains("s3cret"),
+        "the password leaked: {message}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_stops_start_up_within_the_connect_timeout() {
+    // Accepts TCP connections and then says nothing, like a hung or firewalled server.
+    let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = black_hole.local_addr().unwrap().port();
+
+    let (message, took) = start_against(&format!(
+        "postgres://bookworm:s3cret@127.0.0.1:{port}/bookworm"
+    ))
+    .await;
+
+    assert!(message.contains("cannot reach the database"), "{message}");
+    assert!(
+        !message.contains("s3cret"),
+        "the password leaked: {message}"
+    );
+    assert!(took >= TIMEOUT, "gave up before the timeout: {took:?}");
+    assert!(
+        took < TIMEOUT * 8,
+        "took {took:?} for a {TIMEOUT:?} timeout"
+    );
+    drop(black_hole);
+}
