@@ -3,5 +3,6 @@
 mod constraints;
 mod health;
 mod migrations;
+mod pool;
 mod seed;
 mod startup;
