@@ -7,12 +7,19 @@ use std::time::{Duration, Instant};
 
 fn api() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_api"));
-    cmd.env_clear().env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env_clear()
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn finish_within(mut child: Child, limit: Duration) -> Output {
@@ -28,14 +35,22 @@ fn finish_within(mut child: Child, limit: Duration) -> Output {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[tokio::test]
 async fn starts_with_no_setup_creates_the_sqlite_file_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = api().current_dir(dir.path()).env("PORT", port.to_string()).spawn().unwrap();
+    let child = api()
+        .current_dir(dir.path())
+        .env("PORT", port.to_string())
+        .spawn()
+        .unwrap();
 
     let url = format!("http://127.0.0.1:{port}/health/ready");
     let mut ready = None;
@@ -46,13 +61,28 @@ async fn starts_with_no_setup_creates_the_sqlite_file_and_stops_cleanly_on_sigte
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ready, Some(reqwest::StatusCode::OK), "the API did not become ready");
-    assert!(dir.path().join("bookworm.db").exists(), "bookworm.db was not created");
+    assert_eq!(
+        ready,
+        Some(reqwest::StatusCode::OK),
+        "the API did not become ready"
+    );
+    assert!(
+        dir.path().join("bookworm.db").exists(),
+        "bookworm.db was not created"
+    );
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let output = finish_within(child, Duration::from_secs(10));
-    assert!(output.status.success(), "exit status {:?}: {}", output.status, text(&output));
+    assert!(
+        output.status.success(),
+        "exit status {:?}: {}",
+        output.status,
+        text(&output)
+    );
     let log = text(&output);
     assert!(log.contains("migrations are up to date"), "{log}");
     assert!(log.contains("server stopped"), "{log}");
@@ -61,22 +91,35 @@ async fn starts_with_no_setup_creates_the_sqlite_file_and_stops_cleanly_on_sigte
 #[test]
 fn a_malformed_setting_stops_start_up_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let child = api().current_dir(dir.path()).env("DATABASE_MAX_CONNECTIONS", "lots").spawn().unwrap();
+    let child = api()
+        .current_dir(dir.path())
+        .env("DATABASE_MAX_CONNECTIONS", "lots")
+        .spawn()
+        .unwrap();
 
     let output = finish_within(child, Duration::from_secs(10));
 
     assert_eq!(output.status.code(), Some(2));
     let message = text(&output);
-    assert!(message.contains("invalid setting DATABASE_MAX_CONNECTIONS"), "{message}");
+    assert!(
+        message.contains("invalid setting DATABASE_MAX_CONNECTIONS"),
+        "{message}"
+    );
     assert!(!message.contains("panicked"), "{message}");
-    assert!(!dir.path().join("bookworm.db").exists(), "nothing may be created on a bad configuration");
+    assert!(
+        !dir.path().join("bookworm.db").exists(),
+        "nothing may be created on a bad configuration"
+    );
 }
 
 #[test]
 fn an_unreachable_database_stops_start_up_within_the_connect_timeout() {
     let port = free_port();
     let child = api()
-        .env("DATABASE_URL", format!("postgres://bookworm:hunter2@127.0.0.1:{port}/bookworm"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://bookworm:hunter2@127.0.0.1:{port}/bookworm"),
+        )
         .env("DATABASE_CONNECT_TIMEOUT_MS", "1000")
         .spawn()
         .unwrap();
@@ -86,6 +129,9 @@ fn an_unreachable_database_stops_start_up_within_the_connect_timeout() {
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
     assert!(message.contains("cannot reach the database"), "{message}");
-    assert!(!message.contains("hunter2"), "the password leaked: {message}");
+    assert!(
+        !message.contains("hunter2"),
+        "the password leaked: {message}"
+    );
     assert!(!message.contains("panicked"), "{message}");
 }

@@ -5,6 +5,7 @@
 //! same SQLite file as the API, fails with a one-line message, and depends only on
 //! the migration library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ struct Cli {
     #[arg(short = 'u', long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
 
-    /// Seconds to wait for the database before giving up.
+    /// Milliseconds to wait for the database before giving up.
     #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = 2000)]
     connect_timeout_ms: u64,
 
@@ -64,6 +65,8 @@ async fn main() -> ExitCode {
         )
         .with_target(false)
         .without_time()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
         .init();
 
     let cli = Cli::parse();

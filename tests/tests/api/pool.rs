@@ -21,14 +21,20 @@ async fn connections_carry_the_configured_session_settings(backend: Backend) {
     match backend {
         Backend::Postgres => {
             assert_eq!(show(&app.app_db, "SHOW statement_timeout").await, "10s");
-            assert_eq!(show(&app.app_db, "SHOW idle_in_transaction_session_timeout").await, "30s");
+            assert_eq!(
+                show(&app.app_db, "SHOW idle_in_transaction_session_timeout").await,
+                "30s"
+            );
             assert_eq!(show(&app.app_db, "SHOW application_name").await, "bookworm");
         }
         Backend::Sqlite => {
             assert_eq!(show(&app.app_db, "PRAGMA journal_mode").await, "wal");
             let foreign_keys: i32 = app
                 .app_db
-                .query_one_raw(Statement::from_string(app.app_db.get_database_backend(), "PRAGMA foreign_keys"))
+                .query_one_raw(Statement::from_string(
+                    app.app_db.get_database_backend(),
+                    "PRAGMA foreign_keys",
+                ))
                 .await
                 .unwrap()
                 .unwrap()
@@ -51,7 +57,10 @@ async fn the_pool_keeps_its_minimum_of_open_connections(backend: Backend) {
         Backend::Postgres => app.app_db.get_postgres_connection_pool().size(),
         Backend::Sqlite => app.app_db.get_sqlite_connection_pool().size(),
     };
-    assert!((3..=4).contains(&open), "{open} connections open on {backend}");
+    assert!(
+        (3..=4).contains(&open),
+        "{open} connections open on {backend}"
+    );
 }
 
 backend_tests!(
@@ -62,9 +71,16 @@ backend_tests!(
 #[cfg(postgres)]
 #[tokio::test]
 async fn postgres_cancels_a_statement_that_outlives_the_statement_timeout() {
-    let app = spawn_app_with(Backend::Postgres, |s| s.database.statement_timeout = Duration::from_millis(200)).await;
+    let app = spawn_app_with(Backend::Postgres, |s| {
+        s.database.statement_timeout = Duration::from_millis(200)
+    })
+    .await;
 
-    let err = app.app_db.execute_unprepared("SELECT pg_sleep(2)").await.expect_err("the query is cancelled");
+    let err = app
+        .app_db
+        .execute_unprepared("SELECT pg_sleep(2)")
+        .await
+        .expect_err("the query is cancelled");
 
     assert!(err.to_string().contains("statement timeout"), "{err}");
     // The connection is still usable afterwards.
