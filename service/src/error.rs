@@ -11,10 +11,27 @@ pub enum ServiceError {
     Conflict(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("invalid email or password")]
+    InvalidCredentials,
     #[error("the database is unavailable")]
     Unavailable(#[source] DbErr),
     #[error("database error")]
     Database(#[source] DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// Maps a unique-constraint violation to [`ServiceError::Conflict`] with `detail`;
+    /// any other database error converts as usual.
+    pub fn conflict_on_unique(detail: &'static str) -> impl Fn(DbErr) -> ServiceError {
+        move |err| match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                ServiceError::Conflict(detail.to_owned())
+            }
+            _ => err.into(),
+        }
+    }
 }
 
 impl From<DbErr> for ServiceError {

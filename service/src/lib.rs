@@ -4,7 +4,10 @@
 //! connection, so handlers, tools and tests call the same code. Nothing here knows
 //! about HTTP: errors are [`ServiceError`], which the API maps to status codes.
 
+pub mod accounts;
 pub mod database;
 pub mod error;
+pub mod field_crypto;
+pub mod pagination;
 
 pub use error::ServiceError;

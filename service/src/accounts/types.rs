@@ -1,0 +1,271 @@
+//! Account input as domain types, parsed once at the edge ("parse, don't
+//! validate"): a function that takes an [`Email`] never re-checks it, and nothing
+//! can build one that breaks the rules. Each parse error names its field, so the
+//! API can return them as field-level problems.
+
+use std::fmt;
+
+use validator::ValidateEmail;
+
+/// A rule broken by one input field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects field errors while parsing a whole request, so a client sees every
+/// problem at once rather than one per round trip.
+#[derive(Debug, Default)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// A syntactically valid email address, trimmed and lower-cased (so lookups and the
+/// unique index agree on what "the same address" means).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let email = raw.trim().to_lowercase();
+        if email.chars().count() > Self::MAX_LEN {
+            return Err(FieldError::new(
+                "email",
+                format!("must be at most {} characters", Self::MAX_LEN),
+            ));
+        }
+        if !email.validate_email() {
+            return Err(FieldError::new("email", "must be a valid email address"));
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password of 12 to 128 characters (OWASP ASVS: length, not composition rules).
+/// Debug output is redacted so it cannot end up in a log by accident.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_LEN: usize = 12;
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let len = raw.chars().count();
+        if len < Self::MIN_LEN {
+            return Err(FieldError::new(
+                "password",
+                format!("must be at least {} characters", Self::MIN_LEN),
+            ));
+        }
+        if len > Self::MAX_LEN {
+            return Err(FieldError::new(
+                "password",
+                format!("must be at most {} characters", Self::MAX_LEN),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A display name: 1 to 100 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_LEN: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(FieldError::new("display_name", "must not be empty"));
+        }
+        if name.chars().count() > Self::MAX_LEN {
+            return Err(FieldError::new(
+                "display_name",
+                format!("must be at most {} characters", Self::MAX_LEN),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "display_name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A short free-text biography, at most 2,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bio(String);
+
+impl Bio {
+    pub const MAX_LEN: usize = 2_000;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.chars().count() > Self::MAX_LEN {
+            return Err(FieldError::new(
+                "bio",
+                format!("must be at most {} characters", Self::MAX_LEN),
+            ));
+        }
+        Ok(Self(raw.trim().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A phone number in E.164 form (`+` and 8 to 15 digits); spaces, dots, dashes and
+/// parentheses in the input are dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let compact: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let digits = compact.strip_prefix('+').unwrap_or("");
+        if digits.len() < 8
+            || digits.len() > 15
+            || !digits.chars().all(|c| c.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return Err(FieldError::new(
+                "phone",
+                "must be an international number such as +44 20 7946 0958",
+            ));
+        }
+        Ok(Self(compact))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Phone(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in ["", "ada", "ada@", "@example.com", "a b@example.com"] {
+            assert_eq!(Email::parse(bad).unwrap_err().field, "email", "{bad:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).unwrap_err().message.contains("255"));
+    }
+
+    #[test]
+    fn passwords_need_12_to_128_characters_counted_as_characters() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"x".repeat(11)).is_err());
+        assert!(Password::parse(&"x".repeat(12)).is_ok());
+        assert!(
+            Password::parse(&"é".repeat(128)).is_ok(),
+            "256 bytes but 128 characters"
+        );
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("correct horse battery").unwrap()),
+            "Password(***)"
+        );
+    }
+
+    #[test]
+    fn phones_are_e164() {
+        assert_eq!(
+            Phone::parse("+44 20 7946-0958").unwrap().as_str(),
+            "+442079460958"
+        );
+        for bad in ["020 7946 0958", "+12", "+44 abc 123456", "+0123456789"] {
+            assert!(Phone::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  Ada ").unwrap().as_str(), "Ada");
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert!(DisplayName::parse("a\u{0007}b").is_err());
+    }
+
+    #[test]
+    fn all_field_errors_are_collected() {
+        let mut errors = FieldErrors::default();
+        errors.take(Email::parse("nope"));
+        errors.take(Password::parse("short"));
+        errors.take(DisplayName::parse("Ada"));
+        let fields: Vec<_> = errors
+            .into_result()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["email", "password"]);
+    }
+}
