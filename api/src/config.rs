@@ -12,8 +12,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use service::database::{DatabaseUrl, PoolSettings};
+use service::field_crypto::FieldCipher;
+
+use crate::throttle::LoginLimits;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
+
+/// Used when `ENCRYPTION_KEYS` is unset outside production. It is in the source
+/// code, so it protects nothing; start-up warns loudly while it is in use.
+const DEVELOPMENT_KEY: &str = "dev:Ym9va3dvcm0tZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -40,6 +47,13 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Largest accepted JSON request body, in bytes.
     pub max_body_bytes: usize,
+    /// Encrypts sensitive profile fields; see `service::field_crypto`.
+    pub cipher: FieldCipher,
+    /// True when `cipher` is the built-in development key.
+    pub using_development_key: bool,
+    /// Lifetime of a bearer token issued at login.
+    pub token_ttl: Duration,
+    pub login_limits: LoginLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +114,66 @@ impl Settings {
             });
         }
 
+        let environment = env.choice(
+            "APP_ENV",
+            &[
+                ("development", Environment::Development),
+                ("production", Environment::Production),
+            ],
+            Environment::Development,
+        )?;
+        let (cipher, using_development_key) = match env.raw("ENCRYPTION_KEYS") {
+            Some(spec) => (
+                FieldCipher::from_config(&spec).map_err(|e| ConfigError {
+                    name: "ENCRYPTION_KEYS",
+                    reason: e.to_string(),
+                })?,
+                false,
+            ),
+            None if environment == Environment::Production => {
+                return Err(ConfigError {
+                    name: "ENCRYPTION_KEYS",
+                    reason: "must be set when APP_ENV=production (see docs/operations.md)".into(),
+                });
+            }
+            None => (
+                FieldCipher::from_config(DEVELOPMENT_KEY).expect("the development key is valid"),
+                true,
+            ),
+        };
+        let token_ttl_hours: u64 = env.parse("TOKEN_TTL_HOURS", 24 * 7)?;
+        if token_ttl_hours == 0 {
+            return Err(ConfigError {
+                name: "TOKEN_TTL_HOURS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let login_limits = LoginLimits {
+            per_account: env.parse("LOGIN_ATTEMPTS_PER_ACCOUNT", 5)?,
+            per_client: env.parse("LOGIN_ATTEMPTS_PER_CLIENT", 20)?,
+            window: Duration::from_secs(env.parse("LOGIN_WINDOW_SECS", 60)?),
+        };
+        for (name, value) in [
+            (
+                "LOGIN_ATTEMPTS_PER_ACCOUNT",
+                u64::from(login_limits.per_account),
+            ),
+            (
+                "LOGIN_ATTEMPTS_PER_CLIENT",
+                u64::from(login_limits.per_client),
+            ),
+            ("LOGIN_WINDOW_SECS", login_limits.window.as_secs()),
+        ] {
+            if value == 0 {
+                return Err(ConfigError {
+                    name,
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+
         Ok(Settings {
-            environment: env.choice(
-                "APP_ENV",
-                &[
-                    ("development", Environment::Development),
-                    ("production", Environment::Production),
-                ],
-                Environment::Development,
-            )?,
+            environment,
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
             port: env.parse("PORT", 8080)?,
             database,
@@ -120,6 +185,10 @@ impl Settings {
             )?,
             shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
             max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
+            cipher,
+            using_development_key,
+            token_ttl: Duration::from_secs(token_ttl_hours * 3600),
+            login_limits,
         })
     }
 }
@@ -241,6 +310,25 @@ mod tests {
         let err = settings(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
         assert_eq!(err.name, "DATABASE_URL");
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_encryption_keys() {
+        let err = settings(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.name, "ENCRYPTION_KEYS");
+        let dev = settings(&[]).unwrap();
+        assert!(dev.using_development_key);
+        let key = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let prod = settings(&[("APP_ENV", "production"), ("ENCRYPTION_KEYS", key)]).unwrap();
+        assert!(!prod.using_development_key);
+        assert_eq!(prod.cipher.active_key_id(), "k1");
+    }
+
+    #[test]
+    fn a_bad_key_is_refused_without_echoing_it() {
+        let err = settings(&[("ENCRYPTION_KEYS", "k1:c2VjcmV0LWJ1dC1zaG9ydA==")]).unwrap_err();
+        assert_eq!(err.name, "ENCRYPTION_KEYS");
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
     }
 
     #[test]

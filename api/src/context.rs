@@ -1,12 +1,19 @@
 //! The one application context shared by every handler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
+use service::field_crypto::FieldCipher;
+
+use crate::throttle::LoginThrottle;
 
 #[derive(Clone)]
 pub struct AppContext {
     pub db: DatabaseConnection,
     /// Upper bound for a readiness probe's round trip to the database.
     pub ready_timeout: Duration,
+    pub cipher: FieldCipher,
+    pub token_ttl: Duration,
+    pub login_throttle: Arc<LoginThrottle>,
 }

@@ -1,9 +1,11 @@
 //! Bookworm's HTTP API as a library, so the binary and the black-box tests boot the
 //! very same server (see [`startup::Application`]).
 
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod problem;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;

@@ -1,12 +1,41 @@
+//! `api` serves the HTTP API; `api create-admin --email ...` bootstraps an admin.
+
+use std::io::BufRead;
 use std::process::ExitCode;
 
 use api::config::Settings;
 use api::startup::Application;
 use api::telemetry;
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use service::accounts::{self, AdminBootstrap, Email, Password};
+
+#[derive(Parser)]
+#[command(
+    name = "api",
+    about = "Bookworm's HTTP API (configured by environment variables, see the README)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Make an account an admin, creating it if needed. The password of a new
+    /// account is read from BOOKWORM_ADMIN_PASSWORD, or else from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
     dotenvy::dotenv().ok();
+    let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(err) => {
@@ -16,18 +45,67 @@ async fn main() -> ExitCode {
     };
     telemetry::init(settings.log_format);
 
-    let app = match Application::build(settings).await {
-        Ok(app) => app,
-        Err(err) => {
-            tracing::error!("{err}");
-            return ExitCode::FAILURE;
-        }
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::CreateAdmin { email } => create_admin(settings, &email).await,
     };
-    match app.run_until_stopped().await {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "server failed");
+        Err(message) => {
+            tracing::error!("{message}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.run_until_stopped()
+        .await
+        .map_err(|e| format!("server failed: {e}"))
+}
+
+async fn create_admin(settings: Settings, email: &str) -> Result<(), String> {
+    let email = Email::parse(email).map_err(|e| format!("--email {}", e.message))?;
+    let db = service::database::connect(&settings.database)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot reach the database at {}: {e}",
+                settings.database.url
+            )
+        })?;
+    if settings.auto_migrate {
+        Migrator::up(&db, None)
+            .await
+            .map_err(|e| format!("applying migrations failed: {e}"))?;
+    }
+    let password = match std::env::var("BOOKWORM_ADMIN_PASSWORD") {
+        Ok(password) => Some(password),
+        Err(_) => {
+            eprintln!("password for {email} (used only if the account is new):");
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            Some(line.trim_end_matches(['\r', '\n']).to_owned()).filter(|p| !p.is_empty())
+        }
+    };
+    let password = password
+        .map(|p| Password::parse(&p))
+        .transpose()
+        .map_err(|e| format!("password {}", e.message))?;
+    let outcome = accounts::bootstrap_admin(&db, &email, password)
+        .await
+        .map_err(|e| e.to_string())?;
+    match outcome {
+        AdminBootstrap::Created => println!("created admin account {email}"),
+        AdminBootstrap::Promoted => {
+            println!("{email} is now an admin (its existing tokens were revoked)")
+        }
+    }
+    Ok(())
 }

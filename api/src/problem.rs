@@ -59,6 +59,17 @@ impl Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("authentication required")]
+    Unauthorized {
+        /// A token was presented but is malformed, unknown, expired or revoked.
+        invalid_token: bool,
+    },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("forbidden")]
+    Forbidden(&'static str),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("not found")]
     NotFound,
     #[error("bad request: {0}")]
@@ -81,6 +92,32 @@ impl ApiError {
     fn problem(&self) -> Problem {
         let base = Problem::from_status(self.status_code());
         match self {
+            ApiError::Unauthorized {
+                invalid_token: false,
+            } => Problem {
+                detail: Some(
+                    "send Authorization: Bearer <token>; get a token from POST /auth/login".into(),
+                ),
+                ..base
+            },
+            ApiError::Unauthorized {
+                invalid_token: true,
+            } => Problem {
+                detail: Some("the bearer token is malformed, unknown, expired or revoked".into()),
+                ..base
+            },
+            ApiError::InvalidCredentials => Problem {
+                detail: Some("invalid email or password".into()),
+                ..base
+            },
+            ApiError::Forbidden(detail) => Problem {
+                detail: Some((*detail).into()),
+                ..base
+            },
+            ApiError::TooManyRequests { retry_after_secs } => Problem {
+                detail: Some(format!("too many attempts; retry in {retry_after_secs} s")),
+                ..base
+            },
             ApiError::NotFound => Problem {
                 detail: Some("no resource at this address".into()),
                 ..base
@@ -120,6 +157,11 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
+            ApiError::Unauthorized { .. } | ApiError::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -133,12 +175,49 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
         let mut response = self.problem().response();
-        if matches!(self, ApiError::Unavailable(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::InvalidCredentials
+            | ApiError::Unauthorized {
+                invalid_token: false,
+            } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="bookworm""#),
+                );
+            }
+            ApiError::Unauthorized {
+                invalid_token: true,
+            } => {
+                let challenge = r#"Bearer realm="bookworm", error="invalid_token""#;
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            _ => {}
         }
         response
+    }
+}
+
+impl From<Vec<service::accounts::FieldError>> for ApiError {
+    fn from(errors: Vec<service::accounts::FieldError>) -> Self {
+        ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: e.field.to_owned(),
+                    message: e.message,
+                })
+                .collect(),
+        )
     }
 }
 
@@ -148,12 +227,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(_) => ApiError::NotFound,
             ServiceError::Conflict(detail) => ApiError::Conflict(detail),
             ServiceError::Invalid(detail) => ApiError::BadRequest(detail),
+            ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 ApiError::Unavailable("the database is unavailable, try again shortly")
             }
             ServiceError::Database(source) => {
                 tracing::error!(error = %source, "database error");
+                ApiError::Internal
+            }
+            ServiceError::Internal(message) => {
+                tracing::error!(%message, "internal error");
                 ApiError::Internal
             }
         }

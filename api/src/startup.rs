@@ -3,6 +3,7 @@
 //! failures as one clear [`StartupError`]; the binary and the tests share it.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -17,6 +18,7 @@ use crate::config::Settings;
 use crate::context::AppContext;
 use crate::problem::problem_for_bare_errors;
 use crate::routes;
+use crate::throttle::LoginThrottle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -73,10 +75,21 @@ impl Application {
             tracing::info!("migrations are up to date");
         }
 
+        if settings.using_development_key {
+            tracing::warn!(
+                "ENCRYPTION_KEYS is not set: encrypting with the built-in development key, which is public. \
+                 Set ENCRYPTION_KEYS before storing real data; APP_ENV=production refuses to start without it."
+            );
+        }
+        let login_throttle = Arc::new(LoginThrottle::new(settings.login_limits));
         let ctx = AppContext {
             db: db.clone(),
             ready_timeout: settings.database.connect_timeout,
+            cipher: settings.cipher.clone(),
+            token_ttl: settings.token_ttl,
+            login_throttle: login_throttle.clone(),
         };
+        tokio::spawn(forget_idle_throttle_keys(login_throttle));
         let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
             addr: format!("{}:{port}", settings.host),
             source,
@@ -100,6 +113,14 @@ impl Application {
         tracing::info!("server stopped");
         self.db.close().await.ok();
         Ok(())
+    }
+}
+
+async fn forget_idle_throttle_keys(throttle: Arc<LoginThrottle>) {
+    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every_minute.tick().await;
+        throttle.forget_idle();
     }
 }
 

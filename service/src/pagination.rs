@@ -9,7 +9,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, IntoIden};
 use sea_orm::{ColumnTrait, Condition, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -108,11 +107,9 @@ where
         .limit(page.limit + 1);
     if let Some(after) = page.after {
         select = select.filter(
-            Condition::any().add(created_at.lt(after.created_at)).add(
-                Expr::col(created_at.into_iden())
-                    .eq(after.created_at)
-                    .and(id.lt(after.id)),
-            ),
+            Condition::any()
+                .add(created_at.lt(after.created_at))
+                .add(created_at.eq(after.created_at).and(id.lt(after.id))),
         );
     }
     select

@@ -1,12 +1,24 @@
 //! `spawn_app`: the real server, built by the same `Application::build` as the
 //! binary, on a random port against a fresh database.
 
+use std::sync::Arc;
+
 use api::config::Settings;
 use api::startup::Application;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use service::database::DatabaseUrl;
 
 use crate::database::{Backend, TestDatabase};
+
+/// The password every test account uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub token: String,
+}
 
 pub struct TestApp {
     pub address: String,
@@ -17,7 +29,8 @@ pub struct TestApp {
     /// A separate connection for arranging and inspecting data.
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
-    pub database: TestDatabase,
+    /// Shared by every server spawned on it; dropped with the last one.
+    pub database: Arc<TestDatabase>,
 }
 
 impl TestApp {
@@ -31,6 +44,94 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the server")
+    }
+
+    /// A request with an optional bearer token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let builder = self.request(method, path, token);
+        let builder = match body {
+            Some(body) => builder.json(&body),
+            None => builder,
+        };
+        builder.send().await.expect("request reaches the server")
+    }
+
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        display_name: &str,
+    ) -> reqwest::Response {
+        let body = serde_json::json!({ "email": email, "password": password, "display_name": display_name });
+        self.send(reqwest::Method::POST, "/auth/register", None, Some(body))
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        let body = serde_json::json!({ "email": email, "password": password });
+        self.send(reqwest::Method::POST, "/auth/login", None, Some(body))
+            .await
+    }
+
+    /// Registers `email` and logs in: a reader with a fresh token.
+    pub async fn reader(&self, email: &str) -> TestUser {
+        let registered = self.register(email, PASSWORD, "Reader").await;
+        assert_eq!(registered.status(), 201, "registering {email}");
+        let body: serde_json::Value = registered.json().await.unwrap();
+        let id = body["id"].as_str().unwrap().parse().unwrap();
+        let token = self.token_for(email, PASSWORD).await;
+        TestUser {
+            id,
+            email: email.to_owned(),
+            token,
+        }
+    }
+
+    /// An admin made the way operators make one (`create-admin`), logged in.
+    pub async fn admin(&self) -> TestUser {
+        let email = service::accounts::Email::parse("admin@example.com").unwrap();
+        let password = service::accounts::Password::parse(PASSWORD).unwrap();
+        service::accounts::bootstrap_admin(&self.db, &email, Some(password))
+            .await
+            .expect("bootstrap an admin");
+        let user = entity::User::find()
+            .filter(entity::user::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let token = self.token_for(email.as_str(), PASSWORD).await;
+        TestUser {
+            id: user.id,
+            email: email.as_str().to_owned(),
+            token,
+        }
+    }
+
+    pub async fn token_for(&self, email: &str, password: &str) -> String {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), 200, "logging in as {email}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
     }
 
     /// A database outage as the server sees it. PostgreSQL really stops accepting
@@ -59,10 +160,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    spawn_app_on(&database, customise).await
+}
+
+/// Another server on an existing test database, e.g. one configured differently.
+pub async fn spawn_app_on(
+    database: &Arc<TestDatabase>,
+    customise: impl FnOnce(&mut Settings),
+) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         api::telemetry::init(api::config::LogFormat::Text);
     }
-    let database = TestDatabase::create(backend).await;
     let mut settings = test_settings(&database.url);
     customise(&mut settings);
 
@@ -76,10 +185,10 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Settin
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
-        backend,
+        backend: database.backend,
         app_db,
         db: database.connect().await,
         client: reqwest::Client::new(),
-        database,
+        database: database.clone(),
     }
 }

@@ -1,7 +1,10 @@
 //! HTTP routes, one module per resource. Handlers stay thin: parse, call the
 //! service layer, map the result.
 
+pub mod admin_users;
+pub mod auth;
 pub mod health;
+pub mod me;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,7 +13,19 @@ use crate::problem::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health/live").get(health::live))
-        .service(web::resource("/health/ready").get(health::ready));
+        .service(web::resource("/health/ready").get(health::ready))
+        .service(web::resource("/auth/register").post(auth::register))
+        .service(web::resource("/auth/login").post(auth::login))
+        .service(web::resource("/auth/logout").post(auth::logout))
+        .service(web::resource("/me").get(me::get).delete(me::delete))
+        .service(web::resource("/me/profile").patch(me::update_profile))
+        .service(web::resource("/admin/users").get(admin_users::list))
+        .service(
+            web::resource("/admin/users/{id}")
+                .patch(admin_users::update)
+                .delete(admin_users::delete),
+        )
+        .service(web::resource("/admin/users/{id}/restore").post(admin_users::restore));
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -1,5 +1,8 @@
 //! Black-box tests of the whole stack: one binary, one module per feature.
 
+mod account_security;
+mod accounts;
+mod admin_users;
 mod constraints;
 mod health;
 mod migrations;

@@ -1,0 +1,118 @@
+//! Who is calling: extractors that turn the `Authorization` header into a caller.
+//!
+//! No header means a guest (read-only). A header that is present but malformed, or a
+//! token that is unknown, expired or revoked, is a 401 with `WWW-Authenticate`, never
+//! a silent downgrade to guest: a client with a broken token should find out. A
+//! handler states what it needs by the extractor it takes: [`Caller`] (anyone),
+//! [`Authenticated`] (any account), [`Member`] (an account allowed to write:
+//! user or admin) or [`Admin`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use entity::user::Role;
+use service::accounts::{self, CurrentUser};
+
+use crate::context::AppContext;
+use crate::problem::ApiError;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Caller {
+    Guest,
+    User(CurrentUser),
+}
+
+pub struct Authenticated(pub CurrentUser);
+pub struct Member(pub CurrentUser);
+pub struct Admin(pub CurrentUser);
+
+type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_owned));
+        let ctx = req.app_data::<web::Data<AppContext>>().cloned();
+        Box::pin(async move {
+            let Some(header) = header else {
+                return Ok(Caller::Guest);
+            };
+            let invalid = ApiError::Unauthorized {
+                invalid_token: true,
+            };
+            let header = header.map_err(|_| ApiError::Unauthorized {
+                invalid_token: true,
+            })?;
+            let token = bearer_token(&header).ok_or(invalid)?;
+            let ctx = ctx.ok_or(ApiError::Internal)?;
+            match accounts::authenticate(&ctx.db, token).await? {
+                Some(user) => Ok(Caller::User(user)),
+                None => Err(ApiError::Unauthorized {
+                    invalid_token: true,
+                }),
+            }
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+macro_rules! requiring {
+    ($name:ident, |$user:ident| $check:expr) => {
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Extracted<Self>;
+
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                let caller = Caller::from_request(req, payload);
+                Box::pin(async move {
+                    match caller.await? {
+                        Caller::Guest => Err(ApiError::Unauthorized {
+                            invalid_token: false,
+                        }),
+                        Caller::User($user) => {
+                            $check?;
+                            Ok($name($user))
+                        }
+                    }
+                })
+            }
+        }
+    };
+}
+
+requiring!(Authenticated, |user| Ok::<(), ApiError>(()));
+requiring!(Member, |user| match user.role {
+    Role::User | Role::Admin => Ok(()),
+    Role::Guest => Err(ApiError::Forbidden("guest accounts are read-only")),
+});
+requiring!(Admin, |user| match user.role {
+    Role::Admin => Ok(()),
+    _ => Err(ApiError::Forbidden("this needs an admin account")),
+});
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn parses_bearer_headers_strictly() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! `POST /auth/register`, `POST /auth/login`, `POST /auth/logout`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use service::accounts::{self, DisplayName, Email, FieldErrors, NewAccount, Password};
+
+use crate::auth::Authenticated;
+use crate::context::AppContext;
+use crate::problem::ApiError;
+use crate::routes::me::AccountView;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+impl RegisterRequest {
+    fn parse(self) -> Result<NewAccount, ApiError> {
+        let mut errors = FieldErrors::default();
+        let email = errors.take(Email::parse(&self.email));
+        let password = errors.take(Password::parse(&self.password));
+        let display_name = errors.take(DisplayName::parse(&self.display_name));
+        errors.into_result()?;
+        match (email, password, display_name) {
+            (Some(email), Some(password), Some(display_name)) => Ok(NewAccount {
+                email,
+                password,
+                display_name,
+            }),
+            _ => Err(ApiError::Internal),
+        }
+    }
+}
+
+pub async fn register(
+    ctx: web::Data<AppContext>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner().parse()?;
+    let account = accounts::register(&ctx.db, &ctx.cipher, new)
+        .await
+        .map_err(|err| match err {
+            // Say no more than "taken": which accounts exist is not the caller's business.
+            service::ServiceError::Conflict(_) => {
+                ApiError::Conflict("this email cannot be registered".into())
+            }
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", "/me"))
+        .json(AccountView::from(account)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub token: String,
+    pub token_type: &'static str,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn login(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let client = req.peer_addr().map(|addr| addr.ip());
+    if let Err(wait) = ctx.login_throttle.attempt(&body.email, client) {
+        tracing::warn!(client = ?client, "login throttled");
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let ttl = chrono::Duration::from_std(ctx.token_ttl).map_err(|_| ApiError::Internal)?;
+    let issued = accounts::login(&ctx.db, &body.email, &body.password, ttl).await?;
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        token: issued.token,
+        token_type: "Bearer",
+        expires_at: issued.expires_at,
+    }))
+}
+
+pub async fn logout(
+    ctx: web::Data<AppContext>,
+    Authenticated(user): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    accounts::logout(&ctx.db, &user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
