@@ -8,8 +8,6 @@ fn main() {
     if std::env::var("TEST_POSTGRES_URL").is_ok_and(|url| !url.trim().is_empty()) {
         println!("cargo::rustc-cfg=postgres");
     } else {
-        println!(
-            "cargo::warning=PostgreSQL was not requested (TEST_POSTGRES_URL is unset): tests run on SQLite only"
-        );
+        println!("cargo::warning=PostgreSQL was not requested (TEST_POSTGRES_URL is unset): tests run on SQLite only");
     }
 }

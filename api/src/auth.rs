@@ -35,28 +35,19 @@ impl FromRequest for Caller {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().map(str::to_owned));
+        let header = req.headers().get(AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
         let ctx = req.app_data::<web::Data<AppContext>>().cloned();
         Box::pin(async move {
             let Some(header) = header else {
                 return Ok(Caller::Guest);
             };
-            let invalid = ApiError::Unauthorized {
-                invalid_token: true,
-            };
-            let header = header.map_err(|_| ApiError::Unauthorized {
-                invalid_token: true,
-            })?;
+            let invalid = ApiError::Unauthorized { invalid_token: true };
+            let header = header.map_err(|_| ApiError::Unauthorized { invalid_token: true })?;
             let token = bearer_token(&header).ok_or(invalid)?;
             let ctx = ctx.ok_or(ApiError::Internal)?;
             match accounts::authenticate(&ctx.db, token).await? {
                 Some(user) => Ok(Caller::User(user)),
-                None => Err(ApiError::Unauthorized {
-                    invalid_token: true,
-                }),
+                None => Err(ApiError::Unauthorized { invalid_token: true }),
             }
         })
     }
@@ -79,9 +70,7 @@ macro_rules! requiring {
                 let caller = Caller::from_request(req, payload);
                 Box::pin(async move {
                     match caller.await? {
-                        Caller::Guest => Err(ApiError::Unauthorized {
-                            invalid_token: false,
-                        }),
+                        Caller::Guest => Err(ApiError::Unauthorized { invalid_token: false }),
                         Caller::User($user) => {
                             $check?;
                             Ok($name($user))

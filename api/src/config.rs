@@ -70,10 +70,7 @@ impl Settings {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let url = DatabaseUrl::new(
-            env.raw("DATABASE_URL")
-                .unwrap_or(DEFAULT_DATABASE_URL.into()),
-        );
+        let url = DatabaseUrl::new(env.raw("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL.into()));
         if url.backend().is_none() {
             return Err(ConfigError {
                 name: "DATABASE_URL",
@@ -86,10 +83,8 @@ impl Settings {
             min_connections: env.parse("DATABASE_MIN_CONNECTIONS", defaults.min_connections)?,
             connect_timeout: env.millis("DATABASE_CONNECT_TIMEOUT_MS", defaults.connect_timeout)?,
             idle_timeout: env.millis("DATABASE_IDLE_TIMEOUT_MS", defaults.idle_timeout)?,
-            statement_timeout: env
-                .millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
-            check_idle_after: env
-                .millis("DATABASE_CHECK_IDLE_AFTER_MS", defaults.check_idle_after)?,
+            statement_timeout: env.millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
+            check_idle_after: env.millis("DATABASE_CHECK_IDLE_AFTER_MS", defaults.check_idle_after)?,
             ..defaults
         };
         if database.max_connections == 0 {
@@ -154,14 +149,8 @@ impl Settings {
             window: Duration::from_secs(env.parse("LOGIN_WINDOW_SECS", 60)?),
         };
         for (name, value) in [
-            (
-                "LOGIN_ATTEMPTS_PER_ACCOUNT",
-                u64::from(login_limits.per_account),
-            ),
-            (
-                "LOGIN_ATTEMPTS_PER_CLIENT",
-                u64::from(login_limits.per_client),
-            ),
+            ("LOGIN_ATTEMPTS_PER_ACCOUNT", u64::from(login_limits.per_account)),
+            ("LOGIN_ATTEMPTS_PER_CLIENT", u64::from(login_limits.per_client)),
             ("LOGIN_WINDOW_SECS", login_limits.window.as_secs()),
         ] {
             if value == 0 {
@@ -207,9 +196,7 @@ struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
 impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     /// The trimmed value; an empty variable counts as unset.
     fn raw(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
@@ -230,12 +217,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         Ok(Duration::from_millis(ms))
     }
 
-    fn choice<T: Copy>(
-        &self,
-        name: &'static str,
-        options: &[(&str, T)],
-        default: T,
-    ) -> Result<T, ConfigError> {
+    fn choice<T: Copy>(&self, name: &'static str, options: &[(&str, T)], default: T) -> Result<T, ConfigError> {
         let Some(value) = self.raw(name) else {
             return Ok(default);
         };
@@ -247,11 +229,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
                 name,
                 reason: format!(
                     "{value:?} is not one of {}",
-                    options
-                        .iter()
-                        .map(|(k, _)| *k)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    options.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
                 ),
             })
     }
@@ -264,10 +242,7 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -276,10 +251,7 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.database.url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!((s.host.to_string().as_str(), s.port), ("127.0.0.1", 8080));
-        assert_eq!(
-            (s.database.max_connections, s.database.min_connections),
-            (20, 5)
-        );
+        assert_eq!((s.database.max_connections, s.database.min_connections), (20, 5));
         assert_eq!(s.database.connect_timeout, Duration::from_secs(2));
         assert_eq!(s.database.idle_timeout, Duration::from_secs(30));
         assert_eq!(s.database.statement_timeout, Duration::from_secs(10));

@@ -59,24 +59,15 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
-    let app = Application::build(settings)
-        .await
-        .map_err(|e| e.to_string())?;
-    app.run_until_stopped()
-        .await
-        .map_err(|e| format!("server failed: {e}"))
+    let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+    app.run_until_stopped().await.map_err(|e| format!("server failed: {e}"))
 }
 
 async fn create_admin(settings: Settings, email: &str) -> Result<(), String> {
     let email = Email::parse(email).map_err(|e| format!("--email {}", e.message))?;
     let db = service::database::connect(&settings.database)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot reach the database at {}: {e}",
-                settings.database.url
-            )
-        })?;
+        .map_err(|e| format!("cannot reach the database at {}: {e}", settings.database.url))?;
     if settings.auto_migrate {
         Migrator::up(&db, None)
             .await

@@ -51,9 +51,7 @@ impl Problem {
 
     pub fn response(&self) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status)
-            .content_type(PROBLEM_JSON)
-            .json(self)
+        HttpResponse::build(status).content_type(PROBLEM_JSON).json(self)
     }
 }
 
@@ -92,17 +90,11 @@ impl ApiError {
     fn problem(&self) -> Problem {
         let base = Problem::from_status(self.status_code());
         match self {
-            ApiError::Unauthorized {
-                invalid_token: false,
-            } => Problem {
-                detail: Some(
-                    "send Authorization: Bearer <token>; get a token from POST /auth/login".into(),
-                ),
+            ApiError::Unauthorized { invalid_token: false } => Problem {
+                detail: Some("send Authorization: Bearer <token>; get a token from POST /auth/login".into()),
                 ..base
             },
-            ApiError::Unauthorized {
-                invalid_token: true,
-            } => Problem {
+            ApiError::Unauthorized { invalid_token: true } => Problem {
                 detail: Some("the bearer token is malformed, unknown, expired or revoked".into()),
                 ..base
             },
@@ -157,9 +149,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized { .. } | ApiError::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthorized { .. } | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -183,23 +173,15 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            ApiError::InvalidCredentials
-            | ApiError::Unauthorized {
-                invalid_token: false,
-            } => {
+            ApiError::InvalidCredentials | ApiError::Unauthorized { invalid_token: false } => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="bookworm""#),
                 );
             }
-            ApiError::Unauthorized {
-                invalid_token: true,
-            } => {
+            ApiError::Unauthorized { invalid_token: true } => {
                 let challenge = r#"Bearer realm="bookworm", error="invalid_token""#;
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(challenge),
-                );
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
             }
             _ => {}
         }
@@ -260,9 +242,7 @@ pub fn problem_for_bare_errors<B: MessageBody + 'static>(
     let mut replacement = Problem::from_status(original.status()).response();
     for (name, value) in original.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            replacement
-                .headers_mut()
-                .insert(name.clone(), value.clone());
+            replacement.headers_mut().insert(name.clone(), value.clone());
         }
     }
     let res = ServiceResponse::new(req, replacement).map_into_right_body::<B>();

@@ -22,17 +22,12 @@ use crate::throttle::LoginThrottle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error(
-        "cannot reach the database at {url} (check DATABASE_URL and that the server is up): {source}"
-    )]
+    #[error("cannot reach the database at {url} (check DATABASE_URL and that the server is up): {source}")]
     Database { url: DatabaseUrl, source: DbErr },
     #[error("applying migrations failed: {0}")]
     Migration(DbErr),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
 }
 
 pub struct Application {
@@ -54,10 +49,7 @@ impl Application {
 
     /// Like [`build`](Self::build) with a connection made by the caller, e.g. one
     /// with a statement counter attached.
-    pub async fn build_with_db(
-        settings: Settings,
-        db: DatabaseConnection,
-    ) -> Result<Self, StartupError> {
+    pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> Result<Self, StartupError> {
         tracing::info!(database = %settings.database.url, "connected to the database");
         let addr = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
@@ -69,9 +61,7 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
         if settings.auto_migrate {
-            Migrator::up(&db, None)
-                .await
-                .map_err(StartupError::Migration)?;
+            Migrator::up(&db, None).await.map_err(StartupError::Migration)?;
             tracing::info!("migrations are up to date");
         }
 
@@ -145,8 +135,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
                     if let Some(id) = request_id
                         && let Ok(value) = HeaderValue::from_str(&id.to_string())
                     {
-                        res.headers_mut()
-                            .insert(HeaderName::from_static("x-request-id"), value);
+                        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
                     }
                     Ok(res)
                 }

@@ -84,10 +84,7 @@ mod tests {
             assert!(t.attempt("ada@example.com", ip).is_ok());
         }
         let wait = t.attempt("ADA@example.com ", ip).unwrap_err();
-        assert!(
-            wait > Duration::ZERO && wait <= Duration::from_secs(20),
-            "{wait:?}"
-        );
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
         assert!(t.attempt("grace@example.com", ip).is_ok());
     }
 
@@ -98,9 +95,6 @@ mod tests {
         assert!(t.attempt("a@example.com", ip).is_ok());
         assert!(t.attempt("b@example.com", ip).is_ok());
         assert!(t.attempt("c@example.com", ip).is_err());
-        assert!(
-            t.attempt("c@example.com", Some(IpAddr::from([10, 0, 0, 3])))
-                .is_ok()
-        );
+        assert!(t.attempt("c@example.com", Some(IpAddr::from([10, 0, 0, 3]))).is_ok());
     }
 }

@@ -15,11 +15,7 @@ fn api() -> Command {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn finish_within(mut child: Child, limit: Duration) -> Output {
@@ -42,6 +38,28 @@ fn text(output: &Output) -> String {
     )
 }
 
+async fn wait_until_ready(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/health/ready");
+    let mut ready = None;
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(&url).await {
+            ready = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, Some(reqwest::StatusCode::OK), "the API did not become ready");
+}
+
+fn stop(child: Child) -> Output {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    finish_within(child, Duration::from_secs(10))
+}
+
 #[tokio::test]
 async fn starts_with_no_setup_creates_the_sqlite_file_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,31 +70,10 @@ async fn starts_with_no_setup_creates_the_sqlite_file_and_stops_cleanly_on_sigte
         .spawn()
         .unwrap();
 
-    let url = format!("http://127.0.0.1:{port}/health/ready");
-    let mut ready = None;
-    for _ in 0..100 {
-        if let Ok(response) = reqwest::get(&url).await {
-            ready = Some(response.status());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        ready,
-        Some(reqwest::StatusCode::OK),
-        "the API did not become ready"
-    );
-    assert!(
-        dir.path().join("bookworm.db").exists(),
-        "bookworm.db was not created"
-    );
+    wait_until_ready(port).await;
+    assert!(dir.path().join("bookworm.db").exists(), "bookworm.db was not created");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = finish_within(child, Duration::from_secs(10));
+    let output = stop(child);
     assert!(
         output.status.success(),
         "exit status {:?}: {}",
@@ -129,9 +126,67 @@ fn an_unreachable_database_stops_start_up_within_the_connect_timeout() {
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
     assert!(message.contains("cannot reach the database"), "{message}");
-    assert!(
-        !message.contains("hunter2"),
-        "the password leaked: {message}"
-    );
+    assert!(!message.contains("hunter2"), "the password leaked: {message}");
     assert!(!message.contains("panicked"), "{message}");
+}
+
+#[tokio::test]
+async fn passwords_tokens_and_phone_numbers_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Verbose logs fill a pipe nobody reads until exit and would block the server: use a file.
+    let log_path = dir.path().join("api.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let child = api()
+        .current_dir(dir.path())
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "trace")
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    wait_until_ready(port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let (password, phone) = ("a very secret passphrase", "+442079460958");
+
+    let registered = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": "ada@example.com", "password": password, "display_name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let login: serde_json::Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": "ada@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let patched = client
+        .patch(format!("{base}/me/profile"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"phone": phone}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let failed = client
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": "ada@example.com", "password": "wrong secret passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+
+    assert!(stop(child).status.success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("/auth/login"), "requests are logged at all: {log}");
+    for secret in [password, "wrong secret passphrase", token.as_str(), phone, "2079460958"] {
+        assert!(!log.contains(secret), "{secret:?} appeared in the logs");
+    }
 }

@@ -40,11 +40,7 @@ macro_rules! uuid_v7_primary_key {
     () => {
         #[::sea_orm::entity::prelude::async_trait::async_trait]
         impl ::sea_orm::ActiveModelBehavior for ActiveModel {
-            async fn before_save<C>(
-                mut self,
-                _db: &C,
-                insert: bool,
-            ) -> Result<Self, ::sea_orm::DbErr>
+            async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, ::sea_orm::DbErr>
             where
                 C: ::sea_orm::ConnectionTrait,
             {

@@ -26,11 +26,7 @@ impl MigrationTrait for Migration {
                             // varchar(255) is not enforced by SQLite; this is, on both.
                             .check(Expr::cust("length(email) BETWEEN 3 AND 255")),
                     )
-                    .col(
-                        ColumnDef::new(Users::PasswordHash)
-                            .string_len(255)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Users::PasswordHash).string_len(255).not_null())
                     .col(
                         dialect::enum_column(db, Users::Role, ROLE_TYPE, ROLES)?
                             .default("user")
@@ -38,11 +34,7 @@ impl MigrationTrait for Migration {
                     )
                     .col(dialect::created_at(db, Users::CreatedAt)?)
                     .col(dialect::created_at(db, Users::UpdatedAt)?)
-                    .col(
-                        ColumnDef::new(Users::DeletedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Users::DeletedAt).timestamp_with_time_zone().null())
                     .to_owned(),
             )
             .await?;
@@ -71,9 +63,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Users::Table).to_owned())
-            .await?;
+        manager.drop_table(Table::drop().table(Users::Table).to_owned()).await?;
         dialect::drop_enum(manager, ROLE_TYPE).await
     }
 }

@@ -23,11 +23,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Authors::Bio).text().null())
                     .col(dialect::created_at(db, Authors::CreatedAt)?)
                     .col(dialect::created_at(db, Authors::UpdatedAt)?)
-                    .col(
-                        ColumnDef::new(Authors::DeletedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Authors::DeletedAt).timestamp_with_time_zone().null())
                     .to_owned(),
             )
             .await?;
@@ -44,9 +40,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Authors::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Authors::Table).to_owned()).await
     }
 }
 

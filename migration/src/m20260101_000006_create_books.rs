@@ -38,11 +38,7 @@ impl MigrationTrait for Migration {
                     )
                     .col(dialect::created_at(db, Books::CreatedAt)?)
                     .col(dialect::created_at(db, Books::UpdatedAt)?)
-                    .col(
-                        ColumnDef::new(Books::DeletedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Books::DeletedAt).timestamp_with_time_zone().null())
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_books_author_id")
@@ -77,9 +73,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Books::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Books::Table).to_owned()).await
     }
 }
 

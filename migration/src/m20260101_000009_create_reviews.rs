@@ -31,11 +31,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Reviews::Body).text().not_null())
                     .col(dialect::created_at(db, Reviews::CreatedAt)?)
                     .col(dialect::created_at(db, Reviews::UpdatedAt)?)
-                    .col(
-                        ColumnDef::new(Reviews::DeletedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Reviews::DeletedAt).timestamp_with_time_zone().null())
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_reviews_user_id")
@@ -91,9 +87,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Reviews::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Reviews::Table).to_owned()).await
     }
 }
 

@@ -22,19 +22,10 @@ impl MigrationTrait for Migration {
                     .table(ShelfEntries::Table)
                     .col(ColumnDef::new(ShelfEntries::UserId).uuid().not_null())
                     .col(ColumnDef::new(ShelfEntries::BookId).uuid().not_null())
-                    .col(dialect::enum_column(
-                        db,
-                        ShelfEntries::Status,
-                        STATUS_TYPE,
-                        STATUSES,
-                    )?)
+                    .col(dialect::enum_column(db, ShelfEntries::Status, STATUS_TYPE, STATUSES)?)
                     .col(dialect::created_at(db, ShelfEntries::AddedAt)?)
                     .col(dialect::created_at(db, ShelfEntries::UpdatedAt)?)
-                    .primary_key(
-                        Index::create()
-                            .col(ShelfEntries::UserId)
-                            .col(ShelfEntries::BookId),
-                    )
+                    .primary_key(Index::create().col(ShelfEntries::UserId).col(ShelfEntries::BookId))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_shelf_entries_user_id")

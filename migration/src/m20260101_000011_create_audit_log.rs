@@ -23,19 +23,13 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(
-                        ColumnDef::new(AuditLog::TableName)
-                            .string_len(63)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(AuditLog::TableName).string_len(63).not_null())
                     .col(ColumnDef::new(AuditLog::RecordId).uuid().not_null())
                     .col(
                         ColumnDef::new(AuditLog::Action)
                             .string_len(6)
                             .not_null()
-                            .check(
-                                Expr::col(AuditLog::Action).is_in(["INSERT", "UPDATE", "DELETE"]),
-                            ),
+                            .check(Expr::col(AuditLog::Action).is_in(["INSERT", "UPDATE", "DELETE"])),
                     )
                     .col(ColumnDef::new(AuditLog::ActorId).uuid().null())
                     .col(dialect::created_at(db, AuditLog::ChangedAt)?)

@@ -13,12 +13,7 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(UserStats::Table)
-                    .col(
-                        ColumnDef::new(UserStats::UserId)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(UserStats::UserId).uuid().not_null().primary_key())
                     .col(
                         ColumnDef::new(UserStats::ReviewCount)
                             .big_integer()

@@ -80,11 +80,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let db = connect(
-        &cli.database_url,
-        Duration::from_millis(cli.connect_timeout_ms),
-    )
-    .await?;
+    let db = connect(&cli.database_url, Duration::from_millis(cli.connect_timeout_ms)).await?;
     let result = match cli.command.unwrap_or(Command::Up { num: None }) {
         Command::Up { num } => Migrator::up(&db, num).await,
         Command::Down { num } => Migrator::down(&db, Some(num)).await,

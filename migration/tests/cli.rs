@@ -75,13 +75,7 @@ fn an_unreachable_database_is_a_one_line_error_not_a_panic() {
 
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("error: cannot connect to the database"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: cannot connect to the database"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        !stderr.contains("topsecret"),
-        "the password leaked: {stderr}"
-    );
+    assert!(!stderr.contains("topsecret"), "the password leaked: {stderr}");
 }

@@ -120,10 +120,7 @@ impl PoolSettings {
         options.map_sqlx_postgres_opts(move |opts| {
             // A transaction abandoned by a cancelled request must not hold locks forever
             // (see sqlx issue 4385: a cancelled begin() can leave one open).
-            opts.options([(
-                "idle_in_transaction_session_timeout",
-                idle_in_transaction.as_str(),
-            )])
+            opts.options([("idle_in_transaction_session_timeout", idle_in_transaction.as_str())])
         });
         options
     }
@@ -149,29 +146,20 @@ mod tests {
     #[test]
     fn redacts_passwords_but_keeps_the_rest() {
         let url = DatabaseUrl::new("postgres://app:s3cret@db.internal:5432/bookworm");
-        assert_eq!(
-            url.redacted(),
-            "postgres://app:***@db.internal:5432/bookworm"
-        );
+        assert_eq!(url.redacted(), "postgres://app:***@db.internal:5432/bookworm");
         assert!(!format!("{url:?} {url}").contains("s3cret"));
     }
 
     #[test]
     fn leaves_urls_without_password_alone() {
-        for raw in [
-            "postgres://postgres@127.0.0.1/x",
-            "sqlite://bookworm.db?mode=rwc",
-        ] {
+        for raw in ["postgres://postgres@127.0.0.1/x", "sqlite://bookworm.db?mode=rwc"] {
             assert_eq!(DatabaseUrl::new(raw).redacted(), raw);
         }
     }
 
     #[test]
     fn knows_the_backend_from_the_scheme() {
-        assert_eq!(
-            DatabaseUrl::new("sqlite::memory:").backend(),
-            Some(DbBackend::Sqlite)
-        );
+        assert_eq!(DatabaseUrl::new("sqlite::memory:").backend(), Some(DbBackend::Sqlite));
         assert_eq!(
             DatabaseUrl::new("postgresql://h/db").backend(),
             Some(DbBackend::Postgres)

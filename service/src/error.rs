@@ -26,9 +26,7 @@ impl ServiceError {
     /// any other database error converts as usual.
     pub fn conflict_on_unique(detail: &'static str) -> impl Fn(DbErr) -> ServiceError {
         move |err| match err.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                ServiceError::Conflict(detail.to_owned())
-            }
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ServiceError::Conflict(detail.to_owned()),
             _ => err.into(),
         }
     }

@@ -51,9 +51,7 @@ pub struct FieldCipher {
 impl std::fmt::Debug for FieldCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
-        f.debug_struct("FieldCipher")
-            .field("key_ids", &ids)
-            .finish()
+        f.debug_struct("FieldCipher").field("key_ids", &ids).finish()
     }
 }
 
@@ -65,9 +63,7 @@ impl FieldCipher {
             let (id, encoded) = entry.split_once(':').ok_or(KeyError::Format)?;
             let valid_id = !id.is_empty()
                 && id.len() <= 32
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !valid_id {
                 return Err(KeyError::Id(id.to_owned()));
             }
@@ -75,9 +71,7 @@ impl FieldCipher {
                 .decode(encoded.trim())
                 .or_else(|_| URL_SAFE_NO_PAD.decode(encoded.trim()))
                 .map_err(|_| KeyError::Length(id.to_owned()))?;
-            let key: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| KeyError::Length(id.to_owned()))?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length(id.to_owned()))?;
             if keys.iter().any(|(existing, _)| existing == id) {
                 return Err(KeyError::Duplicate(id.to_owned()));
             }
@@ -113,8 +107,7 @@ impl FieldCipher {
 
     pub fn decrypt(&self, stored: &str, row_id: &[u8]) -> Result<String, DecryptError> {
         let mut parts = stored.splitn(3, '.');
-        let (Some(VERSION), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(VERSION), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(DecryptError::Malformed);
         };
         let cipher = self
@@ -123,9 +116,7 @@ impl FieldCipher {
             .find(|(id, _)| id == key_id)
             .map(|(_, c)| c)
             .ok_or_else(|| DecryptError::UnknownKey(key_id.to_owned()))?;
-        let sealed = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| DecryptError::Malformed)?;
+        let sealed = URL_SAFE_NO_PAD.decode(body).map_err(|_| DecryptError::Malformed)?;
         if sealed.len() <= NONCE_LEN {
             return Err(DecryptError::Malformed);
         }
@@ -166,10 +157,7 @@ mod tests {
     fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
         let cipher = FieldCipher::from_config(K1).unwrap();
         let sealed = cipher.encrypt("+442079460958", b"row-1");
-        assert_eq!(
-            cipher.decrypt(&sealed, b"row-2"),
-            Err(DecryptError::Authentication)
-        );
+        assert_eq!(cipher.decrypt(&sealed, b"row-2"), Err(DecryptError::Authentication));
     }
 
     #[test]
@@ -178,11 +166,7 @@ mod tests {
         let mut sealed = cipher.encrypt("+442079460958", b"row").into_bytes();
         let last = sealed.len() - 1;
         sealed[last] = if sealed[last] == b'A' { b'B' } else { b'A' };
-        assert!(
-            cipher
-                .decrypt(std::str::from_utf8(&sealed).unwrap(), b"row")
-                .is_err()
-        );
+        assert!(cipher.decrypt(std::str::from_utf8(&sealed).unwrap(), b"row").is_err());
     }
 
     #[test]
@@ -190,15 +174,8 @@ mod tests {
         let old = FieldCipher::from_config(K1).unwrap();
         let written_before = old.encrypt("+15551234567", b"row");
         let rotated = FieldCipher::from_config(&format!("{K2},{K1}")).unwrap();
-        assert_eq!(
-            rotated.decrypt(&written_before, b"row").unwrap(),
-            "+15551234567"
-        );
-        assert!(
-            rotated
-                .encrypt("+15551234567", b"row")
-                .starts_with("v1.k2.")
-        );
+        assert_eq!(rotated.decrypt(&written_before, b"row").unwrap(), "+15551234567");
+        assert!(rotated.encrypt("+15551234567", b"row").starts_with("v1.k2."));
         let without_old = FieldCipher::from_config(K2).unwrap();
         assert_eq!(
             without_old.decrypt(&written_before, b"row"),
@@ -209,10 +186,7 @@ mod tests {
     #[test]
     fn bad_key_configuration_is_explained() {
         assert_eq!(FieldCipher::from_config("").unwrap_err(), KeyError::Format);
-        assert_eq!(
-            FieldCipher::from_config("nokey").unwrap_err(),
-            KeyError::Format
-        );
+        assert_eq!(FieldCipher::from_config("nokey").unwrap_err(), KeyError::Format);
         assert_eq!(
             FieldCipher::from_config("k1:c2hvcnQ=").unwrap_err(),
             KeyError::Length("k1".into())

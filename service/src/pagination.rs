@@ -29,11 +29,7 @@ impl Cursor {
     }
 
     pub fn decode(raw: &str) -> Result<Self, ServiceError> {
-        let invalid = || {
-            ServiceError::Invalid(
-                "the cursor is not valid; use next_cursor from a previous page".into(),
-            )
-        };
+        let invalid = || ServiceError::Invalid("the cursor is not valid; use next_cursor from a previous page".into());
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let (at, id) = text.split_once('|').ok_or_else(invalid)?;
@@ -62,10 +58,7 @@ impl PageRequest {
             Some(0) => return Err(ServiceError::Invalid("limit must be at least 1".into())),
             Some(n) => Ord::min(n, MAX_LIMIT),
         };
-        let after = cursor
-            .filter(|c| !c.is_empty())
-            .map(Cursor::decode)
-            .transpose()?;
+        let after = cursor.filter(|c| !c.is_empty()).map(Cursor::decode).transpose()?;
         Ok(Self { limit, after })
     }
 }
@@ -151,20 +144,14 @@ mod tests {
             "bm90IGEgY3Vyc29y",
             &URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00Z|nope"),
         ] {
-            assert!(
-                matches!(Cursor::decode(bad), Err(ServiceError::Invalid(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(Cursor::decode(bad), Err(ServiceError::Invalid(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn limits_default_cap_and_refuse_zero() {
         assert_eq!(PageRequest::parse(None, None).unwrap().limit, DEFAULT_LIMIT);
-        assert_eq!(
-            PageRequest::parse(Some(1_000), None).unwrap().limit,
-            MAX_LIMIT
-        );
+        assert_eq!(PageRequest::parse(Some(1_000), None).unwrap().limit, MAX_LIMIT);
         assert!(PageRequest::parse(Some(0), None).is_err());
     }
 }

@@ -47,12 +47,7 @@ impl TestApp {
     }
 
     /// A request with an optional bearer token.
-    pub fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-    ) -> reqwest::RequestBuilder {
+    pub fn request(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
         let builder = self.client.request(method, self.url(path));
         match token {
             Some(token) => builder.bearer_auth(token),
@@ -75,12 +70,7 @@ impl TestApp {
         builder.send().await.expect("request reaches the server")
     }
 
-    pub async fn register(
-        &self,
-        email: &str,
-        password: &str,
-        display_name: &str,
-    ) -> reqwest::Response {
+    pub async fn register(&self, email: &str, password: &str, display_name: &str) -> reqwest::Response {
         let body = serde_json::json!({ "email": email, "password": password, "display_name": display_name });
         self.send(reqwest::Method::POST, "/auth/register", None, Some(body))
             .await
@@ -88,8 +78,7 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         let body = serde_json::json!({ "email": email, "password": password });
-        self.send(reqwest::Method::POST, "/auth/login", None, Some(body))
-            .await
+        self.send(reqwest::Method::POST, "/auth/login", None, Some(body)).await
     }
 
     /// Registers `email` and logs in: a reader with a fresh token.
@@ -165,19 +154,14 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Settin
 }
 
 /// Another server on an existing test database, e.g. one configured differently.
-pub async fn spawn_app_on(
-    database: &Arc<TestDatabase>,
-    customise: impl FnOnce(&mut Settings),
-) -> TestApp {
+pub async fn spawn_app_on(database: &Arc<TestDatabase>, customise: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         api::telemetry::init(api::config::LogFormat::Text);
     }
     let mut settings = test_settings(&database.url);
     customise(&mut settings);
 
-    let app = Application::build(settings)
-        .await
-        .expect("the application starts");
+    let app = Application::build(settings).await.expect("the application starts");
     let port = app.port();
     let app_db = app.db().clone();
     tokio::spawn(app.run_until_stopped());

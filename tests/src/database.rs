@@ -49,10 +49,7 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("create a temporary directory");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("bookworm.db").display()
-                );
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("bookworm.db").display());
                 TestDatabase {
                     backend,
                     url,
@@ -88,14 +85,9 @@ impl TestDatabase {
         let admin = connect_admin(admin_url).await;
         for sql in [
             format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"),
-            format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-            ),
+            format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
         ] {
-            admin
-                .execute_unprepared(&sql)
-                .await
-                .expect("take the database offline");
+            admin.execute_unprepared(&sql).await.expect("take the database offline");
         }
         admin.close().await.ok();
     }
@@ -103,13 +95,8 @@ impl TestDatabase {
     /// A small pool of our own, for arranging data and inspecting results.
     pub async fn connect(&self) -> DatabaseConnection {
         let mut options = ConnectOptions::new(self.url.as_str());
-        options
-            .max_connections(2)
-            .min_connections(0)
-            .sqlx_logging(false);
-        Database::connect(options)
-            .await
-            .expect("connect to the test database")
+        options.max_connections(2).min_connections(0).sqlx_logging(false);
+        Database::connect(options).await.expect("connect to the test database")
     }
 }
 
@@ -120,9 +107,9 @@ async fn connect_admin(admin_url: &str) -> DatabaseConnection {
         .min_connections(0)
         .connect_timeout(std::time::Duration::from_secs(5))
         .sqlx_logging(false);
-    Database::connect(options).await.unwrap_or_else(|e| {
-        panic!("TEST_POSTGRES_URL is set, but PostgreSQL cannot be reached: {e}")
-    })
+    Database::connect(options)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL is set, but PostgreSQL cannot be reached: {e}"))
 }
 
 impl Drop for TestDatabase {

@@ -7,9 +7,7 @@ mod app;
 mod database;
 pub mod schema;
 
-pub use app::{
-    PASSWORD, TestApp, TestUser, spawn_app, spawn_app_on, spawn_app_with, test_settings,
-};
+pub use app::{PASSWORD, TestApp, TestUser, spawn_app, spawn_app_on, spawn_app_with, test_settings};
 pub use database::{Backend, TestDatabase};
 
 /// Generates one `#[tokio::test]` per backend for each listed `async fn(Backend)`:

@@ -51,10 +51,7 @@ pub async fn snapshot(db: &DatabaseConnection) -> Vec<String> {
             .await
             .unwrap_or_else(|e| panic!("catalog query failed: {e}\n{sql}"));
         for row in rows {
-            lines.push(
-                row.try_get_by_index::<String>(0)
-                    .expect("catalog rows are text"),
-            );
+            lines.push(row.try_get_by_index::<String>(0).expect("catalog rows are text"));
         }
     }
     lines.sort();
@@ -67,9 +64,7 @@ pub async fn tables(db: &DatabaseConnection) -> Vec<String> {
         .await
         .into_iter()
         .filter_map(|line| {
-            let rest = line
-                .strip_prefix("table ")
-                .or_else(|| line.strip_prefix("column "))?;
+            let rest = line.strip_prefix("table ").or_else(|| line.strip_prefix("column "))?;
             Some(rest.split(['.', ' ']).next()?.to_owned())
         })
         .collect::<std::collections::BTreeSet<_>>()

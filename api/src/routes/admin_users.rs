@@ -57,8 +57,7 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: web::Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let account =
-        accounts::set_role(&ctx.db, &ctx.cipher, &admin, id.into_inner(), body.role).await?;
+    let account = accounts::set_role(&ctx.db, &ctx.cipher, &admin, id.into_inner(), body.role).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
@@ -71,11 +70,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn restore(
-    ctx: web::Data<AppContext>,
-    _admin: Admin,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn restore(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let account = accounts::restore_user(&ctx.db, &ctx.cipher, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

@@ -36,18 +36,13 @@ impl RegisterRequest {
     }
 }
 
-pub async fn register(
-    ctx: web::Data<AppContext>,
-    body: web::Json<RegisterRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn register(ctx: web::Data<AppContext>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner().parse()?;
     let account = accounts::register(&ctx.db, &ctx.cipher, new)
         .await
         .map_err(|err| match err {
             // Say no more than "taken": which accounts exist is not the caller's business.
-            service::ServiceError::Conflict(_) => {
-                ApiError::Conflict("this email cannot be registered".into())
-            }
+            service::ServiceError::Conflict(_) => ApiError::Conflict("this email cannot be registered".into()),
             other => other.into(),
         })?;
     Ok(HttpResponse::Created()
@@ -90,10 +85,7 @@ pub async fn login(
     }))
 }
 
-pub async fn logout(
-    ctx: web::Data<AppContext>,
-    Authenticated(user): Authenticated,
-) -> Result<HttpResponse, ApiError> {
+pub async fn logout(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::logout(&ctx.db, &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -42,10 +42,7 @@ impl From<Account> for AccountView {
     }
 }
 
-pub async fn get(
-    ctx: web::Data<AppContext>,
-    Authenticated(user): Authenticated,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     let account = accounts::account(&ctx.db, &ctx.cipher, user.id).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
@@ -63,9 +60,7 @@ pub struct ProfilePatch {
 }
 
 /// Distinguishes `"field": null` (Some(None)) from a missing field (None).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -73,9 +68,7 @@ impl ProfilePatch {
     fn parse(self) -> Result<ProfileChanges, ApiError> {
         let mut errors = FieldErrors::default();
         let changes = ProfileChanges {
-            display_name: self
-                .display_name
-                .and_then(|n| errors.take(DisplayName::parse(&n))),
+            display_name: self.display_name.and_then(|n| errors.take(DisplayName::parse(&n))),
             bio: match self.bio {
                 Some(Some(bio)) => errors.take(Bio::parse(&bio)).map(Some),
                 Some(None) => Some(None),
@@ -102,10 +95,7 @@ pub async fn update_profile(
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
-pub async fn delete(
-    ctx: web::Data<AppContext>,
-    Authenticated(user): Authenticated,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::delete_account(&ctx.db, user.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -34,14 +34,12 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// Extractor configuration: malformed bodies, paths and queries become problems with
 /// a useful `detail` instead of actix's plain-text errors.
-pub fn extractor_config(
-    max_body_bytes: usize,
-) -> (web::JsonConfig, web::PathConfig, web::QueryConfig) {
+pub fn extractor_config(max_body_bytes: usize) -> (web::JsonConfig, web::PathConfig, web::QueryConfig) {
     let json = web::JsonConfig::default()
         .limit(max_body_bytes)
         .error_handler(move |err, _req: &HttpRequest| json_error(err, max_body_bytes).into());
-    let path = web::PathConfig::default()
-        .error_handler(|err: PathError, _req| ApiError::NotFound.with_log(&err).into());
+    let path =
+        web::PathConfig::default().error_handler(|err: PathError, _req| ApiError::NotFound.with_log(&err).into());
     let query = web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
         ApiError::BadRequest(format!("invalid query string: {err}")).into()
     });

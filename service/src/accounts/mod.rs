@@ -14,8 +14,8 @@ use entity::user::Role;
 use entity::{api_token, profile, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -52,14 +52,17 @@ impl Account {
     fn assemble(user: user::Model, profile: Option<profile::Model>, cipher: &FieldCipher) -> Self {
         let (display_name, bio, phone) = match profile {
             Some(p) => {
-                let phone = p.phone.as_deref().and_then(|sealed| match cipher.decrypt(sealed, user.id.as_bytes()) {
-                    Ok(phone) => Some(phone),
-                    Err(err) => {
-                        // Never fall back to showing the stored value: it may belong to another row.
-                        tracing::error!(user_id = %user.id, error = %err, "cannot decrypt profiles.phone");
-                        None
-                    }
-                });
+                let phone = p
+                    .phone
+                    .as_deref()
+                    .and_then(|sealed| match cipher.decrypt(sealed, user.id.as_bytes()) {
+                        Ok(phone) => Some(phone),
+                        Err(err) => {
+                            // Never fall back to showing the stored value: it may belong to another row.
+                            tracing::error!(user_id = %user.id, error = %err, "cannot decrypt profiles.phone");
+                            None
+                        }
+                    });
                 (p.display_name, p.bio, phone)
             }
             None => (String::new(), None, None),
@@ -124,11 +127,7 @@ async fn hash_off_thread(password: String) -> Result<String, ServiceError> {
 }
 
 /// Creates the user and their profile in one transaction: both rows or neither.
-pub async fn register(
-    db: &DatabaseConnection,
-    cipher: &FieldCipher,
-    new: NewAccount,
-) -> Result<Account, ServiceError> {
+pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAccount) -> Result<Account, ServiceError> {
     let password_hash = hash_off_thread(new.password.expose().to_owned()).await?;
     let txn = db.begin().await?;
     let user = user::ActiveModel {
@@ -180,10 +179,9 @@ pub async fn login(
         return Err(ServiceError::InvalidCredentials);
     };
     let stored = user.password_hash.clone();
-    let (matches, password) =
-        tokio::task::spawn_blocking(move || (password::verify(&password, &stored), password))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let (matches, password) = tokio::task::spawn_blocking(move || (password::verify(&password, &stored), password))
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     if !matches {
         return Err(ServiceError::InvalidCredentials);
     }
@@ -213,10 +211,7 @@ pub async fn login(
 
 /// The caller behind a presented bearer token, if it is known, unexpired, not
 /// revoked and its account not deleted. One query.
-pub async fn authenticate(
-    db: &DatabaseConnection,
-    presented: &str,
-) -> Result<Option<CurrentUser>, ServiceError> {
+pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Option<CurrentUser>, ServiceError> {
     let Some(hash) = token::hash_presented(presented) else {
         return Ok(None);
     };
@@ -271,11 +266,7 @@ async fn find_account<C: ConnectionTrait>(
     Ok(Account::assemble(user, profile, cipher))
 }
 
-pub async fn account(
-    db: &DatabaseConnection,
-    cipher: &FieldCipher,
-    id: Uuid,
-) -> Result<Account, ServiceError> {
+pub async fn account(db: &DatabaseConnection, cipher: &FieldCipher, id: Uuid) -> Result<Account, ServiceError> {
     find_account(db, cipher, id, false).await
 }
 
@@ -338,10 +329,7 @@ pub async fn list_users(
     let rows = pagination::keyset(query, user::Column::CreatedAt, user::Column::Id, page)
         .all(db)
         .await?;
-    let accounts = rows
-        .into_iter()
-        .map(|(u, p)| Account::assemble(u, p, cipher))
-        .collect();
+    let accounts = rows.into_iter().map(|(u, p)| Account::assemble(u, p, cipher)).collect();
     Ok(pagination::finish(accounts, page, Account::cursor))
 }
 
@@ -356,9 +344,7 @@ pub async fn set_role(
     role: Role,
 ) -> Result<Account, ServiceError> {
     if actor.id == id {
-        return Err(ServiceError::Conflict(
-            "you cannot change your own role".into(),
-        ));
+        return Err(ServiceError::Conflict("you cannot change your own role".into()));
     }
     let txn = db.begin().await?;
     let user = user::Entity::find_by_id(id)
@@ -377,11 +363,7 @@ pub async fn set_role(
     Ok(account)
 }
 
-pub async fn admin_delete_user(
-    db: &DatabaseConnection,
-    actor: &CurrentUser,
-    id: Uuid,
-) -> Result<(), ServiceError> {
+pub async fn admin_delete_user(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<(), ServiceError> {
     if actor.id == id {
         return Err(ServiceError::Conflict(
             "use DELETE /me to delete your own account".into(),
@@ -390,16 +372,9 @@ pub async fn admin_delete_user(
     delete_account(db, id).await
 }
 
-pub async fn restore_user(
-    db: &DatabaseConnection,
-    cipher: &FieldCipher,
-    id: Uuid,
-) -> Result<Account, ServiceError> {
+pub async fn restore_user(db: &DatabaseConnection, cipher: &FieldCipher, id: Uuid) -> Result<Account, ServiceError> {
     user::Entity::update_many()
-        .col_expr(
-            user::Column::DeletedAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+        .col_expr(user::Column::DeletedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(user::Column::Id.eq(id))
         .exec(db)
         .await?;
@@ -427,9 +402,8 @@ pub async fn bootstrap_admin(
         txn.commit().await?;
         return Ok(AdminBootstrap::Promoted);
     }
-    let password = password.ok_or_else(|| {
-        ServiceError::Invalid("a password is needed to create a new admin".into())
-    })?;
+    let password =
+        password.ok_or_else(|| ServiceError::Invalid("a password is needed to create a new admin".into()))?;
     let password_hash = hash_off_thread(password.expose().to_owned()).await?;
     let txn = db.begin().await?;
     let user = user::ActiveModel {

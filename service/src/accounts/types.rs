@@ -34,11 +34,7 @@ impl FieldErrors {
     }
 
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
 }
 
@@ -131,10 +127,7 @@ impl DisplayName {
             ));
         }
         if name.chars().any(char::is_control) {
-            return Err(FieldError::new(
-                "display_name",
-                "must not contain control characters",
-            ));
+            return Err(FieldError::new("display_name", "must not contain control characters"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -208,10 +201,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
-            "ada@example.com"
-        );
+        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
         for bad in ["", "ada", "ada@", "@example.com", "a b@example.com"] {
             assert_eq!(Email::parse(bad).unwrap_err().field, "email", "{bad:?}");
         }
@@ -237,10 +227,7 @@ mod tests {
 
     #[test]
     fn phones_are_e164() {
-        assert_eq!(
-            Phone::parse("+44 20 7946-0958").unwrap().as_str(),
-            "+442079460958"
-        );
+        assert_eq!(Phone::parse("+44 20 7946-0958").unwrap().as_str(), "+442079460958");
         for bad in ["020 7946 0958", "+12", "+44 abc 123456", "+0123456789"] {
             assert!(Phone::parse(bad).is_err(), "{bad:?}");
         }
@@ -260,12 +247,7 @@ mod tests {
         errors.take(Email::parse("nope"));
         errors.take(Password::parse("short"));
         errors.take(DisplayName::parse("Ada"));
-        let fields: Vec<_> = errors
-            .into_result()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let fields: Vec<_> = errors.into_result().unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["email", "password"]);
     }
 }

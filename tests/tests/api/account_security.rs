@@ -24,10 +24,7 @@ async fn passwords_are_stored_as_argon2id_at_the_owasp_minimum(backend: Backend)
 
     let hash = stored_user(&app, "ada@example.com").await.password_hash;
 
-    assert!(
-        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "{hash}"
-    );
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
 }
 
@@ -45,18 +42,11 @@ async fn a_weaker_hash_is_upgraded_at_the_next_successful_login(backend: Backend
     )
     .unwrap()
     .to_string();
-    let mut user = stored_user(&app, "ada@example.com")
-        .await
-        .into_active_model();
+    let mut user = stored_user(&app, "ada@example.com").await.into_active_model();
     user.password_hash = Set(weak.clone());
     user.update(&app.db).await.unwrap();
 
-    assert_eq!(
-        app.login("ada@example.com", "a wrong password!")
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(app.login("ada@example.com", "a wrong password!").await.status(), 401);
     assert_eq!(
         stored_user(&app, "ada@example.com").await.password_hash,
         weak,
@@ -69,10 +59,7 @@ async fn a_weaker_hash_is_upgraded_at_the_next_successful_login(backend: Backend
     );
 
     let upgraded = stored_user(&app, "ada@example.com").await.password_hash;
-    assert!(
-        upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "{upgraded}"
-    );
+    assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
     assert_eq!(
         app.login("ada@example.com", PASSWORD).await.status(),
         200,
@@ -98,11 +85,7 @@ async fn only_a_sha256_of_each_256_bit_token_is_stored(backend: Backend) {
         .collect();
     assert_eq!(stored, vec![digest]);
     let random_part = ada.token.strip_prefix("bw_").unwrap();
-    assert!(
-        random_part.len() * 6 >= 256,
-        "{} base64 characters",
-        random_part.len()
-    );
+    assert!(random_part.len() * 6 >= 256, "{} base64 characters", random_part.len());
 }
 
 async fn unknown_email_and_wrong_password_look_the_same(backend: Backend) {
@@ -110,14 +93,10 @@ async fn unknown_email_and_wrong_password_look_the_same(backend: Backend) {
     app.reader("ada@example.com").await;
 
     let unknown = app.login("nobody@example.com", PASSWORD).await;
-    let (unknown_status, unknown_challenge) = (
-        unknown.status(),
-        unknown.headers()["www-authenticate"].clone(),
-    );
+    let (unknown_status, unknown_challenge) = (unknown.status(), unknown.headers()["www-authenticate"].clone());
     let unknown_body = unknown.text().await.unwrap();
     let wrong = app.login("ada@example.com", "not the right password").await;
-    let (wrong_status, wrong_challenge) =
-        (wrong.status(), wrong.headers()["www-authenticate"].clone());
+    let (wrong_status, wrong_challenge) = (wrong.status(), wrong.headers()["www-authenticate"].clone());
     let wrong_body = wrong.text().await.unwrap();
 
     assert_eq!(unknown_status, 401);
@@ -163,25 +142,16 @@ async fn repeated_logins_to_one_account_are_throttled_without_affecting_others(b
 
     for _ in 0..5 {
         assert_eq!(
-            app.login("ada@example.com", "wrong password, again")
-                .await
-                .status(),
+            app.login("ada@example.com", "wrong password, again").await.status(),
             401
         );
     }
     let throttled = app.login("ada@example.com", PASSWORD).await;
 
     assert_eq!(throttled.status(), 429);
-    let retry_after: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert_eq!(
-        throttled.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(throttled.headers()["content-type"], "application/problem+json");
     assert_eq!(
         app.login("grace@example.com", PASSWORD).await.status(),
         200,
@@ -201,12 +171,7 @@ async fn one_client_cannot_spray_many_accounts(backend: Backend) {
         );
     }
 
-    assert_eq!(
-        app.login("victim9@example.com", "guess number one")
-            .await
-            .status(),
-        429
-    );
+    assert_eq!(app.login("victim9@example.com", "guess number one").await.status(), 429);
 }
 
 async fn a_phone_ciphertext_copied_to_another_profile_reveals_nothing(backend: Backend) {
@@ -243,11 +208,7 @@ async fn a_phone_ciphertext_copied_to_another_profile_reveals_nothing(backend: B
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        me["phone"],
-        Value::Null,
-        "the row id is bound into the ciphertext"
-    );
+    assert_eq!(me["phone"], Value::Null, "the row id is bound into the ciphertext");
     let ada_me: Value = app
         .send(Method::GET, "/me", Some(&ada.token), None)
         .await
@@ -272,8 +233,7 @@ async fn rotated_keys_still_read_old_values_and_write_with_the_new_key(backend: 
     .await;
 
     // A second server on the same database, configured with the new key first.
-    let rotated =
-        tests::spawn_app_on(&app.database, |s| s.cipher = keys(&format!("{NEW},{OLD}"))).await;
+    let rotated = tests::spawn_app_on(&app.database, |s| s.cipher = keys(&format!("{NEW},{OLD}"))).await;
     let token = rotated.token_for("ada@example.com", PASSWORD).await;
 
     let me: Value = rotated

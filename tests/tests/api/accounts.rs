@@ -8,9 +8,7 @@ use tests::{Backend, PASSWORD, backend_tests, spawn_app};
 async fn registering_creates_the_user_and_profile_and_never_returns_the_hash(backend: Backend) {
     let app = spawn_app(backend).await;
 
-    let response = app
-        .register("  Ada@Example.com ", PASSWORD, "Ada Lovelace")
-        .await;
+    let response = app.register("  Ada@Example.com ", PASSWORD, "Ada Lovelace").await;
 
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["location"], "/me");
@@ -19,10 +17,7 @@ async fn registering_creates_the_user_and_profile_and_never_returns_the_hash(bac
     assert_eq!(body["role"], "user");
     assert_eq!(body["display_name"], "Ada Lovelace");
     let text = body.to_string();
-    assert!(
-        !text.contains("password") && !text.contains("argon2"),
-        "{text}"
-    );
+    assert!(!text.contains("password") && !text.contains("argon2"), "{text}");
     assert_eq!(entity::User::find().count(&app.db).await.unwrap(), 1);
     assert_eq!(entity::Profile::find().count(&app.db).await.unwrap(), 1);
 }
@@ -79,10 +74,7 @@ async fn invalid_registrations_list_every_bad_field(backend: Backend) {
     let response = app.register("not-an-email", "too short", "").await;
 
     assert_eq!(response.status(), 422);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["type"], "urn:bookworm:problem:validation");
     let mut fields: Vec<&str> = body["errors"]
@@ -122,10 +114,7 @@ async fn malformed_bodies_are_refused_with_problems(backend: Backend) {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("unknown field `role`"),
+        body["detail"].as_str().unwrap().contains("unknown field `role`"),
         "{body}"
     );
 
@@ -141,16 +130,10 @@ async fn malformed_bodies_are_refused_with_problems(backend: Backend) {
         .header("content-type", "application/json");
     assert_eq!(broken.send().await.unwrap().status(), 400);
 
-    let huge =
-        json!({"email": "a@example.com", "password": PASSWORD, "display_name": "x".repeat(70_000)});
-    let response = app
-        .send(Method::POST, "/auth/register", None, Some(huge))
-        .await;
+    let huge = json!({"email": "a@example.com", "password": PASSWORD, "display_name": "x".repeat(70_000)});
+    let response = app.send(Method::POST, "/auth/register", None, Some(huge)).await;
     assert_eq!(response.status(), 413);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
     assert_eq!(entity::User::find().count(&app.db).await.unwrap(), 0);
 }
 
@@ -158,23 +141,12 @@ async fn login_issues_a_new_bearer_token_each_time(backend: Backend) {
     let app = spawn_app(backend).await;
     app.reader("ada@example.com").await;
 
-    let first: Value = app
-        .login("ada@example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let second: Value = app
-        .login("Ada@Example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first: Value = app.login("ada@example.com", PASSWORD).await.json().await.unwrap();
+    let second: Value = app.login("Ada@Example.com", PASSWORD).await.json().await.unwrap();
 
     assert_eq!(first["token_type"], "Bearer");
     assert_ne!(first["token"], second["token"]);
-    let expires: chrono::DateTime<chrono::Utc> =
-        first["expires_at"].as_str().unwrap().parse().unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = first["expires_at"].as_str().unwrap().parse().unwrap();
     assert!(
         expires > chrono::Utc::now() + chrono::Duration::days(6),
         "default lifetime is 7 days"
@@ -182,10 +154,7 @@ async fn login_issues_a_new_bearer_token_each_time(backend: Backend) {
     for token in [&first["token"], &second["token"]] {
         let me = app.send(Method::GET, "/me", token.as_str(), None).await;
         assert_eq!(me.status(), 200);
-        assert_eq!(
-            me.json::<Value>().await.unwrap()["email"],
-            "ada@example.com"
-        );
+        assert_eq!(me.json::<Value>().await.unwrap()["email"], "ada@example.com");
     }
 }
 
@@ -194,9 +163,7 @@ async fn logout_revokes_only_the_token_used(backend: Backend) {
     let ada = app.reader("ada@example.com").await;
     let other_session = app.token_for("ada@example.com", PASSWORD).await;
 
-    let response = app
-        .send(Method::POST, "/auth/logout", Some(&ada.token), None)
-        .await;
+    let response = app.send(Method::POST, "/auth/logout", Some(&ada.token), None).await;
 
     assert_eq!(response.status(), 204);
     let after = app.send(Method::GET, "/me", Some(&ada.token), None).await;
@@ -206,9 +173,7 @@ async fn logout_revokes_only_the_token_used(backend: Backend) {
         r#"Bearer realm="bookworm", error="invalid_token""#
     );
     assert_eq!(
-        app.send(Method::GET, "/me", Some(&other_session), None)
-            .await
-            .status(),
+        app.send(Method::GET, "/me", Some(&other_session), None).await.status(),
         200
     );
 }
@@ -219,10 +184,7 @@ async fn missing_malformed_and_expired_tokens_are_401(backend: Backend) {
 
     let anonymous = app.get("/me").await;
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(
-        anonymous.headers()["www-authenticate"],
-        r#"Bearer realm="bookworm""#
-    );
+    assert_eq!(anonymous.headers()["www-authenticate"], r#"Bearer realm="bookworm""#);
 
     for header in [
         "Basic YWRhOnB3",
@@ -254,9 +216,7 @@ async fn missing_malformed_and_expired_tokens_are_401(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        app.send(Method::GET, "/me", Some(&ada.token), None)
-            .await
-            .status(),
+        app.send(Method::GET, "/me", Some(&ada.token), None).await.status(),
         401,
         "an expired token"
     );
@@ -323,14 +283,9 @@ async fn profile_edits_are_validated_field_by_field(backend: Backend) {
         .collect();
     assert_eq!(fields, ["display_name", "phone"]);
     assert_eq!(
-        app.send(
-            Method::PATCH,
-            "/me/profile",
-            None,
-            Some(json!({"bio": "x"}))
-        )
-        .await
-        .status(),
+        app.send(Method::PATCH, "/me/profile", None, Some(json!({"bio": "x"})))
+            .await
+            .status(),
         401
     );
 }
@@ -340,18 +295,11 @@ async fn deleting_your_account_is_a_soft_delete_that_ends_every_session(backend:
     let ada = app.reader("ada@example.com").await;
     let second_session = app.token_for("ada@example.com", PASSWORD).await;
 
-    let response = app
-        .send(Method::DELETE, "/me", Some(&ada.token), None)
-        .await;
+    let response = app.send(Method::DELETE, "/me", Some(&ada.token), None).await;
 
     assert_eq!(response.status(), 204);
     for token in [&ada.token, &second_session] {
-        assert_eq!(
-            app.send(Method::GET, "/me", Some(token), None)
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(app.send(Method::GET, "/me", Some(token), None).await.status(), 401);
     }
     let login = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(login.status(), 401, "a deleted account cannot log in");

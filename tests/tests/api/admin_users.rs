@@ -13,25 +13,16 @@ async fn only_admins_manage_users(backend: Backend) {
 
     let calls = [
         (Method::GET, "/admin/users".to_owned(), None),
-        (
-            Method::PATCH,
-            target.clone(),
-            Some(json!({"role": "admin"})),
-        ),
+        (Method::PATCH, target.clone(), Some(json!({"role": "admin"}))),
         (Method::DELETE, target.clone(), None),
         (Method::POST, format!("{target}/restore"), None),
     ];
     for (method, path, body) in calls {
         let anonymous = app.send(method.clone(), &path, None, body.clone()).await;
         assert_eq!(anonymous.status(), 401, "anonymous {method} {path}");
-        let as_reader = app
-            .send(method.clone(), &path, Some(&reader.token), body)
-            .await;
+        let as_reader = app.send(method.clone(), &path, Some(&reader.token), body).await;
         assert_eq!(as_reader.status(), 403, "reader {method} {path}");
-        assert_eq!(
-            as_reader.headers()["content-type"],
-            "application/problem+json"
-        );
+        assert_eq!(as_reader.headers()["content-type"], "application/problem+json");
     }
     let me: Value = app
         .send(Method::GET, "/me", Some(&reader.token), None)
@@ -62,35 +53,20 @@ async fn admins_page_through_users_with_filters(backend: Backend) {
             .json()
             .await
             .unwrap();
-        let items = page["items"]
-            .as_array()
-            .unwrap_or_else(|| panic!("not a page: {page}"));
+        let items = page["items"].as_array().unwrap_or_else(|| panic!("not a page: {page}"));
         assert!(items.len() <= 3);
-        seen.extend(
-            items
-                .iter()
-                .map(|u| u["email"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(items.iter().map(|u| u["email"].as_str().unwrap().to_owned()));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
     }
     assert_eq!(seen.len(), 8, "{seen:?}");
-    assert_eq!(
-        seen.iter().collect::<HashSet<_>>().len(),
-        8,
-        "no duplicates"
-    );
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 8, "no duplicates");
     assert_eq!(seen.last().unwrap(), "admin@example.com", "newest first");
 
     let admins: Value = app
-        .send(
-            Method::GET,
-            "/admin/users?role=admin",
-            Some(&admin.token),
-            None,
-        )
+        .send(Method::GET, "/admin/users?role=admin", Some(&admin.token), None)
         .await
         .json()
         .await
@@ -98,30 +74,15 @@ async fn admins_page_through_users_with_filters(backend: Backend) {
     assert_eq!(admins["items"].as_array().unwrap().len(), 1);
 
     let bad_cursor = app
-        .send(
-            Method::GET,
-            "/admin/users?cursor=garbage",
-            Some(&admin.token),
-            None,
-        )
+        .send(Method::GET, "/admin/users?cursor=garbage", Some(&admin.token), None)
         .await;
     assert_eq!(bad_cursor.status(), 400);
     let bad_role = app
-        .send(
-            Method::GET,
-            "/admin/users?role=emperor",
-            Some(&admin.token),
-            None,
-        )
+        .send(Method::GET, "/admin/users?role=emperor", Some(&admin.token), None)
         .await;
     assert_eq!(bad_role.status(), 400);
     let zero = app
-        .send(
-            Method::GET,
-            "/admin/users?limit=0",
-            Some(&admin.token),
-            None,
-        )
+        .send(Method::GET, "/admin/users?limit=0", Some(&admin.token), None)
         .await;
     assert_eq!(zero.status(), 400);
 }
@@ -143,9 +104,7 @@ async fn a_role_change_applies_at_once_and_ends_the_users_sessions(backend: Back
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["role"], "guest");
     assert_eq!(
-        app.send(Method::GET, "/me", Some(&reader.token), None)
-            .await
-            .status(),
+        app.send(Method::GET, "/me", Some(&reader.token), None).await.status(),
         401,
         "old token revoked"
     );
@@ -158,12 +117,7 @@ async fn a_role_change_applies_at_once_and_ends_the_users_sessions(backend: Back
         .unwrap();
     assert_eq!(me["role"], "guest");
     let edit = app
-        .send(
-            Method::PATCH,
-            "/me/profile",
-            Some(&token),
-            Some(json!({"bio": "hi"})),
-        )
+        .send(Method::PATCH, "/me/profile", Some(&token), Some(json!({"bio": "hi"})))
         .await;
     assert_eq!(edit.status(), 403, "guest accounts are read-only");
 
@@ -194,33 +148,22 @@ async fn admins_soft_delete_and_restore_users(backend: Backend) {
     let path = format!("/admin/users/{}", reader.id);
 
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&admin.token), None)
-            .await
-            .status(),
+        app.send(Method::DELETE, &path, Some(&admin.token), None).await.status(),
         204
     );
 
     assert_eq!(
-        app.send(Method::GET, "/me", Some(&reader.token), None)
-            .await
-            .status(),
+        app.send(Method::GET, "/me", Some(&reader.token), None).await.status(),
         401
     );
-    assert_eq!(
-        app.login("reader@example.com", PASSWORD).await.status(),
-        401
-    );
+    assert_eq!(app.login("reader@example.com", PASSWORD).await.status(), 401);
     let live: Value = app
         .send(Method::GET, "/admin/users", Some(&admin.token), None)
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        live["items"].as_array().unwrap().len(),
-        1,
-        "only the admin is live"
-    );
+    assert_eq!(live["items"].as_array().unwrap().len(), 1, "only the admin is live");
     let all: Value = app
         .send(
             Method::GET,
@@ -240,26 +183,16 @@ async fn admins_soft_delete_and_restore_users(backend: Backend) {
         .unwrap();
     assert!(deleted["deleted_at"].is_string());
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&admin.token), None)
-            .await
-            .status(),
+        app.send(Method::DELETE, &path, Some(&admin.token), None).await.status(),
         404,
         "already deleted"
     );
 
     let restored = app
-        .send(
-            Method::POST,
-            &format!("{path}/restore"),
-            Some(&admin.token),
-            None,
-        )
+        .send(Method::POST, &format!("{path}/restore"), Some(&admin.token), None)
         .await;
     assert_eq!(restored.status(), 200);
-    assert_eq!(
-        app.login("reader@example.com", PASSWORD).await.status(),
-        200
-    );
+    assert_eq!(app.login("reader@example.com", PASSWORD).await.status(), 200);
     assert_eq!(
         app.send(
             Method::DELETE,
@@ -282,21 +215,11 @@ async fn unknown_and_malformed_ids_are_404(backend: Backend) {
         "/admin/users/not-a-uuid".to_owned(),
     ] {
         let response = app
-            .send(
-                Method::PATCH,
-                &path,
-                Some(&admin.token),
-                Some(json!({"role": "user"})),
-            )
+            .send(Method::PATCH, &path, Some(&admin.token), Some(json!({"role": "user"})))
             .await;
         assert_eq!(response.status(), 404, "{path}");
         let restore = app
-            .send(
-                Method::POST,
-                &format!("{path}/restore"),
-                Some(&admin.token),
-                None,
-            )
+            .send(Method::POST, &format!("{path}/restore"), Some(&admin.token), None)
             .await;
         assert_eq!(restore.status(), 404, "{path}/restore");
     }

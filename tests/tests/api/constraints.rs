@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::shelf_entry::ShelfStatus;
-use entity::{
-    api_token, author, book, book_category, category, profile, review, shelf_entry, user,
-};
+use entity::{api_token, author, book, book_category, category, profile, review, shelf_entry, user};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    ExecResult, PaginatorTrait, QueryFilter, Set, SqlErr, Statement, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExecResult, PaginatorTrait,
+    QueryFilter, Set, SqlErr, Statement, Value,
 };
 use tests::{Backend, TestDatabase, backend_tests};
 use uuid::Uuid;
@@ -116,11 +114,7 @@ async fn new_book(db: &DatabaseConnection, author: Uuid, title: &str, isbn: Opti
     .id
 }
 
-async fn new_category(
-    db: &DatabaseConnection,
-    parent: Option<Uuid>,
-    name: &str,
-) -> Result<Uuid, DbErr> {
+async fn new_category(db: &DatabaseConnection, parent: Option<Uuid>, name: &str) -> Result<Uuid, DbErr> {
     let category = category::ActiveModel {
         parent_id: Set(parent),
         name: Set(name.into()),
@@ -131,12 +125,7 @@ async fn new_category(
     Ok(category.id)
 }
 
-async fn new_review(
-    db: &DatabaseConnection,
-    user: Uuid,
-    book: Uuid,
-    rating: i16,
-) -> Result<review::Model, DbErr> {
+async fn new_review(db: &DatabaseConnection, user: Uuid, book: Uuid, rating: i16) -> Result<review::Model, DbErr> {
     review::ActiveModel {
         user_id: Set(user),
         book_id: Set(book),
@@ -163,13 +152,9 @@ fn assert_check_violation(result: Result<ExecResult, DbErr>, what: &str) {
     let err = result.expect_err(&format!("{what} must be rejected"));
     let message = err.to_string().to_lowercase();
     assert!(
-        [
-            "check constraint",
-            "invalid input value for enum",
-            "value too long"
-        ]
-        .iter()
-        .any(|m| message.contains(m)),
+        ["check constraint", "invalid input value for enum", "value too long"]
+            .iter()
+            .any(|m| message.contains(m)),
         "{what}: rejected for the wrong reason: {message}"
     );
 }
@@ -185,10 +170,7 @@ fn assert_unique_violation<T: std::fmt::Debug>(result: Result<T, DbErr>, what: &
 fn assert_foreign_key_violation<T: std::fmt::Debug>(result: Result<T, DbErr>, what: &str) {
     let err = result.expect_err(&format!("{what} must be rejected"));
     assert!(
-        matches!(
-            err.sql_err(),
-            Some(SqlErr::ForeignKeyConstraintViolation(_))
-        ),
+        matches!(err.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))),
         "{what}: {err}"
     );
 }
@@ -209,10 +191,7 @@ async fn timestamps(db: &DatabaseConnection, table: &str) -> (DateTime<Utc>, Dat
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("{table} has a row"));
-    (
-        row.try_get_by_index(0).unwrap(),
-        row.try_get_by_index(1).unwrap(),
-    )
+    (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap())
 }
 
 async fn a_raw_update_moves_updated_at_on_every_table(backend: Backend) {
@@ -238,14 +217,8 @@ async fn a_raw_update_moves_updated_at_on_every_table(backend: Backend) {
             .await
             .unwrap();
         let (created_after, updated_after) = timestamps(&f.db, table).await;
-        assert!(
-            updated_after > updated,
-            "{table}.updated_at did not move on {backend}"
-        );
-        assert_eq!(
-            created_after, created,
-            "{table}.created_at changed on {backend}"
-        );
+        assert!(updated_after > updated, "{table}.updated_at did not move on {backend}");
+        assert_eq!(created_after, created, "{table}.created_at changed on {backend}");
     }
 }
 
@@ -254,7 +227,12 @@ async fn check_constraints_reject_bad_rows(backend: Backend) {
     let id = || Value::from(Uuid::now_v7());
 
     assert_check_violation(
-        raw(&f.db, "INSERT INTO users (id, email, password_hash, role) VALUES ($1, 'x@example.com', '!', 'superuser')", vec![id()]).await,
+        raw(
+            &f.db,
+            "INSERT INTO users (id, email, password_hash, role) VALUES ($1, 'x@example.com', '!', 'superuser')",
+            vec![id()],
+        )
+        .await,
         "an unknown role",
     );
     let long_email = format!("{}@example.com", "a".repeat(250));
@@ -289,7 +267,12 @@ async fn check_constraints_reject_bad_rows(backend: Backend) {
         "an unknown shelf status",
     );
     assert_check_violation(
-        raw(&f.db, "INSERT INTO audit_log (table_name, record_id, action) VALUES ('books', $1, 'TRUNCATE')", vec![id()]).await,
+        raw(
+            &f.db,
+            "INSERT INTO audit_log (table_name, record_id, action) VALUES ('books', $1, 'TRUNCATE')",
+            vec![id()],
+        )
+        .await,
         "an unknown audit action",
     );
     assert_check_violation(
@@ -388,10 +371,7 @@ async fn unique_rules_reject_duplicates(backend: Backend) {
 async fn only_one_live_review_per_reader_and_book(backend: Backend) {
     let f = fixture(backend).await;
 
-    assert_unique_violation(
-        new_review(&f.db, f.user, f.book, 3).await,
-        "a second live review",
-    );
+    assert_unique_violation(new_review(&f.db, f.user, f.book, 3).await, "a second live review");
 
     raw(
         &f.db,
@@ -403,10 +383,7 @@ async fn only_one_live_review_per_reader_and_book(backend: Backend) {
     new_review(&f.db, f.user, f.book, 3)
         .await
         .expect("a new review once the old one is soft-deleted");
-    assert_unique_violation(
-        new_review(&f.db, f.user, f.book, 4).await,
-        "a second live review again",
-    );
+    assert_unique_violation(new_review(&f.db, f.user, f.book, 4).await, "a second live review again");
 }
 
 async fn foreign_keys_reject_dangling_references(backend: Backend) {
@@ -433,10 +410,7 @@ async fn foreign_keys_reject_dangling_references(backend: Backend) {
 async fn deleting_an_author_cascades_to_books_and_everything_on_them(backend: Backend) {
     let f = fixture(backend).await;
 
-    entity::Author::delete_by_id(f.author)
-        .exec(&f.db)
-        .await
-        .unwrap();
+    entity::Author::delete_by_id(f.author).exec(&f.db).await.unwrap();
 
     assert_eq!(entity::Book::find().count(&f.db).await.unwrap(), 0);
     assert_eq!(entity::Review::find().count(&f.db).await.unwrap(), 0);
@@ -447,20 +421,13 @@ async fn deleting_an_author_cascades_to_books_and_everything_on_them(backend: Ba
         2,
         "categories stay"
     );
-    assert_eq!(
-        entity::User::find().count(&f.db).await.unwrap(),
-        1,
-        "readers stay"
-    );
+    assert_eq!(entity::User::find().count(&f.db).await.unwrap(), 1, "readers stay");
 }
 
 async fn deleting_a_user_cascades_to_their_own_rows(backend: Backend) {
     let f = fixture(backend).await;
 
-    entity::User::delete_by_id(f.user)
-        .exec(&f.db)
-        .await
-        .unwrap();
+    entity::User::delete_by_id(f.user).exec(&f.db).await.unwrap();
 
     assert_eq!(entity::Profile::find().count(&f.db).await.unwrap(), 0);
     assert_eq!(entity::ApiToken::find().count(&f.db).await.unwrap(), 0);
@@ -477,10 +444,7 @@ async fn deleting_a_category_orphans_its_children(backend: Backend) {
     let f = fixture(backend).await;
     let grandchild = new_category(&f.db, Some(f.child), "Epic").await.unwrap();
 
-    entity::Category::delete_by_id(f.root)
-        .exec(&f.db)
-        .await
-        .unwrap();
+    entity::Category::delete_by_id(f.root).exec(&f.db).await.unwrap();
 
     let child = entity::Category::find_by_id(f.child)
         .one(&f.db)
@@ -493,16 +457,9 @@ async fn deleting_a_category_orphans_its_children(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        grandchild.parent_id,
-        Some(f.child),
-        "only direct children are touched"
-    );
+    assert_eq!(grandchild.parent_id, Some(f.child), "only direct children are touched");
 
-    entity::Category::delete_by_id(f.child)
-        .exec(&f.db)
-        .await
-        .unwrap();
+    entity::Category::delete_by_id(f.child).exec(&f.db).await.unwrap();
     let links = entity::BookCategory::find()
         .filter(book_category::Column::CategoryId.eq(f.child))
         .count(&f.db)
@@ -510,11 +467,7 @@ async fn deleting_a_category_orphans_its_children(backend: Backend) {
         .unwrap();
     assert_eq!(links, 0, "links to a deleted category cascade");
     assert!(
-        entity::Book::find_by_id(f.book)
-            .one(&f.db)
-            .await
-            .unwrap()
-            .is_some(),
+        entity::Book::find_by_id(f.book).one(&f.db).await.unwrap().is_some(),
         "the book stays"
     );
 }

@@ -35,10 +35,7 @@ async fn readiness_answers_503_problem_when_the_database_is_unreachable(backend:
     assert_eq!(body["title"], "Service Unavailable");
     let text = body.to_string().to_lowercase();
     for internal in ["pool", "sqlx", "terminat", "closed", "connection to server"] {
-        assert!(
-            !text.contains(internal),
-            "internal detail {internal:?} leaked: {text}"
-        );
+        assert!(!text.contains(internal), "internal detail {internal:?} leaked: {text}");
     }
     // The process itself is fine: liveness must not follow the database down.
     assert_eq!(app.get("/health/live").await.status(), 200);
@@ -60,12 +57,7 @@ async fn an_unknown_route_is_a_problem_json_404(backend: Backend) {
 async fn a_wrong_method_is_a_problem_json_405_naming_the_allowed_ones(backend: Backend) {
     let app = spawn_app(backend).await;
 
-    let response = app
-        .client
-        .delete(app.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.delete(app.url("/health/live")).send().await.unwrap();
 
     assert_eq!(response.status(), 405);
     assert_problem_json(&response);
@@ -80,11 +72,7 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     let ok = app.get("/health/live").await;
     let missing = app.get("/missing").await;
 
-    let id_of = |r: &reqwest::Response| {
-        r.headers()
-            .get("x-request-id")
-            .map(|v| v.to_str().unwrap().to_owned())
-    };
+    let id_of = |r: &reqwest::Response| r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
     let (a, b) = (
         id_of(&ok).expect("200 has an id"),
         id_of(&missing).expect("404 has an id"),
@@ -94,10 +82,7 @@ async fn every_response_carries_a_request_id(backend: Backend) {
 }
 
 fn assert_problem_json(response: &reqwest::Response) {
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
 }
 
 backend_tests!(

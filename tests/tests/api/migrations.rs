@@ -31,9 +31,7 @@ async fn all_up_creates_every_table_and_all_down_leaves_nothing(backend: Backend
     let (_database, db) = migrated(backend).await;
     assert_eq!(tables(&db).await, TABLES);
 
-    Migrator::down(&db, None)
-        .await
-        .expect("all migrations roll back");
+    Migrator::down(&db, None).await.expect("all migrations roll back");
 
     assert_eq!(
         snapshot(&db).await,
@@ -66,12 +64,7 @@ async fn each_migration_down_then_up_again_gives_the_same_schema(backend: Backen
             "migration {step} up again differs on {backend}"
         );
     }
-    assert!(
-        Migrator::get_pending_migrations(&db)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(Migrator::get_pending_migrations(&db).await.unwrap().is_empty());
 }
 
 /// Selecting every column of every entity fails if an entity names a column, or a

@@ -57,10 +57,7 @@ async fn the_pool_keeps_its_minimum_of_open_connections(backend: Backend) {
         Backend::Postgres => app.app_db.get_postgres_connection_pool().size(),
         Backend::Sqlite => app.app_db.get_sqlite_connection_pool().size(),
     };
-    assert!(
-        (3..=4).contains(&open),
-        "{open} connections open on {backend}"
-    );
+    assert!((3..=4).contains(&open), "{open} connections open on {backend}");
 }
 
 backend_tests!(

@@ -16,10 +16,7 @@ const CONFIG: SeedConfig = SeedConfig {
     seed: 7,
 };
 
-async fn seeded(
-    backend: Backend,
-    config: &SeedConfig,
-) -> (TestDatabase, DatabaseConnection, seed::SeedReport) {
+async fn seeded(backend: Backend, config: &SeedConfig) -> (TestDatabase, DatabaseConnection, seed::SeedReport) {
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
     Migrator::up(&db, None).await.unwrap();
@@ -43,28 +40,16 @@ async fn seeding_inserts_the_requested_counts(backend: Backend) {
     );
 
     // The report matches what is really in the tables.
-    assert_eq!(
-        entity::Author::find().count(&db).await.unwrap(),
-        report.authors
-    );
+    assert_eq!(entity::Author::find().count(&db).await.unwrap(), report.authors);
     assert_eq!(entity::Book::find().count(&db).await.unwrap(), report.books);
     assert_eq!(entity::User::find().count(&db).await.unwrap(), report.users);
-    assert_eq!(
-        entity::Profile::find().count(&db).await.unwrap(),
-        report.profiles
-    );
-    assert_eq!(
-        entity::Review::find().count(&db).await.unwrap(),
-        report.reviews
-    );
+    assert_eq!(entity::Profile::find().count(&db).await.unwrap(), report.profiles);
+    assert_eq!(entity::Review::find().count(&db).await.unwrap(), report.reviews);
     assert_eq!(
         entity::ShelfEntry::find().count(&db).await.unwrap(),
         report.shelf_entries
     );
-    assert_eq!(
-        entity::Category::find().count(&db).await.unwrap(),
-        report.categories
-    );
+    assert_eq!(entity::Category::find().count(&db).await.unwrap(), report.categories);
     assert_eq!(
         entity::BookCategory::find().count(&db).await.unwrap(),
         report.book_categories
@@ -91,14 +76,8 @@ async fn every_book_has_one_to_three_categories_in_a_tree_of_the_requested_depth
     for link in entity::BookCategory::find().all(&db).await.unwrap() {
         *per_book.entry(link.book_id).or_default() += 1;
     }
-    assert_eq!(
-        per_book.len() as u64,
-        entity::Book::find().count(&db).await.unwrap()
-    );
-    assert!(
-        per_book.values().all(|n| (1..=3).contains(n)),
-        "{per_book:?}"
-    );
+    assert_eq!(per_book.len() as u64, entity::Book::find().count(&db).await.unwrap());
+    assert!(per_book.values().all(|n| (1..=3).contains(n)), "{per_book:?}");
 }
 
 async fn the_same_seed_gives_the_same_data(backend: Backend) {

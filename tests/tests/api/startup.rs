@@ -22,23 +22,13 @@ async fn start_against(url: &str) -> (String, Duration) {
 
 #[tokio::test]
 async fn a_refused_connection_stops_start_up_with_a_clear_message() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 
-    let (message, took) = start_against(&format!(
-        "postgres://bookworm:s3cret@127.0.0.1:{port}/bookworm"
-    ))
-    .await;
+    let (message, took) = start_against(&format!("postgres://bookworm:s3cret@127.0.0.1:{port}/bookworm")).await;
 
     assert!(message.contains("cannot reach the database"), "{message}");
     assert!(message.contains("DATABASE_URL"), "{message}");
-    assert!(
-        !message.contains("s3cret"),
-        "the password leaked: {message}"
-    );
+    assert!(!message.contains("s3cret"), "the password leaked: {message}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
@@ -48,20 +38,11 @@ async fn a_server_that_never_answers_stops_start_up_within_the_connect_timeout()
     let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = black_hole.local_addr().unwrap().port();
 
-    let (message, took) = start_against(&format!(
-        "postgres://bookworm:s3cret@127.0.0.1:{port}/bookworm"
-    ))
-    .await;
+    let (message, took) = start_against(&format!("postgres://bookworm:s3cret@127.0.0.1:{port}/bookworm")).await;
 
     assert!(message.contains("cannot reach the database"), "{message}");
-    assert!(
-        !message.contains("s3cret"),
-        "the password leaked: {message}"
-    );
+    assert!(!message.contains("s3cret"), "the password leaked: {message}");
     assert!(took >= TIMEOUT, "gave up before the timeout: {took:?}");
-    assert!(
-        took < TIMEOUT * 8,
-        "took {took:?} for a {TIMEOUT:?} timeout"
-    );
+    assert!(took < TIMEOUT * 8, "took {took:?} for a {TIMEOUT:?} timeout");
     drop(black_hole);
 }

@@ -13,16 +13,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use entity::{
-    author, book, book_category, category, profile, review, shelf_entry, shelf_entry::ShelfStatus,
-    user, user::Role,
+    author, book, book_category, category, profile, review, shelf_entry, shelf_entry::ShelfStatus, user, user::Role,
 };
 use rand::seq::{IndexedRandom, index};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Iterable,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Iterable, TransactionTrait};
 use uuid::Uuid;
 
 /// The largest number of bind parameters one statement may carry (SQLite's limit).
@@ -94,25 +90,14 @@ pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedRep
     let mut report = SeedReport::default();
 
     let author_ids = data.authors(config.authors);
-    report.authors = insert_all(
-        &txn,
-        author_ids
-            .iter()
-            .map(|a| a.clone().into_active_model())
-            .collect(),
-    )
-    .await?;
+    report.authors = insert_all(&txn, author_ids.iter().map(|a| a.clone().into_active_model()).collect()).await?;
     let author_ids: Vec<Uuid> = author_ids.into_iter().map(|a| a.id).collect();
 
     let mut category_ids = Vec::new();
     let mut level: Vec<(Option<Uuid>, usize)> = vec![(None, 0)];
     for depth in 0..config.category_depth.max(1) {
         let rows = data.categories(&level, depth);
-        report.categories += insert_all(
-            &txn,
-            rows.iter().map(|c| c.clone().into_active_model()).collect(),
-        )
-        .await?;
+        report.categories += insert_all(&txn, rows.iter().map(|c| c.clone().into_active_model()).collect()).await?;
         level = rows.iter().map(|c| (Some(c.id), depth + 1)).collect();
         category_ids.extend(rows.into_iter().map(|c| c.id));
     }
@@ -121,14 +106,7 @@ pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedRep
     for authors in author_ids.chunks(500) {
         let books = data.books(authors, config.books_per_author, book_ids.len());
         let links = data.book_categories(&books, &category_ids);
-        report.books += insert_all(
-            &txn,
-            books
-                .iter()
-                .map(|b| b.clone().into_active_model())
-                .collect(),
-        )
-        .await?;
+        report.books += insert_all(&txn, books.iter().map(|b| b.clone().into_active_model()).collect()).await?;
         report.book_categories += insert_all(&txn, links).await?;
         book_ids.extend(books.into_iter().map(|b| b.id));
     }
@@ -154,9 +132,7 @@ where
     A: ActiveModelTrait + Send,
     C: sea_orm::ConnectionTrait,
 {
-    let columns = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
-        .count()
-        .max(1);
+    let columns = <<A::Entity as EntityTrait>::Column as Iterable>::iter().count().max(1);
     let per_insert = (MAX_BIND_PARAMS / columns).min(MAX_ROWS_PER_INSERT);
     let mut inserted = 0;
     let mut rows = rows.into_iter().peekable();
@@ -188,12 +164,8 @@ impl Generator {
     fn tick(&mut self) -> (DateTime<Utc>, Uuid) {
         self.clock_ms += self.rng.random_range(1..=60_000);
         let random: [u8; 10] = self.rng.random();
-        let id =
-            uuid::Builder::from_unix_timestamp_millis(self.clock_ms as u64, &random).into_uuid();
-        let at = Utc
-            .timestamp_millis_opt(self.clock_ms)
-            .single()
-            .unwrap_or_default();
+        let id = uuid::Builder::from_unix_timestamp_millis(self.clock_ms as u64, &random).into_uuid();
+        let at = Utc.timestamp_millis_opt(self.clock_ms).single().unwrap_or_default();
         (at, id)
     }
 
@@ -217,11 +189,7 @@ impl Generator {
         (0..count)
             .map(|_| {
                 let (at, id) = self.tick();
-                let name = format!(
-                    "{} {}",
-                    self.pick(words::FIRST_NAMES),
-                    self.pick(words::LAST_NAMES)
-                );
+                let name = format!("{} {}", self.pick(words::FIRST_NAMES), self.pick(words::LAST_NAMES));
                 let bio = self.rng.random_bool(0.7).then(|| self.sentence(16));
                 author::Model {
                     id,
@@ -236,19 +204,11 @@ impl Generator {
     }
 
     /// The children of every node in `parents` (or the roots when `parents` is `[(None, _)]`).
-    fn categories(
-        &mut self,
-        parents: &[(Option<Uuid>, usize)],
-        depth: usize,
-    ) -> Vec<category::Model> {
+    fn categories(&mut self, parents: &[(Option<Uuid>, usize)], depth: usize) -> Vec<category::Model> {
         let names = words::CATEGORY_LEVELS[depth.min(words::CATEGORY_LEVELS.len() - 1)];
         let mut rows = Vec::new();
         for (parent_id, _) in parents {
-            let fan_out = if depth == 0 {
-                names.len()
-            } else {
-                names.len().min(4)
-            };
+            let fan_out = if depth == 0 { names.len() } else { names.len().min(4) };
             for name in index::sample(&mut self.rng, names.len(), fan_out)
                 .into_iter()
                 .map(|i| names[i])
@@ -266,32 +226,15 @@ impl Generator {
         rows
     }
 
-    fn books(
-        &mut self,
-        authors: &[Uuid],
-        per_author: usize,
-        first_index: usize,
-    ) -> Vec<book::Model> {
+    fn books(&mut self, authors: &[Uuid], per_author: usize, first_index: usize) -> Vec<book::Model> {
         let mut rows = Vec::with_capacity(authors.len() * per_author);
         for author_id in authors {
             for _ in 0..per_author {
                 let (at, id) = self.tick();
                 let title = match self.rng.random_range(0..3) {
-                    0 => format!(
-                        "The {} {}",
-                        self.pick(words::ADJECTIVES),
-                        self.pick(words::NOUNS)
-                    ),
-                    1 => format!(
-                        "{} of the {}",
-                        self.pick(words::NOUNS),
-                        self.pick(words::NOUNS)
-                    ),
-                    _ => format!(
-                        "A {} {}",
-                        self.pick(words::ADJECTIVES),
-                        self.pick(words::NOUNS)
-                    ),
+                    0 => format!("The {} {}", self.pick(words::ADJECTIVES), self.pick(words::NOUNS)),
+                    1 => format!("{} of the {}", self.pick(words::NOUNS), self.pick(words::NOUNS)),
+                    _ => format!("A {} {}", self.pick(words::ADJECTIVES), self.pick(words::NOUNS)),
                 };
                 let description = self.rng.random_bool(0.9).then(|| self.sentence(30));
                 let isbn = Some(isbn13(978_000_000_000 + (first_index + rows.len()) as u64));
@@ -312,11 +255,7 @@ impl Generator {
         rows
     }
 
-    fn book_categories(
-        &mut self,
-        books: &[book::Model],
-        categories: &[Uuid],
-    ) -> Vec<book_category::ActiveModel> {
+    fn book_categories(&mut self, books: &[book::Model], categories: &[Uuid]) -> Vec<book_category::ActiveModel> {
         if categories.is_empty() {
             return Vec::new();
         }
@@ -336,11 +275,7 @@ impl Generator {
         rows
     }
 
-    fn users(
-        &mut self,
-        first: usize,
-        count: usize,
-    ) -> (Vec<user::ActiveModel>, Vec<profile::ActiveModel>) {
+    fn users(&mut self, first: usize, count: usize) -> (Vec<user::ActiveModel>, Vec<profile::ActiveModel>) {
         let mut users = Vec::with_capacity(count);
         let mut profiles = Vec::with_capacity(count);
         for n in first..first + count {
@@ -416,9 +351,7 @@ impl Generator {
                     .into_active_model(),
                 );
                 if i < per_user {
-                    let rating = *[1, 2, 3, 3, 4, 4, 4, 5, 5]
-                        .choose(&mut self.rng)
-                        .unwrap_or(&4);
+                    let rating = *[1, 2, 3, 3, 4, 4, 4, 5, 5].choose(&mut self.rng).unwrap_or(&4);
                     let title = self.rng.random_bool(0.8).then(|| self.sentence(4));
                     let body = self.sentence(40);
                     reviews.push(

@@ -7,10 +7,7 @@ use sea_orm::{ConnectOptions, Database};
 use seed::SeedConfig;
 
 #[derive(Parser)]
-#[command(
-    name = "seed",
-    about = "Fill a Bookworm database with deterministic demo data"
-)]
+#[command(name = "seed", about = "Fill a Bookworm database with deterministic demo data")]
 struct Cli {
     /// Database to fill; its schema must be migrated (`cargo run -p migration -- up`).
     #[arg(

@@ -1,11 +1,10 @@
 //! Word lists for plausible names, titles and text.
 
 pub const FIRST_NAMES: &[&str] = &[
-    "Ada", "Alan", "Amara", "Anton", "Beatrix", "Bruno", "Camille", "Chen", "Clara", "Dmitri",
-    "Elena", "Emeka", "Farah", "Felix", "Greta", "Hana", "Hugo", "Ines", "Isaac", "Jun", "Kofi",
-    "Lara", "Leo", "Lucia", "Malik", "Maya", "Nadia", "Noor", "Olga", "Omar", "Pablo", "Priya",
-    "Quentin", "Rosa", "Sami", "Sofia", "Tariq", "Ursula", "Viktor", "Wen", "Ximena", "Yusuf",
-    "Zadie",
+    "Ada", "Alan", "Amara", "Anton", "Beatrix", "Bruno", "Camille", "Chen", "Clara", "Dmitri", "Elena", "Emeka",
+    "Farah", "Felix", "Greta", "Hana", "Hugo", "Ines", "Isaac", "Jun", "Kofi", "Lara", "Leo", "Lucia", "Malik", "Maya",
+    "Nadia", "Noor", "Olga", "Omar", "Pablo", "Priya", "Quentin", "Rosa", "Sami", "Sofia", "Tariq", "Ursula", "Viktor",
+    "Wen", "Ximena", "Yusuf", "Zadie",
 ];
 
 pub const LAST_NAMES: &[&str] = &[
@@ -84,10 +83,9 @@ pub const NOUNS: &[&str] = &[
 ];
 
 pub const LOREM: &[&str] = &[
-    "story", "reader", "page", "chapter", "quiet", "bright", "memory", "city", "journey", "night",
-    "river", "letter", "house", "family", "secret", "war", "love", "winter", "light", "voice",
-    "road", "dream", "stranger", "island", "garden", "promise", "the", "a", "of", "and", "with",
-    "beyond", "under", "between",
+    "story", "reader", "page", "chapter", "quiet", "bright", "memory", "city", "journey", "night", "river", "letter",
+    "house", "family", "secret", "war", "love", "winter", "light", "voice", "road", "dream", "stranger", "island",
+    "garden", "promise", "the", "a", "of", "and", "with", "beyond", "under", "between",
 ];
 
 /// Category names by depth: roots, then sub-genres, then facets further down.
@@ -103,12 +101,6 @@ pub const CATEGORY_LEVELS: &[&[&str]] = &[
         "Travel",
         "Philosophy",
     ],
-    &[
-        "Classics",
-        "Contemporary",
-        "Award Winners",
-        "Debuts",
-        "Translated",
-    ],
+    &["Classics", "Contemporary", "Award Winners", "Debuts", "Translated"],
     &["Short Reads", "Series", "Illustrated", "Anthologies"],
 ];
