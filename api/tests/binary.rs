@@ -190,3 +190,35 @@ async fn passwords_tokens_and_phone_numbers_never_reach_the_logs() {
         assert!(!log.contains(secret), "{secret:?} appeared in the logs");
     }
 }
+
+#[test]
+fn create_admin_creates_then_promotes_and_never_invents_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |email: &str, password: Option<&str>| {
+        let mut cmd = api();
+        cmd.current_dir(dir.path())
+            .args(["create-admin", "--email", email])
+            .stdin(Stdio::null());
+        if let Some(password) = password {
+            cmd.env("BOOKWORM_ADMIN_PASSWORD", password);
+        }
+        let output = cmd.output().unwrap();
+        (output.status.code(), text(&output))
+    };
+
+    let (code, out) = run("Root@Example.com", Some("correct horse battery staple"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("created admin account root@example.com"), "{out}");
+
+    let (code, out) = run("root@example.com", None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("root@example.com is now an admin"), "{out}");
+
+    let (code, out) = run("new@example.com", None);
+    assert_eq!(code, Some(1), "no password, no new admin: {out}");
+    assert!(out.contains("a password is needed"), "{out}");
+
+    let (code, out) = run("other@example.com", Some("short"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("at least 12 characters"), "{out}");
+}
