@@ -19,6 +19,10 @@ pub struct Model {
     pub user: BelongsTo<super::user::Entity>,
     #[sea_orm(belongs_to, from = "book_id", to = "id", on_delete = "Cascade")]
     pub book: BelongsTo<super::book::Entity>,
+    /// The reviewer's public profile (profiles share their user's id), so a page of
+    /// reviews can load its reviewers in one statement.
+    #[sea_orm(belongs_to, relation_enum = "Reviewer", from = "user_id", to = "user_id", skip_fk)]
+    pub reviewer: BelongsTo<super::profile::Entity>,
 }
 
 crate::uuid_v7_primary_key!();

@@ -13,6 +13,10 @@ pub enum ServiceError {
     Invalid(String),
     #[error("invalid email or password")]
     InvalidCredentials,
+    #[error("invalid fields")]
+    InvalidFields(Vec<crate::input::FieldError>),
+    #[error("not allowed: {0}")]
+    Forbidden(&'static str),
     #[error("the database is unavailable")]
     Unavailable(#[source] DbErr),
     #[error("database error")]

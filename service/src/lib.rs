@@ -5,9 +5,16 @@
 //! about HTTP: errors are [`ServiceError`], which the API maps to status codes.
 
 pub mod accounts;
+pub mod authors;
+pub mod books;
+pub mod categories;
 pub mod database;
 pub mod error;
 pub mod field_crypto;
+pub mod input;
 pub mod pagination;
+pub mod reviews;
+pub mod shelves;
+pub mod visibility;
 
 pub use error::ServiceError;

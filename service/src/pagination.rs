@@ -1,14 +1,17 @@
-//! Keyset (cursor) pagination on `(created_at, id)`, newest first.
+//! Keyset (cursor) pagination: every list is ordered by a sort key plus the row id,
+//! and a page starts strictly after the last row of the previous one.
 //!
-//! OFFSET pagination was rejected: it re-reads every skipped row (page 1,000 costs
-//! a thousand pages of work) and skips or repeats rows when others are inserted
+//! OFFSET pagination was rejected: it re-reads every skipped row (page 1,000 costs a
+//! thousand pages of work) and skips or repeats rows when others are inserted
 //! meanwhile. A keyset page is one index range scan wherever it starts. The cursor
-//! is opaque to clients (base64url of the last row's key) so its format can change;
-//! an invalid one is a client error, never a 500.
+//! is opaque to clients (base64url of the last row's key and id) so its format can
+//! change; an invalid one — or one from a list sorted differently — is a client
+//! error, never a 500.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Value};
 use sea_orm::{ColumnTrait, Condition, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -17,33 +20,63 @@ use crate::ServiceError;
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The sort-key value of a row, as carried in a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorKey {
+    Time(DateTime<Utc>),
+    Text(String),
+    Int(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    pub created_at: DateTime<Utc>,
+    pub key: CursorKey,
     pub id: Uuid,
 }
 
+fn invalid_cursor() -> ServiceError {
+    ServiceError::Invalid("the cursor is not valid for this list; use next_cursor from a previous page".into())
+}
+
 impl Cursor {
+    pub fn time(at: DateTime<Utc>, id: Uuid) -> Self {
+        Self {
+            key: CursorKey::Time(at),
+            id,
+        }
+    }
+
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.created_at.to_rfc3339(), self.id))
+        let key = match &self.key {
+            CursorKey::Time(at) => format!("t:{}", at.to_rfc3339()),
+            CursorKey::Text(text) => format!("s:{text}"),
+            CursorKey::Int(n) => format!("i:{n}"),
+        };
+        URL_SAFE_NO_PAD.encode(format!("{key}|{}", self.id))
     }
 
     pub fn decode(raw: &str) -> Result<Self, ServiceError> {
-        let invalid = || ServiceError::Invalid("the cursor is not valid; use next_cursor from a previous page".into());
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
-        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let (at, id) = text.split_once('|').ok_or_else(invalid)?;
-        Ok(Cursor {
-            created_at: DateTime::parse_from_rfc3339(at)
-                .map_err(|_| invalid())?
-                .with_timezone(&Utc),
-            id: Uuid::parse_str(id).map_err(|_| invalid())?,
-        })
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+        // The id never contains '|'; the key (a title, say) may.
+        let (key, id) = text.rsplit_once('|').ok_or_else(invalid_cursor)?;
+        let id = Uuid::parse_str(id).map_err(|_| invalid_cursor())?;
+        let key = match key.split_at_checked(2).ok_or_else(invalid_cursor)? {
+            ("t:", at) => CursorKey::Time(
+                DateTime::parse_from_rfc3339(at)
+                    .map_err(|_| invalid_cursor())?
+                    .with_timezone(&Utc),
+            ),
+            ("s:", text) => CursorKey::Text(text.to_owned()),
+            ("i:", n) => CursorKey::Int(n.parse().map_err(|_| invalid_cursor())?),
+            _ => return Err(invalid_cursor()),
+        };
+        Ok(Cursor { key, id })
     }
 }
 
 /// A validated page request: `limit` in 1..=100 and an optional position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub limit: u64,
     pub after: Option<Cursor>,
@@ -87,28 +120,71 @@ impl<T> Page<T> {
     }
 }
 
-/// Orders `select` newest first and restricts it to the rows after `page.after`,
-/// fetching one row more than the limit to learn whether another page exists.
-pub fn keyset<Q, C>(select: Q, created_at: C, id: C, page: &PageRequest) -> Q
-where
-    Q: QueryFilter + QueryOrder + QuerySelect,
-    C: ColumnTrait,
-{
-    let mut select = select
-        .order_by(created_at, Order::Desc)
-        .order_by(id, Order::Desc)
-        .limit(page.limit + 1);
-    if let Some(after) = page.after {
-        select = select.filter(
-            Condition::any()
-                .add(created_at.lt(after.created_at))
-                .add(created_at.eq(after.created_at).and(id.lt(after.id))),
-        );
-    }
-    select
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Time,
+    Text,
+    Int,
 }
 
-/// Turns the `limit + 1` rows fetched by [`keyset`] into a page and its next cursor.
+/// How a list is ordered: a key expression, then the id as tie-breaker, both in one
+/// direction (so a composite index on (key, id) serves the whole scan).
+#[derive(Debug, Clone)]
+pub struct Ordering {
+    key: Expr,
+    kind: KeyKind,
+    id: Expr,
+    order: Order,
+}
+
+impl Ordering {
+    pub fn new(key: Expr, kind: KeyKind, id: impl ColumnTrait, order: Order) -> Self {
+        Self {
+            key,
+            kind,
+            id: id.into_expr(),
+            order,
+        }
+    }
+
+    /// Newest first on `(created_at, id)`: the default order of every list.
+    pub fn newest_first(created_at: impl ColumnTrait, id: impl ColumnTrait) -> Self {
+        Self::new(created_at.into_expr(), KeyKind::Time, id, Order::Desc)
+    }
+
+    /// Orders `select` and restricts it to rows after `page.after`, fetching one row
+    /// more than the limit to learn whether another page exists.
+    pub fn apply<Q>(&self, select: Q, page: &PageRequest) -> Result<Q, ServiceError>
+    where
+        Q: QueryFilter + QueryOrder + QuerySelect,
+    {
+        let mut select = select
+            .order_by(self.key.clone(), self.order.clone())
+            .order_by(self.id.clone(), self.order.clone())
+            .limit(page.limit + 1);
+        if let Some(after) = &page.after {
+            let value: Value = match (&after.key, self.kind) {
+                (CursorKey::Time(at), KeyKind::Time) => (*at).into(),
+                (CursorKey::Text(text), KeyKind::Text) => text.clone().into(),
+                (CursorKey::Int(n), KeyKind::Int) => (*n).into(),
+                _ => return Err(invalid_cursor()),
+            };
+            let (key, id) = (self.key.clone(), self.id.clone());
+            let past = match self.order {
+                Order::Asc => Condition::any()
+                    .add(key.clone().gt(value.clone()))
+                    .add(key.eq(value).and(id.gt(after.id))),
+                _ => Condition::any()
+                    .add(key.clone().lt(value.clone()))
+                    .add(key.eq(value).and(id.lt(after.id))),
+            };
+            select = select.filter(past);
+        }
+        Ok(select)
+    }
+}
+
+/// Turns the `limit + 1` rows fetched through [`Ordering::apply`] into a page.
 pub fn finish<T>(mut rows: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> Cursor) -> Page<T> {
     let more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
@@ -129,21 +205,24 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        let cursor = Cursor {
-            created_at: Utc::now(),
-            id: Uuid::now_v7(),
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for key in [
+            CursorKey::Time(Utc::now()),
+            CursorKey::Text("A | B: a title".into()),
+            CursorKey::Int(-32768),
+        ] {
+            let cursor = Cursor {
+                key,
+                id: Uuid::now_v7(),
+            };
+            assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        }
     }
 
     #[test]
     fn garbage_cursors_are_client_errors() {
-        for bad in [
-            "",
-            "!!!",
-            "bm90IGEgY3Vyc29y",
-            &URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00Z|nope"),
-        ] {
+        let bad_time = URL_SAFE_NO_PAD.encode(format!("t:yesterday|{}", Uuid::nil()));
+        let bad_id = URL_SAFE_NO_PAD.encode("s:title|nope");
+        for bad in ["", "!!!", "bm90IGEgY3Vyc29y", &bad_time, &bad_id] {
             assert!(matches!(Cursor::decode(bad), Err(ServiceError::Invalid(_))), "{bad:?}");
         }
     }

@@ -23,7 +23,7 @@ pub use types::{Bio, DisplayName, Email, FieldError, FieldErrors, Password, Phon
 
 use crate::ServiceError;
 use crate::field_crypto::FieldCipher;
-use crate::pagination::{self, Cursor, Page, PageRequest};
+use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +81,7 @@ impl Account {
     }
 
     fn cursor(&self) -> Cursor {
-        Cursor {
-            created_at: self.created_at,
-            id: self.id,
-        }
+        Cursor::time(self.created_at, self.id)
     }
 }
 
@@ -326,9 +323,8 @@ pub async fn list_users(
     if !filter.include_deleted {
         query = query.filter(user::Column::DeletedAt.is_null());
     }
-    let rows = pagination::keyset(query, user::Column::CreatedAt, user::Column::Id, page)
-        .all(db)
-        .await?;
+    let order = Ordering::newest_first(user::Column::CreatedAt, user::Column::Id);
+    let rows = order.apply(query, page)?.all(db).await?;
     let accounts = rows.into_iter().map(|(u, p)| Account::assemble(u, p, cipher)).collect();
     Ok(pagination::finish(accounts, page, Account::cursor))
 }

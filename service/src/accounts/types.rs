@@ -7,36 +7,7 @@ use std::fmt;
 
 use validator::ValidateEmail;
 
-/// A rule broken by one input field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-/// Collects field errors while parsing a whole request, so a client sees every
-/// problem at once rather than one per round trip.
-#[derive(Debug, Default)]
-pub struct FieldErrors(pub Vec<FieldError>);
-
-impl FieldErrors {
-    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
-        result.map_err(|e| self.0.push(e)).ok()
-    }
-
-    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
-    }
-}
+pub use crate::input::{FieldError, FieldErrors};
 
 /// A syntactically valid email address, trimmed and lower-cased (so lookups and the
 /// unique index agree on what "the same address" means).

@@ -1,0 +1,148 @@
+//! Authors: listed by name with prefix search, read with their books, curated by admins.
+
+use chrono::Utc;
+use entity::{author, book};
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, IntoActiveModel, Order, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use crate::ServiceError;
+use crate::input::{FieldErrors, optional_text, text};
+use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
+use crate::visibility::live_book_ids;
+
+#[derive(Debug, Clone)]
+pub struct NewAuthor {
+    pub name: String,
+    pub bio: Option<String>,
+}
+
+impl NewAuthor {
+    pub fn parse(name: &str, bio: Option<&str>) -> Result<Self, ServiceError> {
+        let mut errors = FieldErrors::default();
+        let name = errors.take(text("name", name, 1, 255, false));
+        let bio = errors.take(optional_text("bio", bio, 10_000, true));
+        errors.into_result().map_err(ServiceError::InvalidFields)?;
+        Ok(Self {
+            name: name.unwrap_or_default(),
+            bio: bio.flatten(),
+        })
+    }
+}
+
+/// Changes to an author; `None` leaves a field alone, `bio: Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct AuthorChanges {
+    pub name: Option<String>,
+    pub bio: Option<Option<String>>,
+}
+
+impl AuthorChanges {
+    pub fn parse(name: Option<&str>, bio: Option<Option<&str>>) -> Result<Self, ServiceError> {
+        let mut errors = FieldErrors::default();
+        let name = name.and_then(|n| errors.take(text("name", n, 1, 255, false)));
+        let bio = bio.map(|b| errors.take(optional_text("bio", b, 10_000, true)).flatten());
+        errors.into_result().map_err(ServiceError::InvalidFields)?;
+        Ok(Self { name, bio })
+    }
+}
+
+fn by_name() -> Ordering {
+    Ordering::new(
+        author::Column::Name.into_expr(),
+        KeyKind::Text,
+        author::Column::Id,
+        Order::Asc,
+    )
+}
+
+fn cursor(a: &author::Model) -> Cursor {
+    Cursor {
+        key: CursorKey::Text(a.name.clone()),
+        id: a.id,
+    }
+}
+
+/// Live authors by name; `prefix` matches the start of the name, ignoring case.
+pub async fn list(
+    db: &DatabaseConnection,
+    prefix: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<author::Model>, ServiceError> {
+    let mut query = author::Entity::find().filter(author::Column::DeletedAt.is_null());
+    if let Some(prefix) = prefix.map(str::trim).filter(|p| !p.is_empty()) {
+        // LIKE metacharacters in the input are escaped: "50%" matches "50%", not "50 anything".
+        let escaped = prefix
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = LikeExpr::new(format!("{escaped}%")).escape('\\');
+        query = query.filter(Expr::expr(Func::lower(author::Column::Name.into_expr())).like(pattern));
+    }
+    let rows = by_name().apply(query, page)?.all(db).await?;
+    Ok(pagination::finish(rows, page, cursor))
+}
+
+async fn find_live(db: &DatabaseConnection, id: Uuid) -> Result<author::Model, ServiceError> {
+    author::Entity::find_by_id(id)
+        .filter(author::Column::DeletedAt.is_null())
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("author"))
+}
+
+/// An author with their live books, by title. Two statements.
+pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<(author::Model, Vec<book::Model>), ServiceError> {
+    let author = find_live(db, id).await?;
+    let books = book::Entity::find()
+        .filter(book::Column::AuthorId.eq(id))
+        .filter(book::Column::Id.in_subquery(live_book_ids()))
+        .order_by_asc(book::Column::Title)
+        .order_by_asc(book::Column::Id)
+        .all(db)
+        .await?;
+    Ok((author, books))
+}
+
+pub async fn create(db: &DatabaseConnection, new: NewAuthor) -> Result<author::Model, ServiceError> {
+    let model = author::ActiveModel {
+        name: Set(new.name),
+        bio: Set(new.bio),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(model)
+}
+
+pub async fn update(db: &DatabaseConnection, id: Uuid, changes: AuthorChanges) -> Result<author::Model, ServiceError> {
+    let mut active = find_live(db, id).await?.into_active_model();
+    if let Some(name) = changes.name {
+        active.name = Set(name);
+    }
+    if let Some(bio) = changes.bio {
+        active.bio = Set(bio);
+    }
+    if !active.is_changed() {
+        return find_live(db, id).await;
+    }
+    Ok(active.update(db).await?)
+}
+
+/// Soft delete: the author and, through [`live_book_ids`], their books disappear.
+pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceError> {
+    let result = author::Entity::update_many()
+        .col_expr(author::Column::DeletedAt, Expr::value(Utc::now()))
+        .filter(author::Column::Id.eq(id))
+        .filter(author::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::NotFound("author"));
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The category tree: roots, a node with its children and breadcrumb, a whole
+//! subtree, and the admin's create / rename / move / delete.
+//!
+//! The tree is an adjacency list walked with recursive CTEs (`WITH RECURSIVE`,
+//! standard SQL that PostgreSQL and SQLite both run), so a breadcrumb or subtree is
+//! one statement whatever its depth. A nested-set or closure table would make reads
+//! cheaper still but moves expensive and error-prone; catalogue trees are small and
+//! moved rarely, and this keeps the schema the obvious one.
+
+use std::collections::HashMap;
+
+use entity::category;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, Order,
+    QueryFilter, QueryOrder, Set, Statement,
+};
+use uuid::Uuid;
+
+use crate::ServiceError;
+use crate::input::{FieldError, text};
+use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
+
+/// Deeper than any real catalogue; stops a walk if a cycle was ever written by hand.
+const MAX_DEPTH: u32 = 64;
+
+pub fn parse_name(raw: &str) -> Result<String, ServiceError> {
+    text("name", raw, 1, 100, false).map_err(|e| ServiceError::InvalidFields(vec![e]))
+}
+
+/// A node with everything below it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeNode {
+    pub category: category::Model,
+    pub children: Vec<TreeNode>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryDetail {
+    pub category: category::Model,
+    pub children: Vec<category::Model>,
+    /// From the root down to the parent (excluding the category itself).
+    pub ancestors: Vec<category::Model>,
+}
+
+fn by_name() -> Ordering {
+    Ordering::new(
+        category::Column::Name.into_expr(),
+        KeyKind::Text,
+        category::Column::Id,
+        Order::Asc,
+    )
+}
+
+fn placeholder(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "$1",
+        _ => "?",
+    }
+}
+
+/// The category and all its descendants (one recursive statement).
+async fn subtree<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Vec<category::Model>, ServiceError> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "WITH RECURSIVE subtree (id, depth) AS (
+             SELECT id, 0 FROM categories WHERE id = {p}
+             UNION
+             SELECT c.id, s.depth + 1 FROM categories c JOIN subtree s ON c.parent_id = s.id WHERE s.depth < {MAX_DEPTH}
+         )
+         SELECT categories.* FROM categories WHERE id IN (SELECT id FROM subtree)",
+        p = placeholder(backend)
+    );
+    let rows = category::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .all(db)
+        .await?;
+    Ok(rows)
+}
+
+/// Ids of the category and its descendants: what "books in this category" covers.
+pub async fn subtree_ids<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Vec<Uuid>, ServiceError> {
+    Ok(subtree(db, id).await?.into_iter().map(|c| c.id).collect())
+}
+
+/// The chain of ancestors from the root down to the parent (one recursive statement).
+async fn ancestors<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Vec<category::Model>, ServiceError> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "WITH RECURSIVE ancestors (id, parent_id, depth) AS (
+             SELECT id, parent_id, 0 FROM categories WHERE id = {p}
+             UNION
+             SELECT c.id, c.parent_id, a.depth + 1 FROM categories c JOIN ancestors a ON c.id = a.parent_id
+             WHERE a.depth < {MAX_DEPTH}
+         )
+         SELECT categories.* FROM categories JOIN ancestors ON ancestors.id = categories.id
+         WHERE ancestors.depth > 0 ORDER BY ancestors.depth DESC",
+        p = placeholder(backend)
+    );
+    Ok(category::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .all(db)
+        .await?)
+}
+
+pub async fn list_roots(db: &DatabaseConnection, page: &PageRequest) -> Result<Page<category::Model>, ServiceError> {
+    let query = category::Entity::find().filter(category::Column::ParentId.is_null());
+    let rows = by_name().apply(query, page)?.all(db).await?;
+    Ok(pagination::finish(rows, page, |c| Cursor {
+        key: CursorKey::Text(c.name.clone()),
+        id: c.id,
+    }))
+}
+
+async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<category::Model, ServiceError> {
+    category::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("category"))
+}
+
+/// A category, its children and its breadcrumb. Three statements.
+pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<CategoryDetail, ServiceError> {
+    let category = find(db, id).await?;
+    let children = category::Entity::find()
+        .filter(category::Column::ParentId.eq(id))
+        .order_by_asc(category::Column::Name)
+        .all(db)
+        .await?;
+    let ancestors = ancestors(db, id).await?;
+    Ok(CategoryDetail {
+        category,
+        children,
+        ancestors,
+    })
+}
+
+/// The whole subtree under `id` as nested nodes, children by name. One statement.
+pub async fn tree(db: &DatabaseConnection, id: Uuid) -> Result<TreeNode, ServiceError> {
+    let mut nodes = subtree(db, id).await?;
+    nodes.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    let root = nodes
+        .iter()
+        .find(|c| c.id == id)
+        .cloned()
+        .ok_or(ServiceError::NotFound("category"))?;
+    let mut children_of: HashMap<Uuid, Vec<category::Model>> = HashMap::new();
+    for node in nodes.into_iter().filter(|c| c.id != id) {
+        if let Some(parent) = node.parent_id {
+            children_of.entry(parent).or_default().push(node);
+        }
+    }
+    fn build(category: category::Model, children_of: &mut HashMap<Uuid, Vec<category::Model>>) -> TreeNode {
+        let children = children_of.remove(&category.id).unwrap_or_default();
+        TreeNode {
+            children: children.into_iter().map(|c| build(c, children_of)).collect(),
+            category,
+        }
+    }
+    Ok(build(root, &mut children_of))
+}
+
+fn sibling_conflict(err: sea_orm::DbErr) -> ServiceError {
+    ServiceError::conflict_on_unique("a category with this name already exists at this level")(err)
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    name: String,
+    parent_id: Option<Uuid>,
+) -> Result<category::Model, ServiceError> {
+    if let Some(parent) = parent_id
+        && category::Entity::find_by_id(parent).one(db).await?.is_none()
+    {
+        return Err(ServiceError::InvalidFields(vec![FieldError::new(
+            "parent_id",
+            "no such category",
+        )]));
+    }
+    let model = category::ActiveModel {
+        name: Set(name),
+        parent_id: Set(parent_id),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(sibling_conflict)?;
+    Ok(model)
+}
+
+/// Renames and/or moves a category. `parent_id: Some(None)` makes it a root. Moving
+/// a category under itself or one of its descendants would cut the subtree off the
+/// tree into a cycle, and is refused with a conflict.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    name: Option<String>,
+    parent_id: Option<Option<Uuid>>,
+) -> Result<category::Model, ServiceError> {
+    let existing = find(db, id).await?;
+    let mut active = existing.into_active_model();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(new_parent) = parent_id {
+        if let Some(parent) = new_parent {
+            if category::Entity::find_by_id(parent).one(db).await?.is_none() {
+                return Err(ServiceError::InvalidFields(vec![FieldError::new(
+                    "parent_id",
+                    "no such category",
+                )]));
+            }
+            if subtree_ids(db, id).await?.contains(&parent) {
+                return Err(ServiceError::Conflict(
+                    "a category cannot move under itself or its descendants".into(),
+                ));
+            }
+        }
+        active.parent_id = Set(new_parent);
+    }
+    if !active.is_changed() {
+        return find(db, id).await;
+    }
+    active.update(db).await.map_err(sibling_conflict)
+}
+
+/// Deletes a category; its children become roots (ON DELETE SET NULL) and its book
+/// links go (ON DELETE CASCADE). Categories have no soft delete: nothing refers to
+/// a category but links that mean nothing without it.
+pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceError> {
+    let result = category::Entity::delete_by_id(id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::NotFound("category"));
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Shared rules for parsing input into domain values. Each parser returns a
+//! [`FieldError`] naming its field, and [`FieldErrors`] collects them so a client
+//! sees every problem in one response.
+
+use uuid::Uuid;
+
+/// A rule broken by one input field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects field errors while parsing a whole request.
+#[derive(Debug, Default)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+    }
+}
+
+/// Trimmed text of `min..=max` characters. Single-line fields refuse control
+/// characters; multi-line ones allow newlines and tabs.
+pub fn text(field: &'static str, raw: &str, min: usize, max: usize, multiline: bool) -> Result<String, FieldError> {
+    let value = raw.trim();
+    let len = value.chars().count();
+    if len < min {
+        return Err(FieldError::new(
+            field,
+            if min == 1 {
+                "must not be empty".to_owned()
+            } else {
+                format!("must be at least {min} characters")
+            },
+        ));
+    }
+    if len > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
+    if !value.chars().all(allowed) {
+        return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// Like [`text`] for an optional field; empty text counts as absent.
+pub fn optional_text(
+    field: &'static str,
+    raw: Option<&str>,
+    max: usize,
+    multiline: bool,
+) -> Result<Option<String>, FieldError> {
+    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(value) => text(field, value, 1, max, multiline).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Ids in a list must be distinct; at most `max` of them.
+pub fn distinct_ids(field: &'static str, ids: &[Uuid], max: usize) -> Result<Vec<Uuid>, FieldError> {
+    if ids.len() > max {
+        return Err(FieldError::new(field, format!("must list at most {max} ids")));
+    }
+    let mut unique = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != ids.len() {
+        return Err(FieldError::new(field, "must not repeat an id"));
+    }
+    Ok(unique)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_bounded_and_single_line_unless_allowed() {
+        assert_eq!(text("name", "  Ada ", 1, 10, false).unwrap(), "Ada");
+        assert_eq!(
+            text("name", "   ", 1, 10, false).unwrap_err().message,
+            "must not be empty"
+        );
+        assert!(text("name", "x".repeat(11).as_str(), 1, 10, false).is_err());
+        assert!(text("name", "a\nb", 1, 10, false).is_err());
+        assert_eq!(text("body", "a\nb", 1, 10, true).unwrap(), "a\nb");
+        assert_eq!(optional_text("bio", Some("  "), 10, true).unwrap(), None);
+    }
+
+    #[test]
+    fn id_lists_refuse_repeats_and_excess() {
+        let a = Uuid::now_v7();
+        assert!(distinct_ids("ids", &[a, a], 5).is_err());
+        assert!(distinct_ids("ids", &[a; 6], 5).is_err());
+        assert_eq!(distinct_ids("ids", &[a], 5).unwrap(), vec![a]);
+    }
+}

@@ -1,0 +1,229 @@
+//! Reviews: a book's and a reader's reviews, each embedding the reviewer's public
+//! profile and the book; written, edited and soft-deleted by their author (or an admin).
+//!
+//! A page costs three statements whatever its size: the reviews joined with their
+//! book, the reviewers' profiles for the whole page (`LoaderTrait::load_one`), and a
+//! check that the book or reader being listed exists (so an unknown id is a 404 and
+//! not an empty list).
+
+use chrono::Utc;
+use entity::user::Role;
+use entity::{book, profile, review, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
+    PaginatorTrait, QueryFilter, Select, Set,
+};
+use uuid::Uuid;
+
+use crate::ServiceError;
+use crate::accounts::CurrentUser;
+use crate::input::{FieldError, FieldErrors, optional_text, text};
+use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
+use crate::visibility::{live_book_ids, live_user_ids};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewItem {
+    pub review: review::Model,
+    pub reviewer: Option<profile::Model>,
+    pub book: book::Model,
+}
+
+pub fn parse_rating(rating: i64) -> Result<i16, FieldError> {
+    if (1..=5).contains(&rating) {
+        Ok(rating as i16)
+    } else {
+        Err(FieldError::new("rating", "must be a whole number from 1 to 5"))
+    }
+}
+
+pub struct NewReview {
+    pub rating: i16,
+    pub title: Option<String>,
+    pub body: String,
+}
+
+impl NewReview {
+    pub fn parse(rating: i64, title: Option<&str>, body: &str) -> Result<Self, ServiceError> {
+        let mut errors = FieldErrors::default();
+        let rating = errors.take(parse_rating(rating));
+        let title = errors.take(optional_text("title", title, 200, false));
+        let body = errors.take(text("body", body, 1, 20_000, true));
+        errors.into_result().map_err(ServiceError::InvalidFields)?;
+        Ok(Self {
+            rating: rating.unwrap_or(1),
+            title: title.flatten(),
+            body: body.unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ReviewChanges {
+    pub rating: Option<i16>,
+    pub title: Option<Option<String>>,
+    pub body: Option<String>,
+}
+
+impl ReviewChanges {
+    pub fn parse(rating: Option<i64>, title: Option<Option<&str>>, body: Option<&str>) -> Result<Self, ServiceError> {
+        let mut errors = FieldErrors::default();
+        let changes = ReviewChanges {
+            rating: rating.and_then(|r| errors.take(parse_rating(r))),
+            title: title.map(|t| errors.take(optional_text("title", t, 200, false)).flatten()),
+            body: body.and_then(|b| errors.take(text("body", b, 1, 20_000, true))),
+        };
+        errors.into_result().map_err(ServiceError::InvalidFields)?;
+        Ok(changes)
+    }
+}
+
+fn live_reviews() -> Select<review::Entity> {
+    review::Entity::find()
+        .filter(review::Column::DeletedAt.is_null())
+        .filter(review::Column::BookId.in_subquery(live_book_ids()))
+        .filter(review::Column::UserId.in_subquery(live_user_ids()))
+}
+
+async fn page_of(
+    db: &DatabaseConnection,
+    query: Select<review::Entity>,
+    page: &PageRequest,
+) -> Result<Page<ReviewItem>, ServiceError> {
+    let query = query.find_also_related(book::Entity);
+    let order = Ordering::newest_first(review::Column::CreatedAt, review::Column::Id);
+    let rows = order.apply(query, page)?.all(db).await?;
+    let page = pagination::finish(rows, page, |(r, _)| Cursor::time(r.created_at, r.id));
+    let reviews: Vec<review::Model> = page.items.iter().map(|(r, _)| r.clone()).collect();
+    let reviewers = reviews.load_one(profile::Entity, db).await?;
+    let items = page
+        .items
+        .into_iter()
+        .zip(reviewers)
+        .filter_map(|((review, book), reviewer)| book.map(|book| ReviewItem { review, reviewer, book }))
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+async fn require_live_book<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), ServiceError> {
+    let found = book::Entity::find()
+        .filter(book::Column::Id.eq(id))
+        .filter(book::Column::Id.in_subquery(live_book_ids()))
+        .count(db)
+        .await?;
+    if found == 0 {
+        return Err(ServiceError::NotFound("book"));
+    }
+    Ok(())
+}
+
+/// A book's live reviews, newest first.
+pub async fn list_for_book(
+    db: &DatabaseConnection,
+    book_id: Uuid,
+    page: &PageRequest,
+) -> Result<Page<ReviewItem>, ServiceError> {
+    require_live_book(db, book_id).await?;
+    page_of(db, live_reviews().filter(review::Column::BookId.eq(book_id)), page).await
+}
+
+/// A reader's live reviews, newest first (served by the (user_id, created_at DESC) index).
+pub async fn list_for_user(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    page: &PageRequest,
+) -> Result<Page<ReviewItem>, ServiceError> {
+    let live = user::Entity::find_by_id(user_id)
+        .filter(user::Column::DeletedAt.is_null())
+        .count(db)
+        .await?;
+    if live == 0 {
+        return Err(ServiceError::NotFound("user"));
+    }
+    page_of(db, live_reviews().filter(review::Column::UserId.eq(user_id)), page).await
+}
+
+async fn item<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<ReviewItem, ServiceError> {
+    let (review, book) = live_reviews()
+        .filter(review::Column::Id.eq(id))
+        .find_also_related(book::Entity)
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("review"))?;
+    let book = book.ok_or(ServiceError::NotFound("book"))?;
+    let reviewer = profile::Entity::find_by_id(review.user_id).one(db).await?;
+    Ok(ReviewItem { review, reviewer, book })
+}
+
+pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<ReviewItem, ServiceError> {
+    item(db, id).await
+}
+
+/// One live review per reader and book: a second is a conflict (the partial unique
+/// index says so even under concurrent requests).
+pub async fn create(
+    db: &DatabaseConnection,
+    author: &CurrentUser,
+    book_id: Uuid,
+    new: NewReview,
+) -> Result<ReviewItem, ServiceError> {
+    require_live_book(db, book_id).await?;
+    let review = review::ActiveModel {
+        user_id: Set(author.id),
+        book_id: Set(book_id),
+        rating: Set(new.rating),
+        title: Set(new.title),
+        body: Set(new.body),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(ServiceError::conflict_on_unique("you have already reviewed this book"))?;
+    item(db, review.id).await
+}
+
+async fn editable(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<review::Model, ServiceError> {
+    let review = item(db, id).await?.review;
+    if review.user_id != actor.id && actor.role != Role::Admin {
+        return Err(ServiceError::Forbidden(
+            "only the review's author or an admin may change it",
+        ));
+    }
+    Ok(review)
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: &CurrentUser,
+    id: Uuid,
+    changes: ReviewChanges,
+) -> Result<ReviewItem, ServiceError> {
+    let mut active = editable(db, actor, id).await?.into_active_model();
+    if let Some(rating) = changes.rating {
+        active.rating = Set(rating);
+    }
+    if let Some(title) = changes.title {
+        active.title = Set(title);
+    }
+    if let Some(body) = changes.body {
+        active.body = Set(body);
+    }
+    if active.is_changed() {
+        active.update(db).await?;
+    }
+    item(db, id).await
+}
+
+pub async fn delete(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<(), ServiceError> {
+    editable(db, actor, id).await?;
+    review::Entity::update_many()
+        .col_expr(review::Column::DeletedAt, Expr::value(Utc::now()))
+        .filter(review::Column::Id.eq(id))
+        .filter(review::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! A reader's shelf: which books they want to read, are reading, or have read.
+//!
+//! Listing embeds each book with its author in two statements: entries joined with
+//! their book, then the authors of the whole page (`LoaderTrait::load_one`).
+
+use entity::shelf_entry::ShelfStatus;
+use entity::{author, book, shelf_entry};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::ServiceError;
+use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
+use crate::visibility::live_book_ids;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShelfItem {
+    pub entry: shelf_entry::Model,
+    pub book: book::Model,
+    pub author: author::Model,
+}
+
+/// The reader's shelf, most recently added first, optionally one status only.
+pub async fn list(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    status: Option<ShelfStatus>,
+    page: &PageRequest,
+) -> Result<Page<ShelfItem>, ServiceError> {
+    let mut query = shelf_entry::Entity::find()
+        .filter(shelf_entry::Column::UserId.eq(user_id))
+        .filter(shelf_entry::Column::BookId.in_subquery(live_book_ids()));
+    if let Some(status) = status {
+        query = query.filter(shelf_entry::Column::Status.eq(status));
+    }
+    let query = query.find_also_related(book::Entity);
+    let order = Ordering::newest_first(shelf_entry::Column::AddedAt, shelf_entry::Column::BookId);
+    let rows = order.apply(query, page)?.all(db).await?;
+    let page = pagination::finish(rows, page, |(e, _)| Cursor::time(e.added_at, e.book_id));
+    let rows: Vec<(shelf_entry::Model, book::Model)> = page
+        .items
+        .into_iter()
+        .filter_map(|(entry, book)| book.map(|book| (entry, book)))
+        .collect();
+    let books: Vec<book::Model> = rows.iter().map(|(_, book)| book.clone()).collect();
+    let authors = books.load_one(author::Entity, db).await?;
+    let items = rows
+        .into_iter()
+        .zip(authors)
+        .filter_map(|((entry, book), author)| author.map(|author| ShelfItem { entry, book, author }))
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+async fn item<C: ConnectionTrait>(db: &C, user_id: Uuid, book_id: Uuid) -> Result<ShelfItem, ServiceError> {
+    let entry = shelf_entry::Entity::find_by_id((user_id, book_id))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("shelf entry"))?;
+    let (book, author) = book::Entity::find_by_id(book_id)
+        .find_also_related(author::Entity)
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("book"))?;
+    Ok(ShelfItem {
+        entry,
+        book,
+        author: author.ok_or(ServiceError::NotFound("author"))?,
+    })
+}
+
+/// Puts a live book on the shelf with `status`, or changes its status. Returns the
+/// entry and whether it was newly added.
+pub async fn put(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    book_id: Uuid,
+    status: ShelfStatus,
+) -> Result<(ShelfItem, bool), ServiceError> {
+    let txn = db.begin().await?;
+    let live = book::Entity::find()
+        .filter(book::Column::Id.eq(book_id))
+        .filter(book::Column::Id.in_subquery(live_book_ids()))
+        .count(&txn)
+        .await?;
+    if live == 0 {
+        return Err(ServiceError::NotFound("book"));
+    }
+    let created = match shelf_entry::Entity::find_by_id((user_id, book_id)).one(&txn).await? {
+        Some(existing) => {
+            if existing.status != status {
+                let mut active = existing.into_active_model();
+                active.status = Set(status);
+                active.update(&txn).await?;
+            }
+            false
+        }
+        None => {
+            shelf_entry::ActiveModel {
+                user_id: Set(user_id),
+                book_id: Set(book_id),
+                status: Set(status),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .map_err(ServiceError::conflict_on_unique(
+                "the book was shelved concurrently; retry",
+            ))?;
+            true
+        }
+    };
+    let item = item(&txn, user_id, book_id).await?;
+    txn.commit().await?;
+    Ok((item, created))
+}
+
+pub async fn remove(db: &DatabaseConnection, user_id: Uuid, book_id: Uuid) -> Result<(), ServiceError> {
+    let result = shelf_entry::Entity::delete_by_id((user_id, book_id)).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::NotFound("shelf entry"));
+    }
+    Ok(())
+}
