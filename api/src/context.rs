@@ -16,4 +16,6 @@ pub struct AppContext {
     pub cipher: FieldCipher,
     pub token_ttl: Duration,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Send `x-statement-count` on every response (development only).
+    pub expose_statement_count: bool,
 }

@@ -4,8 +4,11 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod middleware;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;
+pub mod views;

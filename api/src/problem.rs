@@ -18,15 +18,16 @@ use service::ServiceError;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid input field, in a 400/422 problem's `errors` list.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
 
 /// The problem document (RFC 9457 members, plus `errors` for field-level details).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `about:blank`, or a `urn:bookworm:problem:*` URI naming the kind of problem.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,
@@ -210,6 +211,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(detail) => ApiError::Conflict(detail),
             ServiceError::Invalid(detail) => ApiError::BadRequest(detail),
             ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
+            ServiceError::InvalidFields(errors) => errors.into(),
+            ServiceError::Forbidden(detail) => ApiError::Forbidden(detail),
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 ApiError::Unavailable("the database is unavailable, try again shortly")

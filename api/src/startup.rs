@@ -6,19 +6,18 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash};
-use actix_web::{App, HttpMessage, HttpServer, dev::Service, web};
+use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpServer, web};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbErr};
 use service::database::DatabaseUrl;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::TracingLogger;
 
-use crate::config::Settings;
+use crate::config::{Environment, Settings};
 use crate::context::AppContext;
 use crate::problem::problem_for_bare_errors;
-use crate::routes;
 use crate::throttle::LoginThrottle;
+use crate::{middleware, routes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -47,9 +46,10 @@ impl Application {
         Self::build_with_db(settings, db).await
     }
 
-    /// Like [`build`](Self::build) with a connection made by the caller, e.g. one
-    /// with a statement counter attached.
-    pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> Result<Self, StartupError> {
+    /// Like [`build`](Self::build) with a connection made by the caller.
+    pub async fn build_with_db(settings: Settings, mut db: DatabaseConnection) -> Result<Self, StartupError> {
+        // Before any clone: clones share the callback.
+        service::database::count_statements(&mut db);
         tracing::info!(database = %settings.database.url, "connected to the database");
         let addr = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
@@ -78,6 +78,7 @@ impl Application {
             cipher: settings.cipher.clone(),
             token_ttl: settings.token_ttl,
             login_throttle: login_throttle.clone(),
+            expose_statement_count: settings.environment == Environment::Development,
         };
         tokio::spawn(forget_idle_throttle_keys(login_throttle));
         let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
@@ -125,21 +126,10 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .app_data(query.clone())
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
+            .wrap(from_fn(middleware::statement_count))
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .wrap_fn(|req, srv| {
-                let request_id = req.extensions().get::<RequestId>().copied();
-                let fut = srv.call(req);
-                async move {
-                    let mut res = fut.await?;
-                    if let Some(id) = request_id
-                        && let Ok(value) = HeaderValue::from_str(&id.to_string())
-                    {
-                        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
-                    }
-                    Ok(res)
-                }
-            })
+            .wrap(from_fn(middleware::request_id))
             .wrap(TracingLogger::default())
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 /// Stored as the PostgreSQL enum `shelf_status`; a CHECK-constrained text on SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "Enum", enum_name = "shelf_status")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ShelfStatus {
     #[sea_orm(string_value = "want_to_read")]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 /// Stored as the PostgreSQL enum `user_role`; a CHECK-constrained text on SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "Enum", enum_name = "user_role")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     #[sea_orm(string_value = "admin")]

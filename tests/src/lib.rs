@@ -5,6 +5,7 @@
 
 mod app;
 mod database;
+pub mod fixtures;
 pub mod schema;
 
 pub use app::{PASSWORD, TestApp, TestUser, spawn_app, spawn_app_on, spawn_app_with, test_settings};

@@ -5,28 +5,43 @@ use entity::user::Role;
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, UserFilter};
 use service::pagination::PageRequest;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
 
-#[derive(Deserialize)]
+/// The token check, then the page joined with profiles.
+pub const LIST_STATEMENTS: u32 = 2;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
     pub role: Option<Role>,
+    /// Include soft-deleted accounts.
     #[serde(default)]
     pub include_deleted: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserPage {
     pub items: Vec<AccountView>,
     pub next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserPage, description = "Accounts, newest first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+    ))]
 pub async fn list(
     ctx: web::Data<AppContext>,
     _admin: Admin,
@@ -45,12 +60,24 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub role: Role,
 }
 
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Your own role"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+    ))]
 pub async fn update(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
@@ -61,6 +88,14 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Soft-deleted; the user's tokens are revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"),
+    ))]
 pub async fn delete(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
@@ -70,6 +105,13 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/admin/users/{id}/restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 200, body = AccountView, description = "Restored"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
+    ))]
 pub async fn restore(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let account = accounts::restore_user(&ctx.db, &ctx.cipher, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))

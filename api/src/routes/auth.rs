@@ -4,16 +4,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, DisplayName, Email, FieldErrors, NewAccount, Password};
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::context::AppContext;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
+    /// 12 to 128 characters.
     pub password: String,
     pub display_name: String,
 }
@@ -36,6 +38,16 @@ impl RegisterRequest {
     }
 }
 
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterRequest,
+    responses(
+        (status = 201, body = AccountView, description = "Account and profile created"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Email cannot be registered"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
 pub async fn register(ctx: web::Data<AppContext>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner().parse()?;
     let account = accounts::register(&ctx.db, &ctx.cipher, new)
@@ -50,20 +62,31 @@ pub async fn register(ctx: web::Data<AppContext>, body: web::Json<RegisterReques
         .json(AccountView::from(account)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <token>`. Shown once; only a hash is stored.
     pub token: String,
+    /// Always `Bearer`.
     pub token_type: &'static str,
     pub expires_at: DateTime<Utc>,
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse, description = "A new bearer token"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Invalid email or password"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts; see Retry-After"),
+    ))]
 pub async fn login(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
@@ -85,6 +108,11 @@ pub async fn login(
     }))
 }
 
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token used is revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+    ))]
 pub async fn logout(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::logout(&ctx.db, &user).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -4,18 +4,40 @@
 //! rotation until it recovers.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::context::AppContext;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 
-pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// `ok` on the readiness probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<&'static str>,
 }
 
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        database: None,
+    })
+}
+
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, body = Health, description = "The database answers"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "The database is unreachable"),
+    ))]
 pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
     match service::database::ping(&ctx.db, ctx.ready_timeout).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" }))),
+        Ok(()) => Ok(HttpResponse::Ok().json(Health {
+            status: "ok",
+            database: Some("ok"),
+        })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             Err(ApiError::Unavailable("the database is unreachable"))

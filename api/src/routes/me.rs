@@ -3,16 +3,18 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use entity::user::Role;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use service::accounts::{self, Account, Bio, DisplayName, FieldErrors, Phone, ProfileChanges};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
 use crate::context::AppContext;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
+use crate::routes::present;
 
 /// An account as its owner (or an admin) sees it: the phone number included.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AccountView {
     pub id: Uuid,
     pub email: String,
@@ -22,6 +24,7 @@ pub struct AccountView {
     pub phone: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Present (admin listings only) when the account is soft-deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
@@ -42,26 +45,29 @@ impl From<Account> for AccountView {
     }
 }
 
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, body = AccountView, description = "Your account"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+    ))]
 pub async fn get(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     let account = accounts::account(&ctx.db, &ctx.cipher, user.id).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
 /// Absent fields stay as they are; `null` clears `bio` or `phone`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub bio: Option<Option<String>>,
+    /// International format, e.g. `+44 20 7946 0958`. Stored encrypted.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
-}
-
-/// Distinguishes `"field": null` (Some(None)) from a missing field (None).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 impl ProfilePatch {
@@ -85,6 +91,16 @@ impl ProfilePatch {
     }
 }
 
+#[utoipa::path(patch, path = "/me/profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
+    responses(
+        (status = 200, body = AccountView, description = "Updated"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
 pub async fn update_profile(
     ctx: web::Data<AppContext>,
     Member(user): Member,
@@ -95,6 +111,11 @@ pub async fn update_profile(
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
+#[utoipa::path(delete, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Your account is soft-deleted and all its tokens revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+    ))]
 pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::delete_account(&ctx.db, user.id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -3,8 +3,13 @@
 
 pub mod admin_users;
 pub mod auth;
+pub mod authors;
+pub mod books;
+pub mod categories;
 pub mod health;
 pub mod me;
+pub mod reviews;
+pub mod shelf;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,18 +19,72 @@ use crate::problem::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health/live").get(health::live))
         .service(web::resource("/health/ready").get(health::ready))
+        .service(web::resource("/openapi.json").get(crate::openapi::document))
         .service(web::resource("/auth/register").post(auth::register))
         .service(web::resource("/auth/login").post(auth::login))
         .service(web::resource("/auth/logout").post(auth::logout))
         .service(web::resource("/me").get(me::get).delete(me::delete))
         .service(web::resource("/me/profile").patch(me::update_profile))
+        .service(web::resource("/me/shelf").get(shelf::list))
+        .service(
+            web::resource("/me/shelf/{book_id}")
+                .put(shelf::put)
+                .delete(shelf::delete),
+        )
         .service(web::resource("/admin/users").get(admin_users::list))
         .service(
             web::resource("/admin/users/{id}")
                 .patch(admin_users::update)
                 .delete(admin_users::delete),
         )
-        .service(web::resource("/admin/users/{id}/restore").post(admin_users::restore));
+        .service(web::resource("/admin/users/{id}/restore").post(admin_users::restore))
+        .service(web::resource("/authors").get(authors::list).post(authors::create))
+        .service(
+            web::resource("/authors/{id}")
+                .get(authors::get)
+                .patch(authors::update)
+                .delete(authors::delete),
+        )
+        .service(web::resource("/books").get(books::list).post(books::create))
+        .service(
+            web::resource("/books/{id}")
+                .get(books::get)
+                .patch(books::update)
+                .delete(books::delete),
+        )
+        .service(web::resource("/books/{id}/categories").put(books::set_categories))
+        .service(
+            web::resource("/books/{id}/reviews")
+                .get(reviews::list_for_book)
+                .post(reviews::create),
+        )
+        .service(web::resource("/users/{id}/reviews").get(reviews::list_for_user))
+        .service(
+            web::resource("/reviews/{id}")
+                .get(reviews::get)
+                .patch(reviews::update)
+                .delete(reviews::delete),
+        )
+        .service(
+            web::resource("/categories")
+                .get(categories::list_roots)
+                .post(categories::create),
+        )
+        .service(
+            web::resource("/categories/{id}")
+                .get(categories::get)
+                .patch(categories::update)
+                .delete(categories::delete),
+        )
+        .service(web::resource("/categories/{id}/tree").get(categories::tree));
+}
+
+/// For PATCH bodies: tells `"field": null` (`Some(None)`, clear it) from a missing
+/// field (`None`, leave it alone).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -6,6 +6,7 @@ mod admin_users;
 mod constraints;
 mod health;
 mod migrations;
+mod no_n_plus_one;
 mod pool;
 mod seed;
 mod startup;

@@ -1,0 +1,48 @@
+//! Per-request middleware: the request id header and the statement count.
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use tracing_actix_web::RequestId;
+
+use crate::context::AppContext;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const STATEMENT_COUNT: HeaderName = HeaderName::from_static("x-statement-count");
+
+/// Echoes the request id that tracing-actix-web put in the request's log span.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = req.extensions().get::<RequestId>().copied();
+    let mut res = next.call(req).await?;
+    if let Some(id) = request_id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(res)
+}
+
+/// Counts the database statements a request runs. The count is logged at debug
+/// level always, and returned as `x-statement-count` when the server runs with
+/// `APP_ENV=development`: an N+1 shows up as a count that grows with the page size.
+pub async fn statement_count(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let expose = req
+        .app_data::<web::Data<AppContext>>()
+        .is_some_and(|ctx| ctx.expose_statement_count);
+    let (res, statements) = service::database::with_statement_count(next.call(req)).await;
+    let mut res = res?;
+    tracing::debug!(statements, "database statements for this request");
+    if expose {
+        res.headers_mut().insert(STATEMENT_COUNT, HeaderValue::from(statements));
+    }
+    Ok(res)
+}

@@ -1,0 +1,142 @@
+//! `/authors`: list with name-prefix search, read with books, curate (admin).
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use service::authors::{self, AuthorChanges, NewAuthor};
+use service::pagination::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Admin, Caller};
+use crate::context::AppContext;
+use crate::problem::{ApiError, Problem};
+use crate::routes::present;
+use crate::views::{AuthorBook, AuthorPage, AuthorView};
+
+/// Statements a request may run, whatever the page size (checked by the tests).
+pub const LIST_STATEMENTS: u32 = 1;
+pub const GET_STATEMENTS: u32 = 2;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Authors whose name starts with this, ignoring case.
+    pub prefix: Option<String>,
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/authors", tag = "authors", params(ListQuery),
+    responses(
+        (status = 200, body = AuthorPage, description = "Live authors by name"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+    ))]
+pub async fn list(
+    ctx: web::Data<AppContext>,
+    _caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let authors = authors::list(&ctx.db, query.prefix.as_deref(), &page).await?;
+    Ok(HttpResponse::Ok().json(AuthorPage::from(authors)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthorDetailView {
+    #[serde(flatten)]
+    pub author: AuthorView,
+    pub books: Vec<AuthorBook>,
+}
+
+#[utoipa::path(get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AuthorDetailView, description = "The author with their books"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+    ))]
+pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let (author, books) = authors::get(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AuthorDetailView {
+        author: author.into(),
+        books: books.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAuthorBody {
+    pub name: String,
+    pub bio: Option<String>,
+}
+
+#[utoipa::path(post, path = "/authors", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
+    responses(
+        (status = 201, body = AuthorView, description = "Created"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn create(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    body: web::Json<NewAuthorBody>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewAuthor::parse(&body.name, body.bio.as_deref())?;
+    let author = authors::create(&ctx.db, new).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/authors/{}", author.id)))
+        .json(AuthorView::from(author)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorPatch {
+    pub name: Option<String>,
+    /// `null` clears the biography.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub bio: Option<Option<String>>,
+}
+
+#[utoipa::path(patch, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AuthorView, description = "Updated"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn update(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    id: web::Path<Uuid>,
+    body: web::Json<AuthorPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let changes = AuthorChanges::parse(body.name.as_deref(), body.bio.as_ref().map(|b| b.as_deref()))?;
+    let author = authors::update(&ctx.db, id.into_inner(), changes).await?;
+    Ok(HttpResponse::Ok().json(AuthorView::from(author)))
+}
+
+#[utoipa::path(delete, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Soft-deleted, with their books"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+    ))]
+pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    authors::delete(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,220 @@
+//! `/books`: filtered, sorted lists embedding author and categories; a book with its
+//! rating; curation and category assignment (admin).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use service::books::{self, BookChanges, BookFilter, BookSort, NewBook};
+use service::pagination::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Admin, Caller};
+use crate::context::AppContext;
+use crate::problem::{ApiError, Problem};
+use crate::routes::present;
+use crate::views::{BookDetailView, BookPage};
+
+/// The page query (with the author joined in) and the page's categories, plus the
+/// category subtree when filtering by category.
+pub const LIST_STATEMENTS: u32 = 3;
+/// The book with its author, its categories, its rating summary.
+pub const GET_STATEMENTS: u32 = 3;
+
+#[derive(Deserialize, ToSchema, Clone, Copy, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Created,
+    /// A to Z.
+    Title,
+    /// Latest publication year first; books without a year last.
+    Year,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub author_id: Option<Uuid>,
+    /// Books in this category or any category below it.
+    pub category_id: Option<Uuid>,
+    pub year_from: Option<i32>,
+    pub year_to: Option<i32>,
+    pub sort: Option<Sort>,
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page (of the same sort).
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/books", tag = "books", params(ListQuery),
+    responses(
+        (status = 200, body = BookPage, description = "Live books, each with its author and categories"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+    ))]
+pub async fn list(
+    ctx: web::Data<AppContext>,
+    _caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let filter = BookFilter {
+        author_id: query.author_id,
+        category_id: query.category_id,
+        year_from: query.year_from,
+        year_to: query.year_to,
+    };
+    let sort = match query.sort.unwrap_or_default() {
+        Sort::Created => BookSort::Created,
+        Sort::Title => BookSort::Title,
+        Sort::Year => BookSort::Year,
+    };
+    let books = books::list(&ctx.db, filter, sort, &page).await?;
+    Ok(HttpResponse::Ok().json(BookPage::from(books)))
+}
+
+#[utoipa::path(get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = BookDetailView, description = "The book with author, categories and rating"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+    ))]
+pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let book = books::get(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBookBody {
+    pub author_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    /// ISBN-13 or ISBN-10, hyphens allowed; stored as 13 digits.
+    pub isbn: Option<String>,
+    pub published_year: Option<i32>,
+    #[serde(default)]
+    pub category_ids: Vec<Uuid>,
+}
+
+#[utoipa::path(post, path = "/books", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
+    responses(
+        (status = 201, body = BookDetailView, description = "Created"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn create(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    body: web::Json<NewBookBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let new = NewBook::parse(
+        b.author_id,
+        &b.title,
+        b.description.as_deref(),
+        b.isbn.as_deref(),
+        b.published_year,
+        &b.category_ids,
+    )?;
+    let book = books::create(&ctx.db, new).await?;
+    let location = format!("/books/{}", book.item.book.id);
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .json(BookDetailView::from(book)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookPatch {
+    pub author_id: Option<Uuid>,
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub isbn: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub published_year: Option<Option<i32>>,
+}
+
+#[utoipa::path(patch, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = BookDetailView, description = "Updated"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn update(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    id: web::Path<Uuid>,
+    body: web::Json<BookPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let changes = BookChanges::parse(
+        b.author_id,
+        b.title.as_deref(),
+        b.description.as_ref().map(|d| d.as_deref()),
+        b.isbn.as_ref().map(|i| i.as_deref()),
+        b.published_year,
+    )?;
+    let book = books::update(&ctx.db, id.into_inner(), changes).await?;
+    Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
+}
+
+#[utoipa::path(delete, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Soft-deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+    ))]
+pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    books::delete(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookCategoriesBody {
+    /// The complete new set (at most 20); an empty list removes all.
+    pub category_ids: Vec<Uuid>,
+}
+
+#[utoipa::path(put, path = "/books/{id}/categories", tag = "books", params(("id" = Uuid, Path)),
+    request_body = BookCategoriesBody, security(("bearer" = [])),
+    responses(
+        (status = 200, body = BookDetailView, description = "The book with its new categories"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown or repeated category"),
+    ))]
+pub async fn set_categories(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    id: web::Path<Uuid>,
+    body: web::Json<BookCategoriesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let book = books::set_categories(&ctx.db, id.into_inner(), &body.category_ids).await?;
+    Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
+}

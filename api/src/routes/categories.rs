@@ -1,0 +1,182 @@
+//! `/categories`: roots, a node with children and breadcrumb, a nested subtree;
+//! create, rename, move and delete (admin).
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use service::categories::{self, TreeNode};
+use service::pagination::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Admin, Caller};
+use crate::context::AppContext;
+use crate::problem::{ApiError, Problem};
+use crate::routes::present;
+use crate::views::{CategoryPage, CategoryRef, CategoryView};
+
+pub const LIST_STATEMENTS: u32 = 1;
+/// The category, its children, its ancestors (one recursive CTE).
+pub const GET_STATEMENTS: u32 = 3;
+/// One recursive CTE, however deep the tree.
+pub const TREE_STATEMENTS: u32 = 1;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/categories", tag = "categories", params(ListQuery),
+    responses(
+        (status = 200, body = CategoryPage, description = "Root categories by name"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+    ))]
+pub async fn list_roots(
+    ctx: web::Data<AppContext>,
+    _caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let roots = categories::list_roots(&ctx.db, &page).await?;
+    Ok(HttpResponse::Ok().json(CategoryPage::from(roots)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CategoryDetailView {
+    #[serde(flatten)]
+    pub category: CategoryView,
+    /// Direct children, by name.
+    pub children: Vec<CategoryRef>,
+    /// Breadcrumb from the root down to the parent.
+    pub path: Vec<CategoryRef>,
+}
+
+#[utoipa::path(get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+    ))]
+pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let detail = categories::get(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(CategoryDetailView {
+        category: detail.category.into(),
+        children: detail.children.iter().map(CategoryRef::from).collect(),
+        path: detail.ancestors.iter().map(CategoryRef::from).collect(),
+    }))
+}
+
+/// A category and everything below it.
+#[derive(Serialize, ToSchema)]
+pub struct CategoryTree {
+    pub id: Uuid,
+    pub name: String,
+    #[schema(no_recursion)]
+    pub children: Vec<CategoryTree>,
+}
+
+impl From<TreeNode> for CategoryTree {
+    fn from(node: TreeNode) -> Self {
+        CategoryTree {
+            id: node.category.id,
+            name: node.category.name,
+            children: node.children.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = CategoryTree, description = "The whole subtree, nested"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+    ))]
+pub async fn tree(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let tree = categories::tree(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(CategoryTree::from(tree)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCategoryBody {
+    pub name: String,
+    /// Omit (or null) for a root.
+    pub parent_id: Option<Uuid>,
+}
+
+#[utoipa::path(post, path = "/categories", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
+    responses(
+        (status = 201, body = CategoryView, description = "Created"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Name taken among siblings"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn create(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    body: web::Json<NewCategoryBody>,
+) -> Result<HttpResponse, ApiError> {
+    let name = categories::parse_name(&body.name)?;
+    let category = categories::create(&ctx.db, name, body.parent_id).await?;
+    let location = format!("/categories/{}", category.id);
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .json(CategoryView::from(category)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryPatch {
+    /// A new name.
+    pub name: Option<String>,
+    /// Move under this category; `null` makes it a root.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub parent_id: Option<Option<Uuid>>,
+}
+
+#[utoipa::path(patch, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
+    request_body = CategoryPatch, security(("bearer" = [])),
+    responses(
+        (status = 200, body = CategoryView, description = "Renamed and/or moved"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        (status = 409, body = Problem, content_type = "application/problem+json",
+            description = "Name taken among siblings, or a move under its own descendant"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn update(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    id: web::Path<Uuid>,
+    body: web::Json<CategoryPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = body.name.as_deref().map(categories::parse_name).transpose()?;
+    let category = categories::update(&ctx.db, id.into_inner(), name, body.parent_id).await?;
+    Ok(HttpResponse::Ok().json(CategoryView::from(category)))
+}
+
+#[utoipa::path(delete, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted; its children became roots"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+    ))]
+pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    categories::delete(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,161 @@
+//! Reviews: a book's and a reader's lists; write (members), edit and delete (the
+//! author or an admin).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use service::pagination::PageRequest;
+use service::reviews::{self, NewReview, ReviewChanges};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Caller, Member};
+use crate::context::AppContext;
+use crate::problem::{ApiError, Problem};
+use crate::routes::present;
+use crate::views::{ReviewPage, ReviewView};
+
+/// The book (or reader) exists, the page joined with books, the page's reviewers.
+pub const LIST_STATEMENTS: u32 = 3;
+/// The review joined with its book, the reviewer's profile.
+pub const GET_STATEMENTS: u32 = 2;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
+    responses(
+        (status = 200, body = ReviewPage, description = "The book's reviews, newest first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+    ))]
+pub async fn list_for_book(
+    ctx: web::Data<AppContext>,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let reviews = reviews::list_for_book(&ctx.db, id.into_inner(), &page).await?;
+    Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
+}
+
+#[utoipa::path(get, path = "/users/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
+    responses(
+        (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
+    ))]
+pub async fn list_for_user(
+    ctx: web::Data<AppContext>,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let reviews = reviews::list_for_user(&ctx.db, id.into_inner(), &page).await?;
+    Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
+}
+
+#[utoipa::path(get, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = ReviewView, description = "The review"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+    ))]
+pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(ReviewView::from(reviews::get(&ctx.db, id.into_inner()).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReviewBody {
+    /// 1 to 5.
+    pub rating: i64,
+    pub title: Option<String>,
+    pub body: String,
+}
+
+#[utoipa::path(post, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path)),
+    request_body = NewReviewBody, security(("bearer" = [])),
+    responses(
+        (status = 201, body = ReviewView, description = "Created"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Already reviewed"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn create(
+    ctx: web::Data<AppContext>,
+    Member(user): Member,
+    id: web::Path<Uuid>,
+    body: web::Json<NewReviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewReview::parse(body.rating, body.title.as_deref(), &body.body)?;
+    let review = reviews::create(&ctx.db, &user, id.into_inner(), new).await?;
+    let location = format!("/reviews/{}", review.review.id);
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .json(ReviewView::from(review)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewPatch {
+    pub rating: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    pub body: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ReviewView, description = "Updated"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+    ))]
+pub async fn update(
+    ctx: web::Data<AppContext>,
+    Member(user): Member,
+    id: web::Path<Uuid>,
+    body: web::Json<ReviewPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let changes = ReviewChanges::parse(b.rating, b.title.as_ref().map(|t| t.as_deref()), b.body.as_deref())?;
+    let review = reviews::update(&ctx.db, &user, id.into_inner(), changes).await?;
+    Ok(HttpResponse::Ok().json(ReviewView::from(review)))
+}
+
+#[utoipa::path(delete, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Soft-deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+    ))]
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    Member(user): Member,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    reviews::delete(&ctx.db, &user, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

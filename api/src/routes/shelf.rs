@@ -1,0 +1,92 @@
+//! `/me/shelf`: the caller's shelf.
+
+use actix_web::{HttpResponse, web};
+use entity::shelf_entry::ShelfStatus;
+use serde::Deserialize;
+use service::pagination::PageRequest;
+use service::shelves;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Authenticated, Member};
+use crate::context::AppContext;
+use crate::problem::{ApiError, Problem};
+use crate::views::{ShelfEntryView, ShelfPage};
+
+/// The token check, the page joined with its books, the page's authors.
+pub const LIST_STATEMENTS: u32 = 3;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub status: Option<ShelfStatus>,
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/me/shelf", tag = "shelf", params(ListQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+    ))]
+pub async fn list(
+    ctx: web::Data<AppContext>,
+    Authenticated(user): Authenticated,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let entries = shelves::list(&ctx.db, user.id, query.status, &page).await?;
+    Ok(HttpResponse::Ok().json(ShelfPage::from(entries)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShelfBody {
+    pub status: ShelfStatus,
+}
+
+#[utoipa::path(put, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), request_body = ShelfBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ShelfEntryView, description = "Status changed"),
+        (status = 201, body = ShelfEntryView, description = "Added to the shelf"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+    ))]
+pub async fn put(
+    ctx: web::Data<AppContext>,
+    Member(user): Member,
+    book_id: web::Path<Uuid>,
+    body: web::Json<ShelfBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (entry, created) = shelves::put(&ctx.db, user.id, book_id.into_inner(), body.status).await?;
+    let mut response = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(ShelfEntryView::from(entry)))
+}
+
+#[utoipa::path(delete, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed from the shelf"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Not on your shelf"),
+    ))]
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    Member(user): Member,
+    book_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    shelves::remove(&ctx.db, user.id, book_id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
