@@ -3,10 +3,13 @@
 mod account_security;
 mod accounts;
 mod admin_users;
+mod catalogue;
 mod constraints;
 mod health;
 mod migrations;
 mod no_n_plus_one;
+mod openapi;
 mod pool;
+mod reviews_and_shelves;
 mod seed;
 mod startup;

@@ -1,0 +1,392 @@
+//! Authors, books and categories over HTTP: who may curate, what is validated,
+//! what soft deletion hides, and the category tree's rules.
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tests::{Backend, TestApp, TestUser, backend_tests, fixtures, spawn_app};
+use uuid::Uuid;
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+async fn create_author(app: &TestApp, admin: &TestUser, name: &str) -> Uuid {
+    let response = app
+        .send(
+            Method::POST,
+            "/authors",
+            Some(&admin.token),
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    json_of(response).await["id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn create_book(app: &TestApp, admin: &TestUser, body: Value) -> reqwest::Response {
+    app.send(Method::POST, "/books", Some(&admin.token), Some(body)).await
+}
+
+async fn only_admins_curate_the_catalogue(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let reader = app.reader("reader@example.com").await;
+    let author = create_author(&app, &admin, "Ursula K. Le Guin").await;
+
+    let writes = [
+        (Method::POST, "/authors".to_owned(), Some(json!({"name": "X"}))),
+        (Method::PATCH, format!("/authors/{author}"), Some(json!({"name": "Y"}))),
+        (Method::DELETE, format!("/authors/{author}"), None),
+        (
+            Method::POST,
+            "/books".to_owned(),
+            Some(json!({"author_id": author, "title": "T"})),
+        ),
+        (Method::POST, "/categories".to_owned(), Some(json!({"name": "Fantasy"}))),
+    ];
+    for (method, path, body) in writes {
+        let anonymous = app.send(method.clone(), &path, None, body.clone()).await;
+        assert_eq!(anonymous.status(), 401, "anonymous {method} {path}");
+        let as_reader = app.send(method.clone(), &path, Some(&reader.token), body).await;
+        assert_eq!(as_reader.status(), 403, "reader {method} {path}");
+    }
+    // Everyone may read.
+    assert_eq!(app.get(&format!("/authors/{author}")).await.status(), 200);
+    assert_eq!(
+        app.send(Method::GET, "/books", Some(&reader.token), None)
+            .await
+            .status(),
+        200
+    );
+    let author_now = json_of(app.get(&format!("/authors/{author}")).await).await;
+    assert_eq!(author_now["name"], "Ursula K. Le Guin", "no write got through");
+}
+
+async fn books_are_validated_field_by_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let author = create_author(&app, &admin, "Author").await;
+
+    let response = create_book(
+        &app,
+        &admin,
+        json!({"author_id": Uuid::now_v7(), "title": " ", "isbn": "978-0-306-40615-8", "published_year": 9999}),
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let body = json_of(response).await;
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["isbn", "published_year", "title"]);
+
+    let unknown_author = create_book(&app, &admin, json!({"author_id": Uuid::now_v7(), "title": "Orphan"})).await;
+    assert_eq!(unknown_author.status(), 422);
+    assert_eq!(json_of(unknown_author).await["errors"][0]["field"], "author_id");
+
+    let created = create_book(
+        &app,
+        &admin,
+        json!({"author_id": author, "title": "Dune", "isbn": "0-441-17271-7"}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        json_of(created).await["isbn"],
+        "9780441172719",
+        "ISBN-10 is stored as ISBN-13"
+    );
+    let duplicate = create_book(
+        &app,
+        &admin,
+        json!({"author_id": author, "title": "Dune again", "isbn": "9780441172719"}),
+    )
+    .await;
+    assert_eq!(duplicate.status(), 409);
+}
+
+async fn soft_deleted_books_and_authors_disappear_everywhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let reader = app.reader("reader@example.com").await;
+    let author = create_author(&app, &admin, "Author").await;
+    let other = create_author(&app, &admin, "Other").await;
+    let book: Uuid =
+        json_of(create_book(&app, &admin, json!({"author_id": author, "title": "Gone"})).await).await["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    let kept: Uuid = json_of(create_book(&app, &admin, json!({"author_id": other, "title": "Kept"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let review = json!({"rating": 4, "body": "Good."});
+    assert_eq!(
+        app.send(
+            Method::POST,
+            &format!("/books/{book}/reviews"),
+            Some(&reader.token),
+            Some(review)
+        )
+        .await
+        .status(),
+        201
+    );
+
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/books/{book}"), Some(&admin.token), None)
+            .await
+            .status(),
+        204
+    );
+
+    assert_eq!(app.get(&format!("/books/{book}")).await.status(), 404);
+    assert_eq!(app.get(&format!("/books/{book}/reviews")).await.status(), 404);
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/books/{book}"), Some(&admin.token), None)
+            .await
+            .status(),
+        404
+    );
+    let listed: Vec<String> = json_of(app.get("/books").await).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ["Kept"]);
+    let author_view = json_of(app.get(&format!("/authors/{author}")).await).await;
+    assert_eq!(author_view["books"], json!([]), "not embedded under its author either");
+    let reader_reviews = json_of(app.get(&format!("/users/{}/reviews", reader.id)).await).await;
+    assert_eq!(reader_reviews["items"], json!([]), "nor its reviews");
+    let shelve = app
+        .send(
+            Method::PUT,
+            &format!("/me/shelf/{book}"),
+            Some(&reader.token),
+            Some(json!({"status": "reading"})),
+        )
+        .await;
+    assert_eq!(shelve.status(), 404);
+
+    // Deleting an author hides them and their books.
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/authors/{other}"), Some(&admin.token), None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.get(&format!("/authors/{other}")).await.status(), 404);
+    assert_eq!(app.get(&format!("/books/{kept}")).await.status(), 404);
+    assert_eq!(json_of(app.get("/books").await).await["items"], json!([]));
+    assert_eq!(
+        json_of(app.get("/authors").await).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn unknown_and_malformed_ids_are_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let nobody = Uuid::now_v7();
+    for path in [
+        format!("/authors/{nobody}"),
+        format!("/books/{nobody}"),
+        format!("/books/{nobody}/reviews"),
+        format!("/users/{nobody}/reviews"),
+        format!("/reviews/{nobody}"),
+        format!("/categories/{nobody}"),
+        format!("/categories/{nobody}/tree"),
+        "/books/not-a-uuid".to_owned(),
+        "/categories/42/tree".to_owned(),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+    }
+}
+
+async fn a_category_cannot_move_under_its_own_descendant(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let post = |body: Value| app.send(Method::POST, "/categories", Some(&admin.token), Some(body));
+    let fiction: Uuid = json_of(post(json!({"name": "Fiction"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fantasy: Uuid = json_of(post(json!({"name": "Fantasy", "parent_id": fiction})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let epic: Uuid = json_of(post(json!({"name": "Epic", "parent_id": fantasy})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let app = &app;
+    let patch = |id: Uuid, body: Value| {
+        let path = format!("/categories/{id}");
+        let token = admin.token.clone();
+        async move { app.send(Method::PATCH, &path, Some(&token), Some(body)).await }
+    };
+
+    for target in [epic, fantasy, fiction] {
+        let response = patch(fiction, json!({"parent_id": target})).await;
+        assert_eq!(response.status(), 409, "moving Fiction under {target}");
+    }
+    assert_eq!(
+        post(json!({"name": "Fantasy", "parent_id": fiction})).await.status(),
+        409,
+        "sibling names are unique"
+    );
+
+    // A legal move, then the breadcrumb follows it.
+    let science: Uuid = json_of(post(json!({"name": "Science"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        patch(fantasy, json!({"parent_id": science, "name": "Speculative"}))
+            .await
+            .status(),
+        200
+    );
+    let detail = json_of(app.get(&format!("/categories/{epic}")).await).await;
+    let path: Vec<&str> = detail["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(path, ["Science", "Speculative"]);
+
+    // Deleting a category makes its children roots.
+    assert_eq!(
+        app.send(
+            Method::DELETE,
+            &format!("/categories/{science}"),
+            Some(&admin.token),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    let moved = json_of(app.get(&format!("/categories/{fantasy}")).await).await;
+    assert_eq!(moved["parent_id"], Value::Null);
+    let roots: HashSet<String> = json_of(app.get("/categories").await).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(roots, HashSet::from(["Fiction".to_owned(), "Speculative".to_owned()]));
+}
+
+async fn filtering_by_category_covers_its_whole_subtree(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let author = fixtures::authors(&app.db, 1, "Author").await[0];
+    let books = fixtures::books(&app.db, author, 4).await;
+    let root = fixtures::categories(&app.db, None, 1, "Fiction").await[0];
+    let child = fixtures::categories(&app.db, Some(root), 1, "Fantasy").await[0];
+    let grandchild = fixtures::categories(&app.db, Some(child), 1, "Epic").await[0];
+    let elsewhere = fixtures::categories(&app.db, None, 1, "Science").await[0];
+    fixtures::file(&app.db, &books[0..1], &[root]).await;
+    fixtures::file(&app.db, &books[1..2], &[grandchild]).await;
+    fixtures::file(&app.db, &books[2..3], &[elsewhere]).await;
+    let set = app
+        .send(
+            Method::PUT,
+            &format!("/books/{}/categories", books[3]),
+            Some(&admin.token),
+            Some(json!({"category_ids": [child]})),
+        )
+        .await;
+    assert_eq!(set.status(), 200);
+    assert_eq!(json_of(set).await["categories"][0]["name"], "Fantasy 000");
+
+    let ids = |body: Value| -> HashSet<Uuid> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let under_root = ids(json_of(app.get(&format!("/books?category_id={root}")).await).await);
+    assert_eq!(under_root, HashSet::from([books[0], books[1], books[3]]));
+    let under_child = ids(json_of(app.get(&format!("/books?category_id={child}")).await).await);
+    assert_eq!(under_child, HashSet::from([books[1], books[3]]));
+    let tree = json_of(app.get(&format!("/categories/{root}/tree")).await).await;
+    assert_eq!(tree["children"][0]["children"][0]["name"], "Epic 000");
+}
+
+async fn walking_120_books_in_pages_misses_and_repeats_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let authors = fixtures::authors(&app.db, 3, "Author").await;
+    let mut all = HashSet::new();
+    for author in &authors {
+        all.extend(fixtures::books(&app.db, *author, 40).await);
+    }
+
+    for sort in ["created", "title", "year"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/books?sort={sort}&limit=7&cursor={c}"),
+                None => format!("/books?sort={sort}&limit=7"),
+            };
+            let page = json_of(app.get(&path).await).await;
+            let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+            seen.extend(items.iter().map(|b| b["id"].as_str().unwrap().parse::<Uuid>().unwrap()));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 120, "sort={sort}");
+        assert_eq!(
+            seen.iter().copied().collect::<HashSet<_>>(),
+            all,
+            "sort={sort}: every book exactly once"
+        );
+    }
+
+    let garbage = app.get("/books?cursor=definitely-not-a-cursor").await;
+    assert_eq!(garbage.status(), 400);
+    let title_cursor = json_of(app.get("/books?sort=title&limit=1").await).await["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mixed = app.get(&format!("/books?sort=created&cursor={title_cursor}")).await;
+    assert_eq!(mixed.status(), 400, "a cursor from another sort order");
+    let capped = json_of(app.get("/books?limit=1000").await).await;
+    assert_eq!(capped["items"].as_array().unwrap().len(), 100, "limit is capped at 100");
+    assert_eq!(app.get("/books?limit=0").await.status(), 400);
+    assert_eq!(app.get("/books?limit=-3").await.status(), 400);
+}
+
+backend_tests!(
+    only_admins_curate_the_catalogue,
+    books_are_validated_field_by_field,
+    soft_deleted_books_and_authors_disappear_everywhere,
+    unknown_and_malformed_ids_are_404,
+    a_category_cannot_move_under_its_own_descendant,
+    filtering_by_category_covers_its_whole_subtree,
+    walking_120_books_in_pages_misses_and_repeats_nothing,
+);

@@ -1,0 +1,301 @@
+//! Reviews and shelves over HTTP: ownership, one live review per reader and book,
+//! ratings, and the shelf's life cycle.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tests::{Backend, backend_tests, fixtures, spawn_app};
+use uuid::Uuid;
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+async fn a_book(app: &tests::TestApp) -> Uuid {
+    let author = fixtures::authors(&app.db, 1, "Author").await[0];
+    fixtures::books(&app.db, author, 1).await[0]
+}
+
+async fn readers_review_once_and_the_rating_summary_follows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let book = a_book(&app).await;
+    let ada = app.reader("ada@example.com").await;
+    let bob = app.reader("bob@example.com").await;
+    let path = format!("/books/{book}/reviews");
+
+    let created = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&ada.token),
+            Some(json!({"rating": 5, "title": "Superb", "body": "Loved it."})),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let review = json_of(created).await;
+    assert_eq!(review["reviewer"]["display_name"], "Reader");
+    assert_eq!(review["book"]["id"], book.to_string());
+    let again = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&ada.token),
+            Some(json!({"rating": 1, "body": "Changed my mind."})),
+        )
+        .await;
+    assert_eq!(again.status(), 409, "one live review per reader and book");
+    assert_eq!(
+        app.send(
+            Method::POST,
+            &path,
+            Some(&bob.token),
+            Some(json!({"rating": 2, "body": "Meh."}))
+        )
+        .await
+        .status(),
+        201
+    );
+
+    let detail = json_of(app.get(&format!("/books/{book}")).await).await;
+    assert_eq!(detail["review_count"], 2);
+    assert_eq!(detail["average_rating"], 3.5);
+
+    // Deleting frees the slot, and the summary only counts live reviews.
+    let id = review["id"].as_str().unwrap();
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/reviews/{id}"), Some(&ada.token), None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.get(&format!("/reviews/{id}")).await.status(), 404);
+    let detail = json_of(app.get(&format!("/books/{book}")).await).await;
+    assert_eq!(
+        (detail["review_count"].clone(), detail["average_rating"].clone()),
+        (json!(1), json!(2.0))
+    );
+    let listed = json_of(app.get(&path).await).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let rewritten = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&ada.token),
+            Some(json!({"rating": 4, "body": "On reflection."})),
+        )
+        .await;
+    assert_eq!(rewritten.status(), 201);
+}
+
+async fn ratings_and_texts_are_validated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let book = a_book(&app).await;
+    let ada = app.reader("ada@example.com").await;
+    let path = format!("/books/{book}/reviews");
+
+    for rating in [0, 6, -1] {
+        let response = app
+            .send(
+                Method::POST,
+                &path,
+                Some(&ada.token),
+                Some(json!({"rating": rating, "body": "x"})),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "rating {rating}");
+        assert_eq!(json_of(response).await["errors"][0]["field"], "rating");
+    }
+    let empty = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&ada.token),
+            Some(json!({"rating": 3, "body": "   "})),
+        )
+        .await;
+    assert_eq!(empty.status(), 422);
+    let fractional = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&ada.token),
+            Some(json!({"rating": 3.5, "body": "x"})),
+        )
+        .await;
+    assert_eq!(fractional.status(), 400);
+    let anonymous = app
+        .send(Method::POST, &path, None, Some(json!({"rating": 3, "body": "x"})))
+        .await;
+    assert_eq!(anonymous.status(), 401);
+    let unknown_book = app
+        .send(
+            Method::POST,
+            &format!("/books/{}/reviews", Uuid::now_v7()),
+            Some(&ada.token),
+            Some(json!({"rating": 3, "body": "x"})),
+        )
+        .await;
+    assert_eq!(unknown_book.status(), 404);
+}
+
+async fn only_the_author_or_an_admin_changes_a_review(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let book = a_book(&app).await;
+    let admin = app.admin().await;
+    let ada = app.reader("ada@example.com").await;
+    let eve = app.reader("eve@example.com").await;
+    let review = json_of(
+        app.send(
+            Method::POST,
+            &format!("/books/{book}/reviews"),
+            Some(&ada.token),
+            Some(json!({"rating": 4, "body": "Good."})),
+        )
+        .await,
+    )
+    .await;
+    let path = format!("/reviews/{}", review["id"].as_str().unwrap());
+
+    assert_eq!(
+        app.send(Method::PATCH, &path, Some(&eve.token), Some(json!({"rating": 1})))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.send(Method::DELETE, &path, Some(&eve.token), None).await.status(),
+        403
+    );
+    assert_eq!(
+        app.send(Method::PATCH, &path, None, Some(json!({"rating": 1})))
+            .await
+            .status(),
+        401
+    );
+
+    let edited = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&ada.token),
+            Some(json!({"rating": 5, "title": null})),
+        )
+        .await;
+    assert_eq!(edited.status(), 200);
+    let edited = json_of(edited).await;
+    assert_eq!(
+        (edited["rating"].clone(), edited["body"].clone()),
+        (json!(5), json!("Good."))
+    );
+    let moderated = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&admin.token),
+            Some(json!({"body": "[removed by a moderator]"})),
+        )
+        .await;
+    assert_eq!(moderated.status(), 200);
+    assert_eq!(
+        app.send(Method::DELETE, &path, Some(&admin.token), None).await.status(),
+        204
+    );
+    assert_eq!(
+        app.send(Method::PATCH, &path, Some(&ada.token), Some(json!({"rating": 2})))
+            .await
+            .status(),
+        404
+    );
+}
+
+async fn a_deleted_readers_reviews_leave_lists_and_counts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let book = a_book(&app).await;
+    let ada = app.reader("ada@example.com").await;
+    app.send(
+        Method::POST,
+        &format!("/books/{book}/reviews"),
+        Some(&ada.token),
+        Some(json!({"rating": 5, "body": "Yes."})),
+    )
+    .await;
+
+    assert_eq!(
+        app.send(Method::DELETE, "/me", Some(&ada.token), None).await.status(),
+        204
+    );
+
+    assert_eq!(
+        json_of(app.get(&format!("/books/{book}/reviews")).await).await["items"],
+        json!([])
+    );
+    assert_eq!(
+        json_of(app.get(&format!("/books/{book}")).await).await["review_count"],
+        0
+    );
+    assert_eq!(app.get(&format!("/users/{}/reviews", ada.id)).await.status(), 404);
+}
+
+async fn the_shelf_adds_updates_filters_and_removes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let author = fixtures::authors(&app.db, 1, "Author").await[0];
+    let books = fixtures::books(&app.db, author, 3).await;
+    let ada = app.reader("ada@example.com").await;
+    let put = |book: Uuid, status: &'static str| {
+        let (app, token) = (&app, ada.token.clone());
+        async move {
+            app.send(
+                Method::PUT,
+                &format!("/me/shelf/{book}"),
+                Some(&token),
+                Some(json!({"status": status})),
+            )
+            .await
+        }
+    };
+
+    assert_eq!(put(books[0], "want_to_read").await.status(), 201);
+    assert_eq!(put(books[1], "reading").await.status(), 201);
+    let updated = put(books[0], "read").await;
+    assert_eq!(updated.status(), 200);
+    let updated = json_of(updated).await;
+    assert_eq!(updated["status"], "read");
+    assert_eq!(updated["book"]["author"]["name"], "Author 000");
+    assert_eq!(put(books[2], "devoured").await.status(), 400, "an unknown status");
+
+    let reading = json_of(
+        app.send(Method::GET, "/me/shelf?status=reading", Some(&ada.token), None)
+            .await,
+    )
+    .await;
+    let ids: Vec<&str> = reading["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["book"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [books[1].to_string()]);
+    let all = json_of(app.send(Method::GET, "/me/shelf", Some(&ada.token), None).await).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+
+    let remove = format!("/me/shelf/{}", books[1]);
+    assert_eq!(
+        app.send(Method::DELETE, &remove, Some(&ada.token), None).await.status(),
+        204
+    );
+    assert_eq!(
+        app.send(Method::DELETE, &remove, Some(&ada.token), None).await.status(),
+        404
+    );
+    assert_eq!(app.get("/me/shelf").await.status(), 401);
+    let other = app.reader("bob@example.com").await;
+    let bobs = json_of(app.send(Method::GET, "/me/shelf", Some(&other.token), None).await).await;
+    assert_eq!(bobs["items"], json!([]), "shelves are private to their reader");
+}
+
+backend_tests!(
+    readers_review_once_and_the_rating_summary_follows,
+    ratings_and_texts_are_validated,
+    only_the_author_or_an_admin_changes_a_review,
+    a_deleted_readers_reviews_leave_lists_and_counts,
+    the_shelf_adds_updates_filters_and_removes,
+);
