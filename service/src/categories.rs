@@ -225,9 +225,16 @@ pub async fn update(
 
 /// Deletes a category; its children become roots (ON DELETE SET NULL) and its book
 /// links go (ON DELETE CASCADE). Categories have no soft delete: nothing refers to
-/// a category but links that mean nothing without it.
+/// a category but links that mean nothing without it. If a child would become a
+/// root with the same name as an existing root, the unique index refuses the
+/// cascade and the delete is a conflict: rename or move that child first.
 pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceError> {
-    let result = category::Entity::delete_by_id(id).exec(db).await?;
+    let result = category::Entity::delete_by_id(id)
+        .exec(db)
+        .await
+        .map_err(ServiceError::conflict_on_unique(
+            "a child of this category has the same name as a root category; rename or move it first",
+        ))?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("category"));
     }

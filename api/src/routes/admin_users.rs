@@ -35,7 +35,7 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListQuery), security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_users_list", get, path = "/admin/users", tag = "admin", params(ListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = UserPage, description = "Accounts, newest first"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
@@ -66,7 +66,7 @@ pub struct UserPatch {
     pub role: Role,
 }
 
-#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
+#[utoipa::path(operation_id = "admin_users_update", patch, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"),
@@ -88,7 +88,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
-#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_users_delete", delete, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted; the user's tokens are revoked"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
@@ -105,7 +105,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/admin/users/{id}/restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_users_restore", post, path = "/admin/users/{id}/restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Restored"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),

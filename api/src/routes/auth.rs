@@ -38,7 +38,7 @@ impl RegisterRequest {
     }
 }
 
-#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterRequest,
+#[utoipa::path(operation_id = "auth_register", post, path = "/auth/register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, body = AccountView, description = "Account and profile created"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
@@ -78,7 +78,7 @@ pub struct TokenResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginRequest,
+#[utoipa::path(operation_id = "auth_login", post, path = "/auth/login", tag = "accounts", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse, description = "A new bearer token"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
@@ -108,7 +108,7 @@ pub async fn login(
     }))
 }
 
-#[utoipa::path(post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(operation_id = "auth_logout", post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "The token used is revoked"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),

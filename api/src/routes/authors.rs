@@ -29,7 +29,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/authors", tag = "authors", params(ListQuery),
+#[utoipa::path(operation_id = "authors_list", get, path = "/authors", tag = "authors", params(ListQuery),
     responses(
         (status = 200, body = AuthorPage, description = "Live authors by name"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
@@ -52,7 +52,7 @@ pub struct AuthorDetailView {
     pub books: Vec<AuthorBook>,
 }
 
-#[utoipa::path(get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "authors_get", get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AuthorDetailView, description = "The author with their books"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
@@ -73,7 +73,7 @@ pub struct NewAuthorBody {
     pub bio: Option<String>,
 }
 
-#[utoipa::path(post, path = "/authors", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
+#[utoipa::path(operation_id = "authors_create", post, path = "/authors", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
     responses(
         (status = 201, body = AuthorView, description = "Created"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
@@ -105,7 +105,7 @@ pub struct AuthorPatch {
     pub bio: Option<Option<String>>,
 }
 
-#[utoipa::path(patch, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
+#[utoipa::path(operation_id = "authors_update", patch, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuthorView, description = "Updated"),
@@ -129,7 +129,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))
 }
 
-#[utoipa::path(delete, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "authors_delete", delete, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted, with their books"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),

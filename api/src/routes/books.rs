@@ -48,7 +48,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/books", tag = "books", params(ListQuery),
+#[utoipa::path(operation_id = "books_list", get, path = "/books", tag = "books", params(ListQuery),
     responses(
         (status = 200, body = BookPage, description = "Live books, each with its author and categories"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
@@ -75,7 +75,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(BookPage::from(books)))
 }
 
-#[utoipa::path(get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "books_get", get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = BookDetailView, description = "The book with author, categories and rating"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
@@ -99,7 +99,7 @@ pub struct NewBookBody {
     pub category_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(post, path = "/books", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
+#[utoipa::path(operation_id = "books_create", post, path = "/books", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
     responses(
         (status = 201, body = BookDetailView, description = "Created"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
@@ -147,7 +147,7 @@ pub struct BookPatch {
     pub published_year: Option<Option<i32>>,
 }
 
-#[utoipa::path(patch, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
+#[utoipa::path(operation_id = "books_update", patch, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "Updated"),
@@ -178,7 +178,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
 
-#[utoipa::path(delete, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "books_delete", delete, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
@@ -197,7 +197,7 @@ pub struct BookCategoriesBody {
     pub category_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(put, path = "/books/{id}/categories", tag = "books", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "books_set_categories", put, path = "/books/{id}/categories", tag = "books", params(("id" = Uuid, Path)),
     request_body = BookCategoriesBody, security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "The book with its new categories"),

@@ -29,7 +29,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/categories", tag = "categories", params(ListQuery),
+#[utoipa::path(operation_id = "categories_list_roots", get, path = "/categories", tag = "categories", params(ListQuery),
     responses(
         (status = 200, body = CategoryPage, description = "Root categories by name"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
@@ -55,7 +55,7 @@ pub struct CategoryDetailView {
     pub path: Vec<CategoryRef>,
 }
 
-#[utoipa::path(get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "categories_get", get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
@@ -89,7 +89,7 @@ impl From<TreeNode> for CategoryTree {
     }
 }
 
-#[utoipa::path(get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "categories_tree", get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = CategoryTree, description = "The whole subtree, nested"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
@@ -108,7 +108,7 @@ pub struct NewCategoryBody {
     pub parent_id: Option<Uuid>,
 }
 
-#[utoipa::path(post, path = "/categories", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
+#[utoipa::path(operation_id = "categories_create", post, path = "/categories", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
     responses(
         (status = 201, body = CategoryView, description = "Created"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
@@ -143,7 +143,7 @@ pub struct CategoryPatch {
     pub parent_id: Option<Option<Uuid>>,
 }
 
-#[utoipa::path(patch, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "categories_update", patch, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
     request_body = CategoryPatch, security(("bearer" = [])),
     responses(
         (status = 200, body = CategoryView, description = "Renamed and/or moved"),
@@ -169,12 +169,14 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(CategoryView::from(category)))
 }
 
-#[utoipa::path(delete, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "categories_delete", delete, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted; its children became roots"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        (status = 409, body = Problem, content_type = "application/problem+json",
+            description = "A child would become a root with a name another root has"),
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     categories::delete(&ctx.db, id.into_inner()).await?;

@@ -19,7 +19,7 @@ pub struct Health {
     pub database: Option<&'static str>,
 }
 
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
+#[utoipa::path(operation_id = "health_live", get, path = "/health/live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
@@ -27,7 +27,7 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-#[utoipa::path(get, path = "/health/ready", tag = "health",
+#[utoipa::path(operation_id = "health_ready", get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, body = Health, description = "The database answers"),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "The database is unreachable"),

@@ -45,7 +45,7 @@ impl From<Account> for AccountView {
     }
 }
 
-#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(operation_id = "me_get", get, path = "/me", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Your account"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
@@ -91,7 +91,7 @@ impl ProfilePatch {
     }
 }
 
-#[utoipa::path(patch, path = "/me/profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
+#[utoipa::path(operation_id = "me_update_profile", patch, path = "/me/profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Updated"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
@@ -111,7 +111,7 @@ pub async fn update_profile(
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
-#[utoipa::path(delete, path = "/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(operation_id = "me_delete", delete, path = "/me", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "Your account is soft-deleted and all its tokens revoked"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),

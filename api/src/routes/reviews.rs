@@ -28,7 +28,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
+#[utoipa::path(operation_id = "reviews_list_for_book", get, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
     responses(
         (status = 200, body = ReviewPage, description = "The book's reviews, newest first"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
@@ -46,7 +46,7 @@ pub async fn list_for_book(
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(get, path = "/users/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
+#[utoipa::path(operation_id = "reviews_list_for_user", get, path = "/users/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
     responses(
         (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
@@ -64,7 +64,7 @@ pub async fn list_for_user(
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(get, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "reviews_get", get, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = ReviewView, description = "The review"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
@@ -83,7 +83,7 @@ pub struct NewReviewBody {
     pub body: String,
 }
 
-#[utoipa::path(post, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "reviews_create", post, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path)),
     request_body = NewReviewBody, security(("bearer" = [])),
     responses(
         (status = 201, body = ReviewView, description = "Created"),
@@ -120,7 +120,7 @@ pub struct ReviewPatch {
     pub body: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
+#[utoipa::path(operation_id = "reviews_update", patch, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = ReviewView, description = "Updated"),
@@ -144,7 +144,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
 }
 
-#[utoipa::path(delete, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "reviews_delete", delete, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),

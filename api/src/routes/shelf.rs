@@ -26,7 +26,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/me/shelf", tag = "shelf", params(ListQuery), security(("bearer" = [])),
+#[utoipa::path(operation_id = "shelf_list", get, path = "/me/shelf", tag = "shelf", params(ListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
@@ -48,7 +48,7 @@ pub struct ShelfBody {
     pub status: ShelfStatus,
 }
 
-#[utoipa::path(put, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), request_body = ShelfBody,
+#[utoipa::path(operation_id = "shelf_put", put, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), request_body = ShelfBody,
     security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfEntryView, description = "Status changed"),
@@ -75,7 +75,7 @@ pub async fn put(
     Ok(response.json(ShelfEntryView::from(entry)))
 }
 
-#[utoipa::path(delete, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "shelf_delete", delete, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed from the shelf"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),

@@ -294,6 +294,27 @@ async fn a_category_cannot_move_under_its_own_descendant(backend: Backend) {
         .map(|c| c["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(roots, HashSet::from(["Fiction".to_owned(), "Speculative".to_owned()]));
+
+    // Found by schemathesis: deleting a parent must not orphan a child into a second
+    // root with an existing root's name; the delete is refused instead of failing with a 500.
+    let clash: Uuid = json_of(post(json!({"name": "Speculative", "parent_id": fiction})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let refused = app
+        .send(
+            Method::DELETE,
+            &format!("/categories/{fiction}"),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), 409, "two roots would share a name");
+    assert!(
+        app.get(&format!("/categories/{clash}")).await.status().is_success(),
+        "nothing was deleted"
+    );
 }
 
 async fn filtering_by_category_covers_its_whole_subtree(backend: Backend) {

@@ -73,6 +73,18 @@ async fn the_document_is_openapi_3_1_and_lists_every_operation(backend: Backend)
     assert_eq!(documented, expected);
 
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let mut operation_ids: Vec<&str> = OPERATIONS
+        .iter()
+        .map(|(m, p)| {
+            doc["paths"][p][m]["operationId"]
+                .as_str()
+                .expect("every operation has an id")
+        })
+        .collect();
+    operation_ids.sort();
+    let count = operation_ids.len();
+    operation_ids.dedup();
+    assert_eq!(operation_ids.len(), count, "operationIds must be unique");
     for (method, path) in OPERATIONS {
         let op = &doc["paths"][path][method];
         let responses = op["responses"].as_object().unwrap();
