@@ -251,3 +251,79 @@ pub fn problem_for_bare_errors<B: MessageBody + 'static>(
     let res = ServiceResponse::new(req, replacement).map_into_right_body::<B>();
     Ok(ErrorHandlerResponse::Response(res))
 }
+
+/// Error responses shared by many operations, for their OpenAPI annotations. Each
+/// set lists what the extractors and the error type can answer, so a handler's
+/// annotation adds only what is specific to it.
+pub mod responses {
+    use utoipa::IntoResponses;
+
+    use super::Problem;
+
+    /// What any operation can answer when a bad bearer token is presented.
+    #[derive(IntoResponses)]
+    pub enum BadToken {
+        #[response(
+            status = 401,
+            description = "The bearer token is malformed, unknown, expired or revoked",
+            content_type = "application/problem+json"
+        )]
+        Unauthorized(Problem),
+    }
+
+    /// What an operation that needs a token can answer without one.
+    #[derive(IntoResponses)]
+    pub enum NeedsToken {
+        #[response(
+            status = 401,
+            description = "Not signed in, or a bad token",
+            content_type = "application/problem+json"
+        )]
+        Unauthorized(Problem),
+    }
+
+    /// What reading a JSON request body can answer.
+    #[derive(IntoResponses)]
+    pub enum JsonBody {
+        #[response(
+            status = 400,
+            description = "Malformed JSON or unknown fields",
+            content_type = "application/problem+json"
+        )]
+        BadRequest(Problem),
+        #[response(
+            status = 413,
+            description = "Body larger than MAX_BODY_BYTES",
+            content_type = "application/problem+json"
+        )]
+        TooLarge(Problem),
+        #[response(
+            status = 415,
+            description = "Body is not application/json",
+            content_type = "application/problem+json"
+        )]
+        NotJson(Problem),
+    }
+
+    /// Field-level validation failures.
+    #[derive(IntoResponses)]
+    pub enum Invalid {
+        #[response(
+            status = 422,
+            description = "Fields break their rules; `errors` lists each",
+            content_type = "application/problem+json"
+        )]
+        Invalid(Problem),
+    }
+
+    /// What a list's query string can answer.
+    #[derive(IntoResponses)]
+    pub enum BadQuery {
+        #[response(
+            status = 400,
+            description = "Bad limit, cursor or filter",
+            content_type = "application/problem+json"
+        )]
+        BadRequest(Problem),
+    }
+}

@@ -12,7 +12,7 @@ use entity::{author, book, book_category, category, review};
 use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    ModelTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ModelTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -363,7 +363,7 @@ fn isbn_conflict(err: sea_orm::DbErr) -> ServiceError {
 
 /// Creates a book and its category links in one transaction.
 pub async fn create(db: &DatabaseConnection, new: NewBook) -> Result<BookDetail, ServiceError> {
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     require_live_author(&txn, new.author_id).await?;
     let book = book::ActiveModel {
         author_id: Set(new.author_id),
@@ -383,7 +383,7 @@ pub async fn create(db: &DatabaseConnection, new: NewBook) -> Result<BookDetail,
 }
 
 pub async fn update(db: &DatabaseConnection, id: Uuid, changes: BookChanges) -> Result<BookDetail, ServiceError> {
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     let (book, _) = find_live(&txn, id).await?;
     let mut active = book.into_active_model();
     if let Some(author_id) = changes.author_id {
@@ -418,7 +418,7 @@ pub async fn set_categories(
 ) -> Result<BookDetail, ServiceError> {
     let category_ids =
         distinct_ids("category_ids", category_ids, MAX_CATEGORIES).map_err(|e| ServiceError::InvalidFields(vec![e]))?;
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     find_live(&txn, id).await?;
     book_category::Entity::delete_many()
         .filter(book_category::Column::BookId.eq(id))

@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// A database URL that never prints its password.
 #[derive(Clone, PartialEq, Eq)]
@@ -148,6 +151,19 @@ pub async fn with_statement_count<F: Future>(work: F) -> (F::Output, u32) {
     let counter = Arc::new(AtomicU32::new(0));
     let output = STATEMENTS.scope(counter.clone(), work).await;
     (output, counter.load(AtomicOrdering::Relaxed))
+}
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads and then writes cannot become the writer once
+/// another connection has committed, and fails at once with "database is locked"
+/// (the busy timeout does not apply). Taking the write lock up front makes it wait
+/// its turn instead. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Opens the pool and checks one connection, failing within `connect_timeout`.

@@ -7,7 +7,7 @@ use entity::shelf_entry::ShelfStatus;
 use entity::{author, book, shelf_entry};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -82,7 +82,7 @@ pub async fn put(
     book_id: Uuid,
     status: ShelfStatus,
 ) -> Result<(ShelfItem, bool), ServiceError> {
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     let live = book::Entity::find()
         .filter(book::Column::Id.eq(book_id))
         .filter(book::Column::Id.in_subquery(live_book_ids()))

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
+use crate::problem::responses::{BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
 
@@ -38,9 +39,9 @@ pub struct UserPage {
 #[utoipa::path(operation_id = "admin_users_list", get, path = "/admin/users", tag = "admin", params(ListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = UserPage, description = "Accounts, newest first"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        BadQuery,
+        NeedsToken,
     ))]
 pub async fn list(
     ctx: web::Data<AppContext>,
@@ -70,13 +71,11 @@ pub struct UserPatch {
     security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Your own role"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        JsonBody,
+        NeedsToken,
     ))]
 pub async fn update(
     ctx: web::Data<AppContext>,
@@ -91,10 +90,10 @@ pub async fn update(
 #[utoipa::path(operation_id = "admin_users_delete", delete, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted; the user's tokens are revoked"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"),
+        NeedsToken,
     ))]
 pub async fn delete(
     ctx: web::Data<AppContext>,
@@ -108,9 +107,9 @@ pub async fn delete(
 #[utoipa::path(operation_id = "admin_users_restore", post, path = "/admin/users/{id}/restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Restored"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
+        NeedsToken,
     ))]
 pub async fn restore(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let account = accounts::restore_user(&ctx.db, &ctx.cipher, id.into_inner()).await?;

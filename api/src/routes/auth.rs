@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::context::AppContext;
+use crate::problem::responses::{BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
 
@@ -41,12 +42,10 @@ impl RegisterRequest {
 #[utoipa::path(operation_id = "auth_register", post, path = "/auth/register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, body = AccountView, description = "Account and profile created"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Email cannot be registered"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        BadToken,
+        Invalid,
     ))]
 pub async fn register(ctx: web::Data<AppContext>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner().parse()?;
@@ -81,11 +80,9 @@ pub struct TokenResponse {
 #[utoipa::path(operation_id = "auth_login", post, path = "/auth/login", tag = "accounts", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse, description = "A new bearer token"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Invalid email or password"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts; see Retry-After"),
+        JsonBody,
     ))]
 pub async fn login(
     req: HttpRequest,
@@ -111,7 +108,7 @@ pub async fn login(
 #[utoipa::path(operation_id = "auth_logout", post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "The token used is revoked"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        NeedsToken,
     ))]
 pub async fn logout(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::logout(&ctx.db, &user).await?;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
+use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
@@ -30,11 +31,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(operation_id = "authors_list", get, path = "/authors", tag = "authors", params(ListQuery),
-    responses(
-        (status = 200, body = AuthorPage, description = "Live authors by name"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
-    ))]
+    responses((status = 200, body = AuthorPage, description = "Live authors by name"), BadQuery, BadToken))]
 pub async fn list(
     ctx: web::Data<AppContext>,
     _caller: Caller,
@@ -55,8 +52,8 @@ pub struct AuthorDetailView {
 #[utoipa::path(operation_id = "authors_get", get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AuthorDetailView, description = "The author with their books"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+        BadToken,
     ))]
 pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let (author, books) = authors::get(&ctx.db, id.into_inner()).await?;
@@ -76,12 +73,10 @@ pub struct NewAuthorBody {
 #[utoipa::path(operation_id = "authors_create", post, path = "/authors", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
     responses(
         (status = 201, body = AuthorView, description = "Created"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn create(
     ctx: web::Data<AppContext>,
@@ -109,13 +104,11 @@ pub struct AuthorPatch {
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuthorView, description = "Updated"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn update(
     ctx: web::Data<AppContext>,
@@ -132,9 +125,9 @@ pub async fn update(
 #[utoipa::path(operation_id = "authors_delete", delete, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted, with their books"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+        NeedsToken,
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     authors::delete(&ctx.db, id.into_inner()).await?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
+use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{BookDetailView, BookPage};
@@ -51,8 +52,8 @@ pub struct ListQuery {
 #[utoipa::path(operation_id = "books_list", get, path = "/books", tag = "books", params(ListQuery),
     responses(
         (status = 200, body = BookPage, description = "Live books, each with its author and categories"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        BadQuery,
+        BadToken,
     ))]
 pub async fn list(
     ctx: web::Data<AppContext>,
@@ -78,8 +79,8 @@ pub async fn list(
 #[utoipa::path(operation_id = "books_get", get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = BookDetailView, description = "The book with author, categories and rating"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        BadToken,
     ))]
 pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let book = books::get(&ctx.db, id.into_inner()).await?;
@@ -102,13 +103,11 @@ pub struct NewBookBody {
 #[utoipa::path(operation_id = "books_create", post, path = "/books", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
     responses(
         (status = 201, body = BookDetailView, description = "Created"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn create(
     ctx: web::Data<AppContext>,
@@ -151,14 +150,12 @@ pub struct BookPatch {
     security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "Updated"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn update(
     ctx: web::Data<AppContext>,
@@ -181,9 +178,9 @@ pub async fn update(
 #[utoipa::path(operation_id = "books_delete", delete, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NeedsToken,
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     books::delete(&ctx.db, id.into_inner()).await?;
@@ -201,13 +198,11 @@ pub struct BookCategoriesBody {
     request_body = BookCategoriesBody, security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "The book with its new categories"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown or repeated category"),
+        JsonBody,
+        NeedsToken,
     ))]
 pub async fn set_categories(
     ctx: web::Data<AppContext>,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
+use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
@@ -32,8 +33,8 @@ pub struct ListQuery {
 #[utoipa::path(operation_id = "categories_list_roots", get, path = "/categories", tag = "categories", params(ListQuery),
     responses(
         (status = 200, body = CategoryPage, description = "Root categories by name"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
+        BadQuery,
+        BadToken,
     ))]
 pub async fn list_roots(
     ctx: web::Data<AppContext>,
@@ -58,8 +59,8 @@ pub struct CategoryDetailView {
 #[utoipa::path(operation_id = "categories_get", get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        BadToken,
     ))]
 pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let detail = categories::get(&ctx.db, id.into_inner()).await?;
@@ -92,8 +93,8 @@ impl From<TreeNode> for CategoryTree {
 #[utoipa::path(operation_id = "categories_tree", get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = CategoryTree, description = "The whole subtree, nested"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        BadToken,
     ))]
 pub async fn tree(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let tree = categories::tree(&ctx.db, id.into_inner()).await?;
@@ -111,13 +112,11 @@ pub struct NewCategoryBody {
 #[utoipa::path(operation_id = "categories_create", post, path = "/categories", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
     responses(
         (status = 201, body = CategoryView, description = "Created"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Name taken among siblings"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn create(
     ctx: web::Data<AppContext>,
@@ -147,15 +146,13 @@ pub struct CategoryPatch {
     request_body = CategoryPatch, security(("bearer" = [])),
     responses(
         (status = 200, body = CategoryView, description = "Renamed and/or moved"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         (status = 409, body = Problem, content_type = "application/problem+json",
             description = "Name taken among siblings, or a move under its own descendant"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn update(
     ctx: web::Data<AppContext>,
@@ -172,11 +169,11 @@ pub async fn update(
 #[utoipa::path(operation_id = "categories_delete", delete, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted; its children became roots"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         (status = 409, body = Problem, content_type = "application/problem+json",
             description = "A child would become a root with a name another root has"),
+        NeedsToken,
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     categories::delete(&ctx.db, id.into_inner()).await?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
 use crate::context::AppContext;
+use crate::problem::responses::{Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 
@@ -48,7 +49,7 @@ impl From<Account> for AccountView {
 #[utoipa::path(operation_id = "me_get", get, path = "/me", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Your account"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        NeedsToken,
     ))]
 pub async fn get(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     let account = accounts::account(&ctx.db, &ctx.cipher, user.id).await?;
@@ -94,12 +95,10 @@ impl ProfilePatch {
 #[utoipa::path(operation_id = "me_update_profile", patch, path = "/me/profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Updated"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn update_profile(
     ctx: web::Data<AppContext>,
@@ -114,7 +113,7 @@ pub async fn update_profile(
 #[utoipa::path(operation_id = "me_delete", delete, path = "/me", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "Your account is soft-deleted and all its tokens revoked"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        NeedsToken,
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::delete_account(&ctx.db, user.id).await?;

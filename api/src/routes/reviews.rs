@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Member};
 use crate::context::AppContext;
+use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{ReviewPage, ReviewView};
@@ -31,9 +32,9 @@ pub struct ListQuery {
 #[utoipa::path(operation_id = "reviews_list_for_book", get, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
     responses(
         (status = 200, body = ReviewPage, description = "The book's reviews, newest first"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        BadQuery,
+        BadToken,
     ))]
 pub async fn list_for_book(
     ctx: web::Data<AppContext>,
@@ -49,9 +50,9 @@ pub async fn list_for_book(
 #[utoipa::path(operation_id = "reviews_list_for_user", get, path = "/users/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
     responses(
         (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
+        BadQuery,
+        BadToken,
     ))]
 pub async fn list_for_user(
     ctx: web::Data<AppContext>,
@@ -67,8 +68,8 @@ pub async fn list_for_user(
 #[utoipa::path(operation_id = "reviews_get", get, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = ReviewView, description = "The review"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Bad token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+        BadToken,
     ))]
 pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(ReviewView::from(reviews::get(&ctx.db, id.into_inner()).await?)))
@@ -87,14 +88,12 @@ pub struct NewReviewBody {
     request_body = NewReviewBody, security(("bearer" = [])),
     responses(
         (status = 201, body = ReviewView, description = "Created"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Already reviewed"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn create(
     ctx: web::Data<AppContext>,
@@ -124,13 +123,11 @@ pub struct ReviewPatch {
     security(("bearer" = [])),
     responses(
         (status = 200, body = ReviewView, description = "Updated"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields"),
+        JsonBody,
+        NeedsToken,
+        Invalid,
     ))]
 pub async fn update(
     ctx: web::Data<AppContext>,
@@ -147,9 +144,9 @@ pub async fn update(
 #[utoipa::path(operation_id = "reviews_delete", delete, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+        NeedsToken,
     ))]
 pub async fn delete(
     ctx: web::Data<AppContext>,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
 use crate::context::AppContext;
+use crate::problem::responses::{BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::views::{ShelfEntryView, ShelfPage};
 
@@ -29,8 +30,8 @@ pub struct ListQuery {
 #[utoipa::path(operation_id = "shelf_list", get, path = "/me/shelf", tag = "shelf", params(ListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
+        BadQuery,
+        NeedsToken,
     ))]
 pub async fn list(
     ctx: web::Data<AppContext>,
@@ -53,12 +54,10 @@ pub struct ShelfBody {
     responses(
         (status = 200, body = ShelfEntryView, description = "Status changed"),
         (status = 201, body = ShelfEntryView, description = "Added to the shelf"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed body"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body too large"),
-        (status = 415, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        JsonBody,
+        NeedsToken,
     ))]
 pub async fn put(
     ctx: web::Data<AppContext>,
@@ -78,9 +77,9 @@ pub async fn put(
 #[utoipa::path(operation_id = "shelf_delete", delete, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed from the shelf"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Not signed in"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Not on your shelf"),
+        NeedsToken,
     ))]
 pub async fn delete(
     ctx: web::Data<AppContext>,

@@ -15,7 +15,6 @@ use entity::{api_token, profile, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -126,7 +125,7 @@ async fn hash_off_thread(password: String) -> Result<String, ServiceError> {
 /// Creates the user and their profile in one transaction: both rows or neither.
 pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAccount) -> Result<Account, ServiceError> {
     let password_hash = hash_off_thread(new.password.expose().to_owned()).await?;
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     let user = user::ActiveModel {
         email: Set(new.email.as_str().to_owned()),
         password_hash: Set(password_hash),
@@ -295,7 +294,7 @@ pub async fn update_profile(
 
 /// Soft-deletes the account and revokes its tokens, in one transaction.
 pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<(), ServiceError> {
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     let deleted = user::Entity::update_many()
         .col_expr(user::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(user::Column::Id.eq(user_id))
@@ -342,7 +341,7 @@ pub async fn set_role(
     if actor.id == id {
         return Err(ServiceError::Conflict("you cannot change your own role".into()));
     }
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     let user = user::Entity::find_by_id(id)
         .filter(user::Column::DeletedAt.is_null())
         .one(&txn)
@@ -389,7 +388,7 @@ pub async fn bootstrap_admin(
         .one(db)
         .await?;
     if let Some(user) = existing {
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let mut active = user.into_active_model();
         active.role = Set(Role::Admin);
         active.deleted_at = Set(None);
@@ -401,7 +400,7 @@ pub async fn bootstrap_admin(
     let password =
         password.ok_or_else(|| ServiceError::Invalid("a password is needed to create a new admin".into()))?;
     let password_hash = hash_off_thread(password.expose().to_owned()).await?;
-    let txn = db.begin().await?;
+    let txn = crate::database::begin_write(db).await?;
     let user = user::ActiveModel {
         email: Set(email.as_str().to_owned()),
         password_hash: Set(password_hash),
