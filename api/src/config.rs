@@ -54,6 +54,8 @@ pub struct Settings {
     /// Lifetime of a bearer token issued at login.
     pub token_ttl: Duration,
     pub login_limits: LoginLimits,
+    /// How often the background task refreshes the reader statistics; `None` = never.
+    pub stats_refresh: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +180,10 @@ impl Settings {
             using_development_key,
             token_ttl: Duration::from_secs(token_ttl_hours * 3600),
             login_limits,
+            stats_refresh: match env.parse("STATS_REFRESH_SECS", 300u64)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
         })
     }
 }

@@ -27,6 +27,8 @@ use crate::routes;
         routes::admin_users::update,
         routes::admin_users::delete,
         routes::admin_users::restore,
+        routes::admin_stats::refresh,
+        routes::users::get,
         routes::authors::list,
         routes::authors::get,
         routes::authors::create,

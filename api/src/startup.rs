@@ -81,6 +81,9 @@ impl Application {
             expose_statement_count: settings.environment == Environment::Development,
         };
         tokio::spawn(forget_idle_throttle_keys(login_throttle));
+        if let Some(every) = settings.stats_refresh {
+            tokio::spawn(refresh_stats_periodically(db.clone(), every));
+        }
         let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
             addr: format!("{}:{port}", settings.host),
             source,
@@ -112,6 +115,30 @@ async fn forget_idle_throttle_keys(throttle: Arc<LoginThrottle>) {
     loop {
         every_minute.tick().await;
         throttle.forget_idle();
+    }
+}
+
+/// Refreshes the reader statistics every `every`. A failure is logged and retried
+/// sooner (after at most 10 s), and never ends the task or the server.
+async fn refresh_stats_periodically(db: DatabaseConnection, every: std::time::Duration) {
+    let retry = every.min(std::time::Duration::from_secs(10));
+    let mut wait = every;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = match service::stats::refresh(&db).await {
+            Ok(done) => {
+                tracing::info!(
+                    readers = done.readers,
+                    took_ms = done.took.as_millis() as u64,
+                    "refreshed user_stats"
+                );
+                every
+            }
+            Err(err) => {
+                tracing::error!(error = ?err, retry_in_secs = retry.as_secs(), "refreshing user_stats failed");
+                retry
+            }
+        };
     }
 }
 

@@ -20,6 +20,7 @@ mod m20260101_000009_create_reviews;
 mod m20260101_000010_create_shelf_entries;
 mod m20260101_000011_create_audit_log;
 mod m20260101_000012_create_user_stats;
+mod m20260101_000013_user_stats_view;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000010_create_shelf_entries::Migration),
             Box::new(m20260101_000011_create_audit_log::Migration),
             Box::new(m20260101_000012_create_user_stats::Migration),
+            Box::new(m20260101_000013_user_stats_view::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub mod input;
 pub mod pagination;
 pub mod reviews;
 pub mod shelves;
+pub mod stats;
 pub mod visibility;
 
 pub use error::ServiceError;

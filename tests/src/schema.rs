@@ -58,13 +58,15 @@ pub async fn snapshot(db: &DatabaseConnection) -> Vec<String> {
     lines
 }
 
-/// Names of the tables that exist besides the migration bookkeeping table.
+/// Names of the tables (and materialized views) besides the migration bookkeeping table.
 pub async fn tables(db: &DatabaseConnection) -> Vec<String> {
     snapshot(db)
         .await
         .into_iter()
         .filter_map(|line| {
-            let rest = line.strip_prefix("table ").or_else(|| line.strip_prefix("column "))?;
+            let rest = ["table ", "column ", "matview "]
+                .iter()
+                .find_map(|prefix| line.strip_prefix(prefix))?;
             Some(rest.split(['.', ' ']).next()?.to_owned())
         })
         .collect::<std::collections::BTreeSet<_>>()

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource. Handlers stay thin: parse, call the
 //! service layer, map the result.
 
+pub mod admin_stats;
 pub mod admin_users;
 pub mod auth;
 pub mod authors;
@@ -10,6 +11,7 @@ pub mod health;
 pub mod me;
 pub mod reviews;
 pub mod shelf;
+pub mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -58,7 +60,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(reviews::list_for_book)
                 .post(reviews::create),
         )
+        .service(web::resource("/users/{id}").get(users::get))
         .service(web::resource("/users/{id}/reviews").get(reviews::list_for_user))
+        .service(web::resource("/admin/stats/refresh").post(admin_stats::refresh))
         .service(
             web::resource("/reviews/{id}")
                 .get(reviews::get)

@@ -13,3 +13,4 @@ mod pool;
 mod reviews_and_shelves;
 mod seed;
 mod startup;
+mod stats;

@@ -33,6 +33,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/books/{id}/reviews"),
     ("post", "/books/{id}/reviews"),
     ("get", "/users/{id}/reviews"),
+    ("get", "/users/{id}"),
+    ("post", "/admin/stats/refresh"),
     ("get", "/reviews/{id}"),
     ("patch", "/reviews/{id}"),
     ("delete", "/reviews/{id}"),

@@ -1,0 +1,33 @@
+//! `POST /admin/stats/refresh`: recompute the reader statistics now.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use service::stats;
+use utoipa::ToSchema;
+
+use crate::auth::Admin;
+use crate::context::AppContext;
+use crate::problem::responses::NeedsToken;
+use crate::problem::{ApiError, Problem};
+
+#[derive(Serialize, ToSchema)]
+pub struct RefreshView {
+    /// Readers in the statistics after the refresh.
+    pub readers: u64,
+    pub took_ms: u64,
+}
+
+#[utoipa::path(post, operation_id = "admin_stats_refresh", path = "/admin/stats/refresh", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, body = RefreshView, description = "Refreshed"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 500, body = Problem, content_type = "application/problem+json", description = "The refresh failed; see the logs"),
+        NeedsToken,
+    ))]
+pub async fn refresh(ctx: web::Data<AppContext>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let done = stats::refresh(&ctx.db).await?;
+    Ok(HttpResponse::Ok().json(RefreshView {
+        readers: done.readers,
+        took_ms: done.took.as_millis() as u64,
+    }))
+}

@@ -1,0 +1,47 @@
+//! `GET /users/{id}`: a reader's public profile with their review statistics.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use service::stats;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::context::AppContext;
+use crate::problem::responses::BadToken;
+use crate::problem::{ApiError, Problem};
+
+pub const GET_STATEMENTS: u32 = 2;
+
+/// What anyone may see of a reader. No email, no phone.
+#[derive(Serialize, ToSchema)]
+pub struct PublicProfileView {
+    pub id: Uuid,
+    pub display_name: String,
+    pub bio: Option<String>,
+    pub member_since: DateTime<Utc>,
+    /// From the statistics view, refreshed periodically: may lag recent reviews.
+    pub review_count: i64,
+    pub average_rating: Option<f64>,
+    pub last_review_at: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(get, operation_id = "users_get", path = "/users/{id}", tag = "reviews", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = PublicProfileView, description = "The reader's public profile and statistics"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
+        BadToken,
+    ))]
+pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let p = stats::public_profile(&ctx.db, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(PublicProfileView {
+        id: p.user.id,
+        display_name: p.profile.as_ref().map(|pr| pr.display_name.clone()).unwrap_or_default(),
+        bio: p.profile.and_then(|pr| pr.bio),
+        member_since: p.user.created_at,
+        review_count: p.stats.as_ref().map_or(0, |s| s.review_count),
+        average_rating: p.stats.as_ref().and_then(|s| s.average_rating),
+        last_review_at: p.stats.and_then(|s| s.last_review_at),
+    }))
+}
