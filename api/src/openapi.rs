@@ -52,6 +52,8 @@ use crate::routes;
         routes::categories::create,
         routes::categories::update,
         routes::categories::delete,
+        routes::search::books,
+        routes::search::reviews,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -59,6 +61,7 @@ use crate::routes;
         (name = "admin", description = "User management (admins only)"),
         (name = "authors"), (name = "books"), (name = "categories"), (name = "reviews"),
         (name = "shelf", description = "Your reading shelf"),
+        (name = "search", description = "Full-text search"),
         (name = "health", description = "Probes for orchestrators"),
     )
 )]

@@ -21,6 +21,7 @@ mod m20260101_000010_create_shelf_entries;
 mod m20260101_000011_create_audit_log;
 mod m20260101_000012_create_user_stats;
 mod m20260101_000013_user_stats_view;
+mod m20260101_000014_full_text_search;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000011_create_audit_log::Migration),
             Box::new(m20260101_000012_create_user_stats::Migration),
             Box::new(m20260101_000013_user_stats_view::Migration),
+            Box::new(m20260101_000014_full_text_search::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use entity::{author, book, book_category, category, review};
 use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    ModelTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    ModelTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
 };
 use uuid::Uuid;
 
@@ -237,6 +237,15 @@ async fn with_categories<C: ConnectionTrait>(
             })
         })
         .collect())
+}
+
+/// The books `select` picks, with author and categories: two statements.
+pub(crate) async fn items(
+    db: &DatabaseConnection,
+    select: Select<book::Entity>,
+) -> Result<Vec<BookItem>, ServiceError> {
+    let rows = select.find_also_related(author::Entity).all(db).await?;
+    with_categories(db, rows).await
 }
 
 /// Live books matching `filter`, in `sort` order. Two statements, plus one to

@@ -14,6 +14,7 @@ pub mod field_crypto;
 pub mod input;
 pub mod pagination;
 pub mod reviews;
+pub mod search;
 pub mod shelves;
 pub mod stats;
 pub mod visibility;

@@ -21,14 +21,16 @@ pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
 
 /// The sort-key value of a row, as carried in a cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CursorKey {
     Time(DateTime<Utc>),
     Text(String),
     Int(i64),
+    /// A relevance score; encoded by its bits so it round-trips exactly.
+    Float(f64),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
     pub key: CursorKey,
     pub id: Uuid,
@@ -51,6 +53,7 @@ impl Cursor {
             CursorKey::Time(at) => format!("t:{}", at.to_rfc3339()),
             CursorKey::Text(text) => format!("s:{text}"),
             CursorKey::Int(n) => format!("i:{n}"),
+            CursorKey::Float(x) => format!("f:{:016x}", x.to_bits()),
         };
         URL_SAFE_NO_PAD.encode(format!("{key}|{}", self.id))
     }
@@ -69,6 +72,9 @@ impl Cursor {
             ),
             ("s:", text) => CursorKey::Text(text.to_owned()),
             ("i:", n) => CursorKey::Int(n.parse().map_err(|_| invalid_cursor())?),
+            ("f:", bits) => CursorKey::Float(f64::from_bits(
+                u64::from_str_radix(bits, 16).map_err(|_| invalid_cursor())?,
+            )),
             _ => return Err(invalid_cursor()),
         };
         Ok(Cursor { key, id })
@@ -76,7 +82,7 @@ impl Cursor {
 }
 
 /// A validated page request: `limit` in 1..=100 and an optional position.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PageRequest {
     pub limit: u64,
     pub after: Option<Cursor>,
@@ -125,6 +131,7 @@ pub enum KeyKind {
     Time,
     Text,
     Int,
+    Float,
 }
 
 /// How a list is ordered: a key expression, then the id as tie-breaker, both in one
@@ -167,6 +174,7 @@ impl Ordering {
                 (CursorKey::Time(at), KeyKind::Time) => (*at).into(),
                 (CursorKey::Text(text), KeyKind::Text) => text.clone().into(),
                 (CursorKey::Int(n), KeyKind::Int) => (*n).into(),
+                (CursorKey::Float(x), KeyKind::Float) => (*x).into(),
                 _ => return Err(invalid_cursor()),
             };
             let (key, id) = (self.key.clone(), self.id.clone());

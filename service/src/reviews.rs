@@ -94,18 +94,33 @@ async fn page_of(
     let order = Ordering::newest_first(review::Column::CreatedAt, review::Column::Id);
     let rows = order.apply(query, page)?.all(db).await?;
     let page = pagination::finish(rows, page, |(r, _)| Cursor::time(r.created_at, r.id));
-    let reviews: Vec<review::Model> = page.items.iter().map(|(r, _)| r.clone()).collect();
-    let reviewers = reviews.load_one(profile::Entity, db).await?;
-    let items = page
-        .items
-        .into_iter()
-        .zip(reviewers)
-        .filter_map(|((review, book), reviewer)| book.map(|book| ReviewItem { review, reviewer, book }))
-        .collect();
+    let items = with_reviewers(db, page.items).await?;
     Ok(Page {
         items,
         next_cursor: page.next_cursor,
     })
+}
+
+/// Attaches the reviewers' public profiles for a whole page in one statement.
+async fn with_reviewers(
+    db: &DatabaseConnection,
+    rows: Vec<(review::Model, Option<book::Model>)>,
+) -> Result<Vec<ReviewItem>, ServiceError> {
+    let reviews: Vec<review::Model> = rows.iter().map(|(r, _)| r.clone()).collect();
+    let reviewers = reviews.load_one(profile::Entity, db).await?;
+    Ok(rows
+        .into_iter()
+        .zip(reviewers)
+        .filter_map(|((review, book), reviewer)| book.map(|book| ReviewItem { review, reviewer, book }))
+        .collect())
+}
+
+/// The reviews `select` picks, with book and reviewer: two statements.
+pub(crate) async fn items(
+    db: &DatabaseConnection,
+    select: Select<review::Entity>,
+) -> Result<Vec<ReviewItem>, ServiceError> {
+    with_reviewers(db, select.find_also_related(book::Entity).all(db).await?).await
 }
 
 async fn require_live_book<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), ServiceError> {

@@ -10,6 +10,7 @@ pub mod categories;
 pub mod health;
 pub mod me;
 pub mod reviews;
+pub mod search;
 pub mod shelf;
 pub mod users;
 
@@ -80,7 +81,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .patch(categories::update)
                 .delete(categories::delete),
         )
-        .service(web::resource("/categories/{id}/tree").get(categories::tree));
+        .service(web::resource("/categories/{id}/tree").get(categories::tree))
+        .service(web::resource("/search/books").get(search::books))
+        .service(web::resource("/search/reviews").get(search::reviews));
 }
 
 /// For PATCH bodies: tells `"field": null` (`Some(None)`, clear it) from a missing

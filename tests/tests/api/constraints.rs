@@ -293,15 +293,17 @@ async fn check_constraints_reject_bad_rows(backend: Backend) {
         .await,
         "a category that is its own parent",
     );
-    assert_check_violation(
-        raw(
-            &f.db,
-            "INSERT INTO user_stats (user_id, review_count) VALUES ($1, -1)",
-            vec![f.user.into()],
-        )
-        .await,
-        "a negative review count",
-    );
+    let negative = raw(
+        &f.db,
+        "INSERT INTO user_stats (user_id, review_count) VALUES ($1, -1)",
+        vec![f.user.into()],
+    )
+    .await;
+    match backend {
+        // On PostgreSQL the statistics are a materialized view: nothing writes to them.
+        Backend::Postgres => assert!(negative.unwrap_err().to_string().contains("materialized view")),
+        Backend::Sqlite => assert_check_violation(negative, "a negative review count"),
+    }
 
     // The boundaries themselves are accepted.
     new_review(&f.db, other_user, f.book, 1)

@@ -11,6 +11,7 @@ mod no_n_plus_one;
 mod openapi;
 mod pool;
 mod reviews_and_shelves;
+mod search;
 mod seed;
 mod startup;
 mod stats;

@@ -29,7 +29,9 @@ async fn migrated(backend: Backend) -> (TestDatabase, DatabaseConnection) {
 
 async fn all_up_creates_every_table_and_all_down_leaves_nothing(backend: Backend) {
     let (_database, db) = migrated(backend).await;
-    assert_eq!(tables(&db).await, TABLES);
+    // SQLite's full-text index lives in FTS5 tables of its own (books_fts, ...).
+    let tables: Vec<String> = tables(&db).await.into_iter().filter(|t| !t.contains("_fts")).collect();
+    assert_eq!(tables, TABLES);
 
     Migrator::down(&db, None).await.expect("all migrations roll back");
 

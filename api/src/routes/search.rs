@@ -1,0 +1,57 @@
+//! `/search/books` and `/search/reviews`: full-text search, best matches first.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use service::pagination::PageRequest;
+use service::search::{self, SearchText};
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::context::AppContext;
+use crate::problem::ApiError;
+use crate::problem::responses::{BadQuery, BadToken};
+use crate::views::{BookPage, ReviewPage};
+
+/// The ranked ids, then the page's rows with their embeds (two statements).
+pub const SEARCH_STATEMENTS: u32 = 3;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// What to look for, 1 to 200 characters. Quotes, `or` and `-word` work as on
+    /// web search engines (PostgreSQL); on SQLite every word must match.
+    pub q: String,
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+fn parse(query: &SearchQuery) -> Result<(SearchText, PageRequest), ApiError> {
+    Ok((
+        SearchText::parse(&query.q)?,
+        PageRequest::parse(query.limit, query.cursor.as_deref())?,
+    ))
+}
+
+#[utoipa::path(get, operation_id = "search_books", path = "/search/books", tag = "search", params(SearchQuery),
+    responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
+pub async fn books(
+    ctx: web::Data<AppContext>,
+    _caller: Caller,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (text, page) = parse(&query)?;
+    Ok(HttpResponse::Ok().json(BookPage::from(search::books(&ctx.db, &text, &page).await?)))
+}
+
+#[utoipa::path(get, operation_id = "search_reviews", path = "/search/reviews", tag = "search", params(SearchQuery),
+    responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
+pub async fn reviews(
+    ctx: web::Data<AppContext>,
+    _caller: Caller,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (text, page) = parse(&query)?;
+    Ok(HttpResponse::Ok().json(ReviewPage::from(search::reviews(&ctx.db, &text, &page).await?)))
+}

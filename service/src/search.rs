@@ -1,0 +1,192 @@
+//! Full-text search over books and reviews, ranked by relevance, keyset-paginated
+//! on (score, id), and blind to soft-deleted rows.
+//!
+//! The user's text only ever reaches the database as a bound parameter. PostgreSQL
+//! parses it with `websearch_to_tsquery`, which accepts anything a person types
+//! (quotes, `or`, `-word`) without a syntax error. SQLite's FTS5 has a query
+//! language of its own that rejects stray quotes or operators, so the text is reduced
+//! to its words, each quoted as a phrase: input can never become FTS5 syntax.
+//!
+//! A search page is three statements: the ranked ids, then the rows with their
+//! embeds for the whole page (the same loaders as the lists).
+
+use entity::{book, review};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement, Value,
+};
+use uuid::Uuid;
+
+use crate::ServiceError;
+use crate::books::BookItem;
+use crate::pagination::{Cursor, CursorKey, Page, PageRequest};
+use crate::reviews::ReviewItem;
+
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// Search text: 1 to 200 characters with at least one letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText(String);
+
+impl SearchText {
+    pub fn parse(raw: &str) -> Result<Self, ServiceError> {
+        let text = raw.trim();
+        let invalid = |message: &str| ServiceError::Invalid(format!("q {message}"));
+        if text.chars().count() > MAX_QUERY_CHARS {
+            return Err(invalid("must be at most 200 characters"));
+        }
+        if !text.chars().any(char::is_alphanumeric) {
+            return Err(invalid("must contain at least one word"));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The words of the text as an FTS5 query: `"word" "word"` (all must match).
+    fn fts5(&self) -> String {
+        self.0
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+enum Target {
+    Books,
+    Reviews,
+}
+
+/// Ranked ids of live matches after `page.after`, best first, `limit + 1` of them.
+async fn ranked_ids<C: ConnectionTrait>(
+    db: &C,
+    target: Target,
+    text: &SearchText,
+    page: &PageRequest,
+) -> Result<Vec<(Uuid, f64)>, ServiceError> {
+    let backend = db.get_database_backend();
+    // Live rows only: the same rules as crate::visibility, in SQL the FTS join can use.
+    let (matches, live) = match (backend, &target) {
+        (DbBackend::Postgres, Target::Books) => (
+            "SELECT b.id, ts_rank(b.search, q)::float8 AS score FROM books b, websearch_to_tsquery('english', $1) q
+             WHERE b.search @@ q",
+            "b.deleted_at IS NULL AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL)",
+        ),
+        (DbBackend::Postgres, Target::Reviews) => (
+            "SELECT r.id, ts_rank(r.search, q)::float8 AS score FROM reviews r, websearch_to_tsquery('english', $1) q
+             WHERE r.search @@ q",
+            REVIEW_IS_LIVE,
+        ),
+        (DbBackend::Sqlite, Target::Books) => (
+            "SELECT b.id, -bm25(books_fts) AS score FROM books_fts JOIN books b ON b.rowid = books_fts.rowid
+             WHERE books_fts MATCH $1",
+            "b.deleted_at IS NULL AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL)",
+        ),
+        (DbBackend::Sqlite, Target::Reviews) => (
+            "SELECT r.id, -bm25(reviews_fts) AS score FROM reviews_fts JOIN reviews r ON r.rowid = reviews_fts.rowid
+             WHERE reviews_fts MATCH $1",
+            REVIEW_IS_LIVE,
+        ),
+        (other, _) => return Err(ServiceError::Internal(format!("no search for {other:?}"))),
+    };
+    let query: Value = match backend {
+        DbBackend::Sqlite => text.fts5().into(),
+        _ => text.0.clone().into(),
+    };
+    let mut values = vec![query];
+    let mut after = String::new();
+    if let Some(cursor) = &page.after {
+        let CursorKey::Float(score) = cursor.key else {
+            return Err(ServiceError::Invalid("the cursor is not valid for this list".into()));
+        };
+        after = " WHERE score < $2 OR (score = $2 AND id > $3)".to_owned();
+        values.push(score.into());
+        values.push(cursor.id.into());
+    }
+    let limit = page.limit + 1;
+    let mut sql =
+        format!("SELECT id, score FROM ({matches} AND {live}) ranked{after} ORDER BY score DESC, id ASC LIMIT {limit}");
+    if backend == DbBackend::Sqlite {
+        sql = sql.replace('$', "?");
+    }
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.into_iter()
+        .map(|row| Ok((row.try_get_by_index::<Uuid>(0)?, row.try_get_by_index::<f64>(1)?)))
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(ServiceError::from)
+}
+
+const REVIEW_IS_LIVE: &str = "r.deleted_at IS NULL
+    AND EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id AND u.deleted_at IS NULL)
+    AND EXISTS (SELECT 1 FROM books b JOIN authors a ON a.id = b.author_id
+                WHERE b.id = r.book_id AND b.deleted_at IS NULL AND a.deleted_at IS NULL)";
+
+/// Splits `limit + 1` ranked ids into this page's ids and the next cursor.
+fn page_of(mut ranked: Vec<(Uuid, f64)>, page: &PageRequest) -> (Vec<Uuid>, Option<String>) {
+    let more = ranked.len() as u64 > page.limit;
+    ranked.truncate(page.limit as usize);
+    let next = if more {
+        ranked.last().map(|(id, score)| {
+            Cursor {
+                key: CursorKey::Float(*score),
+                id: *id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    (ranked.into_iter().map(|(id, _)| id).collect(), next)
+}
+
+/// Puts `items` in the order of `ids`.
+fn in_order<T>(ids: &[Uuid], mut items: Vec<T>, id_of: impl Fn(&T) -> Uuid) -> Vec<T> {
+    items.sort_by_key(|item| ids.iter().position(|id| *id == id_of(item)).unwrap_or(usize::MAX));
+    items
+}
+
+pub async fn books(
+    db: &DatabaseConnection,
+    text: &SearchText,
+    page: &PageRequest,
+) -> Result<Page<BookItem>, ServiceError> {
+    let (ids, next_cursor) = page_of(ranked_ids(db, Target::Books, text, page).await?, page);
+    let items = crate::books::items(db, book::Entity::find().filter(book::Column::Id.is_in(ids.clone()))).await?;
+    Ok(Page {
+        items: in_order(&ids, items, |i| i.book.id),
+        next_cursor,
+    })
+}
+
+pub async fn reviews(
+    db: &DatabaseConnection,
+    text: &SearchText,
+    page: &PageRequest,
+) -> Result<Page<ReviewItem>, ServiceError> {
+    let (ids, next_cursor) = page_of(ranked_ids(db, Target::Reviews, text, page).await?, page);
+    let items = crate::reviews::items(db, review::Entity::find().filter(review::Column::Id.is_in(ids.clone()))).await?;
+    Ok(Page {
+        items: in_order(&ids, items, |i| i.review.id),
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_is_bounded_and_needs_a_word() {
+        assert!(SearchText::parse("   ").is_err());
+        assert!(SearchText::parse("\"' -- ;").is_err());
+        assert!(SearchText::parse(&"a".repeat(201)).is_err());
+        assert!(SearchText::parse(&"a".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn fts5_queries_are_only_quoted_words() {
+        let text = SearchText::parse(r#"dragon" OR title:x* NEAR(a b) -sea"#).unwrap();
+        assert_eq!(text.fts5(), r#""dragon" "OR" "title" "x" "NEAR" "a" "b" "sea""#);
+    }
+}
