@@ -6,6 +6,7 @@ mod admin_users;
 mod catalogue;
 mod constraints;
 mod health;
+mod indexes;
 mod migrations;
 mod no_n_plus_one;
 mod openapi;
