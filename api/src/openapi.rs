@@ -28,6 +28,7 @@ use crate::routes;
         routes::admin_users::delete,
         routes::admin_users::restore,
         routes::admin_stats::refresh,
+        routes::admin_audit::list,
         routes::users::get,
         routes::authors::list,
         routes::authors::get,

@@ -22,6 +22,8 @@ mod m20260101_000011_create_audit_log;
 mod m20260101_000012_create_user_stats;
 mod m20260101_000013_user_stats_view;
 mod m20260101_000014_full_text_search;
+mod m20260101_000015_audit_triggers;
+mod m20260101_000016_row_level_security;
 
 pub struct Migrator;
 
@@ -43,6 +45,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000012_create_user_stats::Migration),
             Box::new(m20260101_000013_user_stats_view::Migration),
             Box::new(m20260101_000014_full_text_search::Migration),
+            Box::new(m20260101_000015_audit_triggers::Migration),
+            Box::new(m20260101_000016_row_level_security::Migration),
         ]
     }
 }

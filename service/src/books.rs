@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::categories;
+use crate::database::{Actor, begin_write_as};
 use crate::input::{FieldError, FieldErrors, distinct_ids, optional_text, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::visibility::live_user_ids;
@@ -371,9 +372,9 @@ fn isbn_conflict(err: sea_orm::DbErr) -> ServiceError {
 }
 
 /// Creates a book and its category links in one transaction.
-pub async fn create(db: &DatabaseConnection, new: NewBook) -> Result<BookDetail, ServiceError> {
-    let txn = crate::database::begin_write(db).await?;
-    require_live_author(&txn, new.author_id).await?;
+pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Result<BookDetail, ServiceError> {
+    let txn = begin_write_as(db, Some(actor)).await?;
+    require_live_author(&*txn, new.author_id).await?;
     let book = book::ActiveModel {
         author_id: Set(new.author_id),
         title: Set(new.title),
@@ -382,21 +383,26 @@ pub async fn create(db: &DatabaseConnection, new: NewBook) -> Result<BookDetail,
         published_year: Set(new.published_year),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(&*txn)
     .await
     .map_err(isbn_conflict)?;
-    link_categories(&txn, book.id, &new.category_ids).await?;
-    let detail = get(&txn, book.id).await?;
+    link_categories(&*txn, book.id, &new.category_ids).await?;
+    let detail = get(&*txn, book.id).await?;
     txn.commit().await?;
     Ok(detail)
 }
 
-pub async fn update(db: &DatabaseConnection, id: Uuid, changes: BookChanges) -> Result<BookDetail, ServiceError> {
-    let txn = crate::database::begin_write(db).await?;
-    let (book, _) = find_live(&txn, id).await?;
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: Actor,
+    id: Uuid,
+    changes: BookChanges,
+) -> Result<BookDetail, ServiceError> {
+    let txn = begin_write_as(db, Some(actor)).await?;
+    let (book, _) = find_live(&*txn, id).await?;
     let mut active = book.into_active_model();
     if let Some(author_id) = changes.author_id {
-        require_live_author(&txn, author_id).await?;
+        require_live_author(&*txn, author_id).await?;
         active.author_id = Set(author_id);
     }
     if let Some(title) = changes.title {
@@ -412,9 +418,9 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: BookChanges) -> 
         active.published_year = Set(year);
     }
     if active.is_changed() {
-        active.update(&txn).await.map_err(isbn_conflict)?;
+        active.update(&*txn).await.map_err(isbn_conflict)?;
     }
-    let detail = get(&txn, id).await?;
+    let detail = get(&*txn, id).await?;
     txn.commit().await?;
     Ok(detail)
 }
@@ -422,33 +428,36 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: BookChanges) -> 
 /// Replaces the book's categories with `category_ids`, in one transaction.
 pub async fn set_categories(
     db: &DatabaseConnection,
+    actor: Actor,
     id: Uuid,
     category_ids: &[Uuid],
 ) -> Result<BookDetail, ServiceError> {
     let category_ids =
         distinct_ids("category_ids", category_ids, MAX_CATEGORIES).map_err(|e| ServiceError::InvalidFields(vec![e]))?;
-    let txn = crate::database::begin_write(db).await?;
-    find_live(&txn, id).await?;
+    let txn = begin_write_as(db, Some(actor)).await?;
+    find_live(&*txn, id).await?;
     book_category::Entity::delete_many()
         .filter(book_category::Column::BookId.eq(id))
-        .exec(&txn)
+        .exec(&*txn)
         .await?;
-    link_categories(&txn, id, &category_ids).await?;
-    let detail = get(&txn, id).await?;
+    link_categories(&*txn, id, &category_ids).await?;
+    let detail = get(&*txn, id).await?;
     txn.commit().await?;
     Ok(detail)
 }
 
-pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceError> {
+pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<(), ServiceError> {
+    let txn = begin_write_as(db, Some(actor)).await?;
     let result = book::Entity::update_many()
         .col_expr(book::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(book::Column::Id.eq(id))
         .filter(book::Column::DeletedAt.is_null())
-        .exec(db)
+        .exec(&*txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("book"));
     }
+    txn.commit().await?;
     Ok(())
 }
 

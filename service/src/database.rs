@@ -15,11 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::time::Duration;
 
+use entity::user::Role;
+use sea_orm::Statement;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+use uuid::Uuid;
 
 /// A database URL that never prints its password.
 #[derive(Clone, PartialEq, Eq)]
@@ -164,6 +167,105 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
+}
+
+/// Who a write is done for: the actor the audit trigger records and the subject the
+/// row-level security policies check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub id: Uuid,
+    pub role: Role,
+}
+
+/// A write transaction that knows who is writing.
+///
+/// PostgreSQL: `app.current_user_id` and `app.current_role` are set with
+/// `set_config(…, true)`, which lasts until this transaction ends and never leaks to
+/// the next user of the pooled connection. SQLite: the audit triggers write their rows
+/// without an actor, and this transaction fills it in before it commits (it holds the
+/// write lock, so every audit row after its starting mark is its own).
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    actor: Option<Actor>,
+    /// SQLite: the highest audit_log id before this transaction's own rows.
+    audit_mark: Option<i64>,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+pub async fn begin_write_as(db: &DatabaseConnection, actor: Option<Actor>) -> Result<WriteTxn, DbErr> {
+    let mut txn = WriteTxn {
+        txn: begin_write(db).await?,
+        actor: None,
+        audit_mark: None,
+    };
+    txn.act_as(actor).await?;
+    Ok(txn)
+}
+
+impl WriteTxn {
+    /// Writes from here on are done for `actor` (registration acts as the new user).
+    pub async fn act_as(&mut self, actor: Option<Actor>) -> Result<(), DbErr> {
+        let backend = self.txn.get_database_backend();
+        match backend {
+            DbBackend::Postgres => {
+                let id = actor.map(|a| a.id.to_string()).unwrap_or_default();
+                let role = actor.map(|a| role_name(a.role)).unwrap_or_default();
+                let sql =
+                    "SELECT set_config('app.current_user_id', $1, true), set_config('app.current_role', $2, true)";
+                self.txn
+                    .execute_raw(Statement::from_sql_and_values(backend, sql, [id.into(), role.into()]))
+                    .await?;
+            }
+            _ => {
+                self.stamp_audit_rows().await?;
+                let row = self
+                    .txn
+                    .query_one_raw(Statement::from_string(
+                        backend,
+                        "SELECT coalesce(max(id), 0) FROM audit_log",
+                    ))
+                    .await?;
+                self.audit_mark = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
+            }
+        }
+        self.actor = actor;
+        Ok(())
+    }
+
+    async fn stamp_audit_rows(&self) -> Result<(), DbErr> {
+        if let (Some(mark), Some(actor)) = (self.audit_mark, self.actor) {
+            let backend = self.txn.get_database_backend();
+            let sql = "UPDATE audit_log SET actor_id = ? WHERE id > ? AND actor_id IS NULL";
+            self.txn
+                .execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    [actor.id.into(), mark.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.stamp_audit_rows().await?;
+        self.txn.commit().await
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::User => "user",
+        Role::Guest => "guest",
+    }
 }
 
 /// Opens the pool and checks one connection, failing within `connect_timeout`.

@@ -5,6 +5,7 @@
 //! about HTTP: errors are [`ServiceError`], which the API maps to status codes.
 
 pub mod accounts;
+pub mod audit;
 pub mod authors;
 pub mod books;
 pub mod categories;

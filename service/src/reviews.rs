@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::accounts::CurrentUser;
+use crate::database::begin_write_as;
 use crate::input::{FieldError, FieldErrors, optional_text, text};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::{live_book_ids, live_user_ids};
@@ -186,6 +187,7 @@ pub async fn create(
     new: NewReview,
 ) -> Result<ReviewItem, ServiceError> {
     require_live_book(db, book_id).await?;
+    let txn = begin_write_as(db, Some(author.into())).await?;
     let review = review::ActiveModel {
         user_id: Set(author.id),
         book_id: Set(book_id),
@@ -194,9 +196,10 @@ pub async fn create(
         body: Set(new.body),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&*txn)
     .await
     .map_err(ServiceError::conflict_on_unique("you have already reviewed this book"))?;
+    txn.commit().await?;
     item(db, review.id).await
 }
 
@@ -227,18 +230,22 @@ pub async fn update(
         active.body = Set(body);
     }
     if active.is_changed() {
-        active.update(db).await?;
+        let txn = begin_write_as(db, Some(actor.into())).await?;
+        active.update(&*txn).await?;
+        txn.commit().await?;
     }
     item(db, id).await
 }
 
 pub async fn delete(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<(), ServiceError> {
     editable(db, actor, id).await?;
+    let txn = begin_write_as(db, Some(actor.into())).await?;
     review::Entity::update_many()
         .col_expr(review::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(review::Column::Id.eq(id))
         .filter(review::Column::DeletedAt.is_null())
-        .exec(db)
+        .exec(&*txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use entity::shelf_entry::ShelfStatus;
 use entity::{author, book, shelf_entry};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
     PaginatorTrait, QueryFilter, Set,
@@ -12,6 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::ServiceError;
+use crate::database::{Actor, begin_write_as};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::live_book_ids;
 
@@ -78,52 +80,62 @@ async fn item<C: ConnectionTrait>(db: &C, user_id: Uuid, book_id: Uuid) -> Resul
 /// entry and whether it was newly added.
 pub async fn put(
     db: &DatabaseConnection,
-    user_id: Uuid,
+    actor: Actor,
     book_id: Uuid,
     status: ShelfStatus,
 ) -> Result<(ShelfItem, bool), ServiceError> {
-    let txn = crate::database::begin_write(db).await?;
+    let user_id = actor.id;
+    let txn = begin_write_as(db, Some(actor)).await?;
     let live = book::Entity::find()
         .filter(book::Column::Id.eq(book_id))
         .filter(book::Column::Id.in_subquery(live_book_ids()))
-        .count(&txn)
+        .count(&*txn)
         .await?;
     if live == 0 {
         return Err(ServiceError::NotFound("book"));
     }
-    let created = match shelf_entry::Entity::find_by_id((user_id, book_id)).one(&txn).await? {
+    let created = match shelf_entry::Entity::find_by_id((user_id, book_id)).one(&*txn).await? {
         Some(existing) => {
             if existing.status != status {
                 let mut active = existing.into_active_model();
                 active.status = Set(status);
-                active.update(&txn).await?;
+                active.update(&*txn).await?;
             }
             false
         }
         None => {
-            shelf_entry::ActiveModel {
+            // An upsert: a concurrent request shelving the same book turns this into an
+            // update instead of a unique-key failure.
+            let entry = shelf_entry::ActiveModel {
                 user_id: Set(user_id),
                 book_id: Set(book_id),
                 status: Set(status),
                 ..Default::default()
-            }
-            .insert(&txn)
-            .await
-            .map_err(ServiceError::conflict_on_unique(
-                "the book was shelved concurrently; retry",
-            ))?;
+            };
+            shelf_entry::Entity::insert(entry)
+                .on_conflict(
+                    OnConflict::columns([shelf_entry::Column::UserId, shelf_entry::Column::BookId])
+                        .update_column(shelf_entry::Column::Status)
+                        .to_owned(),
+                )
+                .exec_without_returning(&*txn)
+                .await?;
             true
         }
     };
-    let item = item(&txn, user_id, book_id).await?;
+    let item = item(&*txn, user_id, book_id).await?;
     txn.commit().await?;
     Ok((item, created))
 }
 
-pub async fn remove(db: &DatabaseConnection, user_id: Uuid, book_id: Uuid) -> Result<(), ServiceError> {
-    let result = shelf_entry::Entity::delete_by_id((user_id, book_id)).exec(db).await?;
+pub async fn remove(db: &DatabaseConnection, actor: Actor, book_id: Uuid) -> Result<(), ServiceError> {
+    let txn = begin_write_as(db, Some(actor)).await?;
+    let result = shelf_entry::Entity::delete_by_id((actor.id, book_id))
+        .exec(&*txn)
+        .await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("shelf entry"));
     }
+    txn.commit().await?;
     Ok(())
 }

@@ -142,3 +142,93 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// A PostgreSQL role like the one production runs the API as: it can log in, owns
+/// nothing, is neither superuser nor BYPASSRLS, and holds only the grants of
+/// `docs/operations.md`. Dropped (with its grants) when the test ends.
+pub struct AppRole {
+    pub name: String,
+    /// The test database, logged in as this role.
+    pub url: String,
+    admin_url: String,
+    database_url: String,
+}
+
+pub const APP_ROLE_PASSWORD: &str = "bookworm-app-test";
+
+/// The grants of the production API role (`docs/operations.md`), for role `{role}`
+/// on database `{database}`.
+pub fn app_role_grants(role: &str, database: &str) -> Vec<String> {
+    vec![
+        format!("GRANT CONNECT ON DATABASE \"{database}\" TO {role}"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("REVOKE INSERT, UPDATE, DELETE ON audit_log, seaql_migrations FROM {role}"),
+        format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+    ]
+}
+
+impl TestDatabase {
+    /// Creates the API's restricted role for this (already migrated) database.
+    pub async fn create_app_role(&self) -> AppRole {
+        let Owner::Postgres {
+            admin_url,
+            name: database,
+        } = &self.owner
+        else {
+            panic!("roles are a PostgreSQL feature")
+        };
+        let role = format!("bookworm_app_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect_admin(admin_url).await;
+        admin
+            .execute_unprepared(&format!(
+                "CREATE ROLE {role} LOGIN PASSWORD '{APP_ROLE_PASSWORD}' NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+            ))
+            .await
+            .expect("create the app role");
+        admin.close().await.ok();
+        let owner = self.connect().await;
+        for grant in app_role_grants(&role, database) {
+            owner
+                .execute_unprepared(&grant)
+                .await
+                .unwrap_or_else(|e| panic!("{grant}: {e}"));
+        }
+        owner.close().await.ok();
+        let mut url = reqwest::Url::parse(&self.url).expect("a URL");
+        url.set_username(&role).expect("a user name");
+        url.set_password(Some(APP_ROLE_PASSWORD)).expect("a password");
+        AppRole {
+            name: role,
+            url: url.to_string(),
+            admin_url: admin_url.clone(),
+            database_url: self.url.clone(),
+        }
+    }
+}
+
+impl Drop for AppRole {
+    fn drop(&mut self) {
+        let (role, admin_url, database_url) = (self.name.clone(), self.admin_url.clone(), self.database_url.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                // Its grants first (in the test database, if it still exists), then the role.
+                let mut options = ConnectOptions::new(database_url.as_str());
+                options.max_connections(1).sqlx_logging(false);
+                if let Ok(db) = Database::connect(options).await {
+                    db.execute_unprepared(&format!("DROP OWNED BY {role}")).await.ok();
+                    db.close().await.ok();
+                }
+                let admin = connect_admin(&admin_url).await;
+                let dropped = admin.execute_unprepared(&format!("DROP ROLE IF EXISTS {role}")).await;
+                admin.close().await.ok();
+                dropped.err().map(|e| eprintln!("could not drop role {role}: {e}"))
+            })
+        })
+        .join();
+    }
+}

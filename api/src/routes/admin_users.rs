@@ -111,7 +111,11 @@ pub async fn delete(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
         NeedsToken,
     ))]
-pub async fn restore(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let account = accounts::restore_user(&ctx.db, &ctx.cipher, id.into_inner()).await?;
+pub async fn restore(
+    ctx: web::Data<AppContext>,
+    Admin(admin): Admin,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let account = accounts::restore_user(&ctx.db, &ctx.cipher, (&admin).into(), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

@@ -111,7 +111,7 @@ pub struct NewBookBody {
     ))]
 pub async fn create(
     ctx: web::Data<AppContext>,
-    _admin: Admin,
+    Admin(admin): Admin,
     body: web::Json<NewBookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
@@ -123,7 +123,7 @@ pub async fn create(
         b.published_year,
         &b.category_ids,
     )?;
-    let book = books::create(&ctx.db, new).await?;
+    let book = books::create(&ctx.db, (&admin).into(), new).await?;
     let location = format!("/books/{}", book.item.book.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -159,7 +159,7 @@ pub struct BookPatch {
     ))]
 pub async fn update(
     ctx: web::Data<AppContext>,
-    _admin: Admin,
+    Admin(admin): Admin,
     id: web::Path<Uuid>,
     body: web::Json<BookPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -171,7 +171,7 @@ pub async fn update(
         b.isbn.as_ref().map(|i| i.as_deref()),
         b.published_year,
     )?;
-    let book = books::update(&ctx.db, id.into_inner(), changes).await?;
+    let book = books::update(&ctx.db, (&admin).into(), id.into_inner(), changes).await?;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
 
@@ -182,8 +182,12 @@ pub async fn update(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         NeedsToken,
     ))]
-pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    books::delete(&ctx.db, id.into_inner()).await?;
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    Admin(admin): Admin,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    books::delete(&ctx.db, (&admin).into(), id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -206,10 +210,10 @@ pub struct BookCategoriesBody {
     ))]
 pub async fn set_categories(
     ctx: web::Data<AppContext>,
-    _admin: Admin,
+    Admin(admin): Admin,
     id: web::Path<Uuid>,
     body: web::Json<BookCategoriesBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let book = books::set_categories(&ctx.db, id.into_inner(), &body.category_ids).await?;
+    let book = books::set_categories(&ctx.db, (&admin).into(), id.into_inner(), &body.category_ids).await?;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }

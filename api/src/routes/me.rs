@@ -106,7 +106,7 @@ pub async fn update_profile(
     body: web::Json<ProfilePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.into_inner().parse()?;
-    let account = accounts::update_profile(&ctx.db, &ctx.cipher, user.id, changes).await?;
+    let account = accounts::update_profile(&ctx.db, &ctx.cipher, (&user).into(), changes).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
@@ -116,6 +116,6 @@ pub async fn update_profile(
         NeedsToken,
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
-    accounts::delete_account(&ctx.db, user.id).await?;
+    accounts::delete_account(&ctx.db, (&user).into(), user.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource. Handlers stay thin: parse, call the
 //! service layer, map the result.
 
+pub mod admin_audit;
 pub mod admin_stats;
 pub mod admin_users;
 pub mod auth;
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/users/{id}").get(users::get))
         .service(web::resource("/users/{id}/reviews").get(reviews::list_for_user))
         .service(web::resource("/admin/stats/refresh").post(admin_stats::refresh))
+        .service(web::resource("/admin/audit").get(admin_audit::list))
         .service(
             web::resource("/reviews/{id}")
                 .get(reviews::get)

@@ -65,7 +65,7 @@ pub async fn put(
     book_id: web::Path<Uuid>,
     body: web::Json<ShelfBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (entry, created) = shelves::put(&ctx.db, user.id, book_id.into_inner(), body.status).await?;
+    let (entry, created) = shelves::put(&ctx.db, (&user).into(), book_id.into_inner(), body.status).await?;
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -86,6 +86,6 @@ pub async fn delete(
     Member(user): Member,
     book_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    shelves::remove(&ctx.db, user.id, book_id.into_inner()).await?;
+    shelves::remove(&ctx.db, (&user).into(), book_id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

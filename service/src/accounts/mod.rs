@@ -21,6 +21,7 @@ use uuid::Uuid;
 pub use types::{Bio, DisplayName, Email, FieldError, FieldErrors, Password, Phone};
 
 use crate::ServiceError;
+use crate::database::{Actor, begin_write_as};
 use crate::field_crypto::FieldCipher;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 
@@ -31,6 +32,15 @@ pub struct CurrentUser {
     pub role: Role,
     /// The token this request presented (what logout revokes).
     pub token_id: Uuid,
+}
+
+impl From<&CurrentUser> for Actor {
+    fn from(user: &CurrentUser) -> Self {
+        Actor {
+            id: user.id,
+            role: user.role,
+        }
+    }
 }
 
 /// A user with their profile, phone decrypted.
@@ -125,14 +135,17 @@ async fn hash_off_thread(password: String) -> Result<String, ServiceError> {
 /// Creates the user and their profile in one transaction: both rows or neither.
 pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAccount) -> Result<Account, ServiceError> {
     let password_hash = hash_off_thread(new.password.expose().to_owned()).await?;
-    let txn = crate::database::begin_write(db).await?;
+    // The new account is the actor of its own registration.
+    let id = Uuid::now_v7();
+    let txn = begin_write_as(db, Some(Actor { id, role: Role::User })).await?;
     let user = user::ActiveModel {
+        id: Set(id),
         email: Set(new.email.as_str().to_owned()),
         password_hash: Set(password_hash),
         role: Set(Role::User),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(&*txn)
     .await
     .map_err(ServiceError::conflict_on_unique(
         "an account with this email already exists",
@@ -142,7 +155,7 @@ pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAcc
         display_name: Set(new.display_name.as_str().to_owned()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(&*txn)
     .await?;
     txn.commit().await?;
     Ok(Account::assemble(user, Some(profile), cipher))
@@ -185,7 +198,16 @@ pub async fn login(
         let upgraded = hash_off_thread(password).await?;
         let mut active = user.clone().into_active_model();
         active.password_hash = Set(upgraded);
-        active.update(db).await?;
+        let txn = begin_write_as(
+            db,
+            Some(Actor {
+                id: user.id,
+                role: user.role,
+            }),
+        )
+        .await?;
+        active.update(&*txn).await?;
+        txn.commit().await?;
         tracing::info!(user_id = %user.id, "upgraded a password hash to the current parameters");
     }
 
@@ -266,12 +288,14 @@ pub async fn account(db: &DatabaseConnection, cipher: &FieldCipher, id: Uuid) ->
     find_account(db, cipher, id, false).await
 }
 
+/// Edits the actor's own profile.
 pub async fn update_profile(
     db: &DatabaseConnection,
     cipher: &FieldCipher,
-    user_id: Uuid,
+    actor: Actor,
     changes: ProfileChanges,
 ) -> Result<Account, ServiceError> {
+    let user_id = actor.id;
     let profile = profile::Entity::find_by_id(user_id)
         .one(db)
         .await?
@@ -287,24 +311,26 @@ pub async fn update_profile(
         active.phone = Set(phone.map(|p| cipher.encrypt(p.as_str(), user_id.as_bytes())));
     }
     if active.is_changed() {
-        active.update(db).await?;
+        let txn = begin_write_as(db, Some(actor)).await?;
+        active.update(&*txn).await?;
+        txn.commit().await?;
     }
     account(db, cipher, user_id).await
 }
 
 /// Soft-deletes the account and revokes its tokens, in one transaction.
-pub async fn delete_account(db: &DatabaseConnection, user_id: Uuid) -> Result<(), ServiceError> {
-    let txn = crate::database::begin_write(db).await?;
+pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid) -> Result<(), ServiceError> {
+    let txn = begin_write_as(db, Some(actor)).await?;
     let deleted = user::Entity::update_many()
         .col_expr(user::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(user::Column::Id.eq(user_id))
         .filter(user::Column::DeletedAt.is_null())
-        .exec(&txn)
+        .exec(&*txn)
         .await?;
     if deleted.rows_affected == 0 {
         return Err(ServiceError::NotFound("user"));
     }
-    revoke_all_tokens(&txn, user_id).await?;
+    revoke_all_tokens(&*txn, user_id).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -341,19 +367,19 @@ pub async fn set_role(
     if actor.id == id {
         return Err(ServiceError::Conflict("you cannot change your own role".into()));
     }
-    let txn = crate::database::begin_write(db).await?;
+    let txn = begin_write_as(db, Some(actor.into())).await?;
     let user = user::Entity::find_by_id(id)
         .filter(user::Column::DeletedAt.is_null())
-        .one(&txn)
+        .one(&*txn)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
     if user.role != role {
         let mut active = user.into_active_model();
         active.role = Set(role);
-        active.update(&txn).await?;
-        revoke_all_tokens(&txn, id).await?;
+        active.update(&*txn).await?;
+        revoke_all_tokens(&*txn, id).await?;
     }
-    let account = find_account(&txn, cipher, id, false).await?;
+    let account = find_account(&*txn, cipher, id, false).await?;
     txn.commit().await?;
     Ok(account)
 }
@@ -364,16 +390,25 @@ pub async fn admin_delete_user(db: &DatabaseConnection, actor: &CurrentUser, id:
             "use DELETE /me to delete your own account".into(),
         ));
     }
-    delete_account(db, id).await
+    delete_account(db, actor.into(), id).await
 }
 
-pub async fn restore_user(db: &DatabaseConnection, cipher: &FieldCipher, id: Uuid) -> Result<Account, ServiceError> {
+pub async fn restore_user(
+    db: &DatabaseConnection,
+    cipher: &FieldCipher,
+    actor: Actor,
+    id: Uuid,
+) -> Result<Account, ServiceError> {
+    let txn = begin_write_as(db, Some(actor)).await?;
     user::Entity::update_many()
         .col_expr(user::Column::DeletedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(user::Column::Id.eq(id))
-        .exec(db)
+        .filter(user::Column::DeletedAt.is_not_null())
+        .exec(&*txn)
         .await?;
-    find_account(db, cipher, id, false).await
+    let account = find_account(&*txn, cipher, id, false).await?;
+    txn.commit().await?;
+    Ok(account)
 }
 
 /// Makes `email` an admin: promotes (and restores) an existing account, or creates
@@ -388,33 +423,35 @@ pub async fn bootstrap_admin(
         .one(db)
         .await?;
     if let Some(user) = existing {
-        let txn = crate::database::begin_write(db).await?;
+        let txn = begin_write_as(db, None).await?;
         let mut active = user.into_active_model();
         active.role = Set(Role::Admin);
         active.deleted_at = Set(None);
-        let user = active.update(&txn).await?;
-        revoke_all_tokens(&txn, user.id).await?;
+        let user = active.update(&*txn).await?;
+        revoke_all_tokens(&*txn, user.id).await?;
         txn.commit().await?;
         return Ok(AdminBootstrap::Promoted);
     }
     let password =
         password.ok_or_else(|| ServiceError::Invalid("a password is needed to create a new admin".into()))?;
     let password_hash = hash_off_thread(password.expose().to_owned()).await?;
-    let txn = crate::database::begin_write(db).await?;
+    let id = Uuid::now_v7();
+    let txn = begin_write_as(db, Some(Actor { id, role: Role::Admin })).await?;
     let user = user::ActiveModel {
+        id: Set(id),
         email: Set(email.as_str().to_owned()),
         password_hash: Set(password_hash),
         role: Set(Role::Admin),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(&*txn)
     .await?;
     profile::ActiveModel {
         user_id: Set(user.id),
         display_name: Set("Administrator".into()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(&*txn)
     .await?;
     txn.commit().await?;
     Ok(AdminBootstrap::Created)

@@ -3,6 +3,7 @@
 mod account_security;
 mod accounts;
 mod admin_users;
+mod audit;
 mod catalogue;
 mod constraints;
 mod health;

@@ -35,6 +35,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/users/{id}/reviews"),
     ("get", "/users/{id}"),
     ("post", "/admin/stats/refresh"),
+    ("get", "/admin/audit"),
     ("get", "/reviews/{id}"),
     ("patch", "/reviews/{id}"),
     ("delete", "/reviews/{id}"),

@@ -1,0 +1,85 @@
+//! `GET /admin/audit`: the trigger-written audit log.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use entity::audit_log::{self, AuditAction};
+use serde::{Deserialize, Serialize};
+use service::audit::{self, AuditFilter};
+use service::pagination::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Admin;
+use crate::context::AppContext;
+use crate::problem::responses::{BadQuery, NeedsToken};
+use crate::problem::{ApiError, Problem};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// `users`, `books` or `reviews`.
+    pub table: Option<String>,
+    pub record_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub table_name: String,
+    pub record_id: Uuid,
+    pub action: AuditAction,
+    /// Who made the change; null for changes made outside the API (raw SQL, tools).
+    pub actor_id: Option<Uuid>,
+    pub changed_at: DateTime<Utc>,
+}
+
+impl From<audit_log::Model> for AuditEntryView {
+    fn from(e: audit_log::Model) -> Self {
+        AuditEntryView {
+            id: e.id,
+            table_name: e.table_name,
+            record_id: e.record_id,
+            action: e.action,
+            actor_id: e.actor_id,
+            changed_at: e.changed_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntryView>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, operation_id = "admin_audit_list", path = "/admin/audit", tag = "admin", params(AuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AuditPage, description = "Audit entries, newest first"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        BadQuery,
+        NeedsToken,
+    ))]
+pub async fn list(
+    ctx: web::Data<AppContext>,
+    _admin: Admin,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let filter = AuditFilter {
+        table: query.table,
+        record_id: query.record_id,
+        actor_id: query.actor_id,
+    };
+    let entries = audit::list(&ctx.db, &filter, &page).await?;
+    Ok(HttpResponse::Ok().json(AuditPage {
+        items: entries.items.into_iter().map(Into::into).collect(),
+        next_cursor: entries.next_cursor,
+    }))
+}
