@@ -42,6 +42,9 @@ pub struct Settings {
     pub database: PoolSettings,
     /// Apply pending migrations at start-up.
     pub auto_migrate: bool,
+    /// Who applies them: the schema owner, when the API itself runs as a restricted
+    /// role (`DATABASE_URL`). Unset: the API's own connection.
+    pub migration_url: Option<DatabaseUrl>,
     pub log_format: LogFormat,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
@@ -169,6 +172,7 @@ impl Settings {
             port: env.parse("PORT", 8080)?,
             database,
             auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
+            migration_url: env.raw("DATABASE_MIGRATION_URL").map(DatabaseUrl::new),
             log_format: env.choice(
                 "LOG_FORMAT",
                 &[("text", LogFormat::Text), ("json", LogFormat::Json)],

@@ -61,8 +61,7 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
         if settings.auto_migrate {
-            Migrator::up(&db, None).await.map_err(StartupError::Migration)?;
-            tracing::info!("migrations are up to date");
+            migrate(&settings, &db).await?;
         }
 
         if settings.using_development_key {
@@ -108,6 +107,31 @@ impl Application {
         self.db.close().await.ok();
         Ok(())
     }
+}
+
+/// Applies pending migrations, as the schema owner when `DATABASE_MIGRATION_URL` is set.
+async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
+    match &settings.migration_url {
+        Some(url) => {
+            let owner = service::database::PoolSettings {
+                url: url.clone(),
+                max_connections: 1,
+                min_connections: 0,
+                ..settings.database.clone()
+            };
+            let owner_db = service::database::connect(&owner)
+                .await
+                .map_err(|source| StartupError::Database {
+                    url: url.clone(),
+                    source,
+                })?;
+            Migrator::up(&owner_db, None).await.map_err(StartupError::Migration)?;
+            owner_db.close().await.ok();
+        }
+        None => Migrator::up(db, None).await.map_err(StartupError::Migration)?,
+    }
+    tracing::info!("migrations are up to date");
+    Ok(())
 }
 
 async fn forget_idle_throttle_keys(throttle: Arc<LoginThrottle>) {

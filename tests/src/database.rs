@@ -165,6 +165,7 @@ pub fn app_role_grants(role: &str, database: &str) -> Vec<String> {
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
         format!("REVOKE INSERT, UPDATE, DELETE ON audit_log, seaql_migrations FROM {role}"),
         format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+        format!("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"),
     ]
 }
 

@@ -13,6 +13,7 @@ mod no_n_plus_one;
 mod openapi;
 mod pool;
 mod reviews_and_shelves;
+mod row_level_security;
 mod search;
 mod seed;
 mod startup;

@@ -1,0 +1,243 @@
+//! Row-level security, proven as the production API role: a LOGIN role that owns
+//! nothing and is neither superuser nor BYPASSRLS, connected directly with SQL.
+
+#![cfg(postgres)]
+
+use migration::{Migrator, MigratorTrait};
+use reqwest::Method;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, ExecResult, Statement, TransactionTrait,
+};
+use serde_json::{Value, json};
+use tests::{Backend, TestDatabase, fixtures, spawn_app_on};
+use uuid::Uuid;
+
+async fn connect_as(url: &str) -> DatabaseConnection {
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(1).min_connections(0).sqlx_logging(false);
+    Database::connect(options).await.expect("the app role can log in")
+}
+
+async fn sql<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> Result<ExecResult, sea_orm::DbErr> {
+    db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await
+}
+
+async fn act_as<C: ConnectionTrait>(db: &C, user: Uuid) {
+    sql(
+        db,
+        "SELECT set_config('app.current_user_id', $1, true), set_config('app.current_role', 'user', true)",
+        vec![user.to_string().into()],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_reader_cannot_change_anothers_rows_even_with_direct_sql() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let owner = database.connect().await;
+    Migrator::up(&owner, None).await.unwrap();
+    let readers = fixtures::readers(&owner, 2).await;
+    let (ada, bob) = (readers[0], readers[1]);
+    let author = fixtures::authors(&owner, 1, "Author").await[0];
+    let book = fixtures::books(&owner, author, 1).await[0];
+    let ada_review = fixtures::reviews(&owner, &[ada], &[book], 4).await[0];
+    let bob_review = fixtures::reviews(&owner, &[bob], &[book], 2).await[0];
+    fixtures::shelve(&owner, bob, &[book], entity::shelf_entry::ShelfStatus::Reading).await;
+    let role = database.create_app_role().await;
+    let app = connect_as(&role.url).await;
+
+    let me: (bool, bool) = app
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        ))
+        .await
+        .unwrap()
+        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
+        .unwrap();
+    assert_eq!(me, (false, false), "the app role is neither superuser nor BYPASSRLS");
+
+    // No user set: every write matches nothing (fails closed), but reading works.
+    assert_eq!(
+        sql(&app, "UPDATE reviews SET body = 'x'", vec![])
+            .await
+            .unwrap()
+            .rows_affected(),
+        0
+    );
+    assert_eq!(
+        sql(&app, "DELETE FROM shelf_entries", vec![])
+            .await
+            .unwrap()
+            .rows_affected(),
+        0
+    );
+    let insert = sql(
+        &app,
+        "INSERT INTO shelf_entries (user_id, book_id, status) VALUES ($1, $2, 'read')",
+        vec![ada.into(), book.into()],
+    );
+    assert!(insert.await.unwrap_err().to_string().contains("row-level security"));
+    let visible = app
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, "SELECT id FROM reviews"))
+        .await
+        .unwrap();
+    assert_eq!(visible.len(), 2);
+
+    // Acting as Ada: Bob's rows stay out of reach, her own are hers to change.
+    let txn = app.begin().await.unwrap();
+    act_as(&txn, ada).await;
+    let touch = [
+        ("UPDATE reviews SET body = 'hacked' WHERE id = $1", bob_review),
+        ("UPDATE reviews SET deleted_at = now() WHERE id = $1", bob_review),
+        ("DELETE FROM shelf_entries WHERE user_id = $1", bob),
+        ("UPDATE profiles SET bio = 'hacked' WHERE user_id = $1", bob),
+    ];
+    for (statement, id) in touch {
+        assert_eq!(
+            sql(&txn, statement, vec![id.into()]).await.unwrap().rows_affected(),
+            0,
+            "{statement}"
+        );
+    }
+    let steal = sql(
+        &txn,
+        "UPDATE reviews SET user_id = $1 WHERE id = $2",
+        vec![ada.into(), bob_review.into()],
+    )
+    .await;
+    assert_eq!(steal.unwrap().rows_affected(), 0);
+    let soft_delete = sql(
+        &txn,
+        "UPDATE reviews SET deleted_at = now() WHERE id = $1",
+        vec![ada_review.into()],
+    )
+    .await;
+    assert_eq!(
+        soft_delete.unwrap().rows_affected(),
+        1,
+        "soft-deleting her own review works under the policies"
+    );
+    txn.commit().await.unwrap();
+
+    // After the transaction the setting reads as '' on this connection: still unset.
+    assert_eq!(
+        sql(&app, "UPDATE reviews SET body = 'x'", vec![])
+            .await
+            .unwrap()
+            .rows_affected(),
+        0
+    );
+    // And the audit log is the trigger's to write, not the role's.
+    let forged = sql(
+        &app,
+        "INSERT INTO audit_log (table_name, record_id, action) VALUES ('books', $1, 'DELETE')",
+        vec![book.into()],
+    );
+    assert!(forged.await.unwrap_err().to_string().contains("permission denied"));
+    let bob_row = owner
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT body, deleted_at IS NULL FROM reviews WHERE id = $1",
+            [bob_review.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (body, live): (String, bool) = (
+        bob_row.try_get_by_index(0).unwrap(),
+        bob_row.try_get_by_index(1).unwrap(),
+    );
+    assert_eq!(
+        (body.as_str(), live),
+        ("Worth reading.", true),
+        "Bob's review is untouched"
+    );
+}
+
+#[tokio::test]
+async fn the_api_runs_as_the_restricted_role() {
+    let database = std::sync::Arc::new(TestDatabase::create(Backend::Postgres).await);
+    let owner = database.connect().await;
+    Migrator::up(&owner, None).await.expect("migrations run as the owner");
+    let role = database.create_app_role().await;
+    let app = spawn_app_on(&database, |s| {
+        // The production set-up: serve as the restricted role, migrate as the owner.
+        s.database.url = service::database::DatabaseUrl::new(role.url.clone());
+        s.migration_url = Some(service::database::DatabaseUrl::new(database.url.clone()));
+    })
+    .await;
+    let admin = app.admin().await;
+    let ada = app.reader("ada@example.com").await;
+    let bob = app.reader("bob@example.com").await;
+    let author = fixtures::authors(&owner, 1, "Author").await[0];
+    let book = fixtures::books(&owner, author, 1).await[0];
+
+    let posted = app
+        .send(
+            Method::POST,
+            &format!("/books/{book}/reviews"),
+            Some(&ada.token),
+            Some(json!({"rating": 5, "body": "Yes"})),
+        )
+        .await;
+    assert_eq!(posted.status(), 201);
+    let review = posted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let profile = app
+        .send(
+            Method::PATCH,
+            "/me/profile",
+            Some(&ada.token),
+            Some(json!({"bio": "Reader."})),
+        )
+        .await;
+    assert_eq!(profile.status(), 200);
+    let shelved = app
+        .send(
+            Method::PUT,
+            &format!("/me/shelf/{book}"),
+            Some(&ada.token),
+            Some(json!({"status": "read"})),
+        )
+        .await;
+    assert_eq!(shelved.status(), 201);
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/reviews/{review}"), Some(&bob.token), None)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/reviews/{review}"), Some(&ada.token), None)
+            .await
+            .status(),
+        204
+    );
+    let refreshed = app
+        .send(Method::POST, "/admin/stats/refresh", Some(&admin.token), None)
+        .await;
+    assert_eq!(
+        refreshed.status(),
+        200,
+        "a role that owns nothing may still refresh the view"
+    );
+    let log: Value = app
+        .send(
+            Method::GET,
+            &format!("/admin/audit?record_id={review}"),
+            Some(&admin.token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        log["items"].as_array().unwrap().len(),
+        2,
+        "insert and soft delete, audited as the app role"
+    );
+    drop(role);
+}
