@@ -282,6 +282,17 @@ pub mod responses {
         Unauthorized(Problem),
     }
 
+    /// What an admin-only operation answers to anyone else who is signed in.
+    #[derive(IntoResponses)]
+    pub enum AdminOnly {
+        #[response(
+            status = 403,
+            description = "Not an admin",
+            content_type = "application/problem+json"
+        )]
+        Forbidden(Problem),
+    }
+
     /// What reading a JSON request body can answer.
     #[derive(IntoResponses)]
     pub enum JsonBody {

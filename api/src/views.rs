@@ -230,6 +230,8 @@ macro_rules! page {
     };
 }
 
+pub(crate) use page;
+
 page!(AuthorPage, AuthorView);
 page!(BookPage, BookView);
 page!(ReviewPage, ReviewView);

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::problem::responses::{BadQuery, NeedsToken};
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
+use crate::problem::responses::{AdminOnly, BadQuery, NeedsToken};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -51,17 +51,13 @@ impl From<audit_log::Model> for AuditEntryView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntryView>,
-    pub next_cursor: Option<String>,
-}
+crate::views::page!(AuditPage, AuditEntryView);
 
 #[utoipa::path(get, operation_id = "admin_audit_list", path = "/admin/audit", tag = "admin", params(AuditQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuditPage, description = "Audit entries, newest first"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         BadQuery,
         NeedsToken,
     ))]
@@ -78,8 +74,5 @@ pub async fn list(
         actor_id: query.actor_id,
     };
     let entries = audit::list(&ctx.db, &filter, &page).await?;
-    Ok(HttpResponse::Ok().json(AuditPage {
-        items: entries.items.into_iter().map(Into::into).collect(),
-        next_cursor: entries.next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(AuditPage::from(entries)))
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
+use crate::problem::responses::AdminOnly;
 use crate::problem::responses::NeedsToken;
 use crate::problem::{ApiError, Problem};
 
@@ -20,7 +21,7 @@ pub struct RefreshView {
 #[utoipa::path(post, operation_id = "admin_stats_refresh", path = "/admin/stats/refresh", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, body = RefreshView, description = "Refreshed"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 500, body = Problem, content_type = "application/problem+json", description = "The refresh failed; see the logs"),
         NeedsToken,
     ))]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::problem::responses::{BadQuery, JsonBody, NeedsToken};
+use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
 
@@ -30,16 +30,12 @@ pub struct ListQuery {
     pub include_deleted: bool,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct UserPage {
-    pub items: Vec<AccountView>,
-    pub next_cursor: Option<String>,
-}
+crate::views::page!(UserPage, AccountView);
 
 #[utoipa::path(operation_id = "admin_users_list", get, path = "/admin/users", tag = "admin", params(ListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = UserPage, description = "Accounts, newest first"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         BadQuery,
         NeedsToken,
     ))]
@@ -55,10 +51,7 @@ pub async fn list(
         include_deleted: query.include_deleted,
     };
     let users = accounts::list_users(&ctx.db, &ctx.cipher, filter, &page).await?;
-    Ok(HttpResponse::Ok().json(UserPage {
-        items: users.items.into_iter().map(AccountView::from).collect(),
-        next_cursor: users.next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(UserPage::from(users)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -71,7 +64,7 @@ pub struct UserPatch {
     security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Your own role"),
         JsonBody,
@@ -90,7 +83,7 @@ pub async fn update(
 #[utoipa::path(operation_id = "admin_users_delete", delete, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted; the user's tokens are revoked"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"),
         NeedsToken,
@@ -107,7 +100,7 @@ pub async fn delete(
 #[utoipa::path(operation_id = "admin_users_restore", post, path = "/admin/users/{id}/restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Restored"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
         NeedsToken,
     ))]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
@@ -73,7 +73,7 @@ pub struct NewAuthorBody {
 #[utoipa::path(operation_id = "authors_create", post, path = "/authors", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
     responses(
         (status = 201, body = AuthorView, description = "Created"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         JsonBody,
         NeedsToken,
         Invalid,
@@ -104,7 +104,7 @@ pub struct AuthorPatch {
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuthorView, description = "Updated"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
         JsonBody,
         NeedsToken,
@@ -125,7 +125,7 @@ pub async fn update(
 #[utoipa::path(operation_id = "authors_delete", delete, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted, with their books"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
         NeedsToken,
     ))]

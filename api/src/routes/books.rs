@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{BookDetailView, BookPage};
@@ -103,7 +103,7 @@ pub struct NewBookBody {
 #[utoipa::path(operation_id = "books_create", post, path = "/books", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
     responses(
         (status = 201, body = BookDetailView, description = "Created"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
         JsonBody,
         NeedsToken,
@@ -150,7 +150,7 @@ pub struct BookPatch {
     security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "Updated"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
         JsonBody,
@@ -178,7 +178,7 @@ pub async fn update(
 #[utoipa::path(operation_id = "books_delete", delete, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         NeedsToken,
     ))]
@@ -202,7 +202,7 @@ pub struct BookCategoriesBody {
     request_body = BookCategoriesBody, security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "The book with its new categories"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown or repeated category"),
         JsonBody,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
@@ -112,7 +112,7 @@ pub struct NewCategoryBody {
 #[utoipa::path(operation_id = "categories_create", post, path = "/categories", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
     responses(
         (status = 201, body = CategoryView, description = "Created"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Name taken among siblings"),
         JsonBody,
         NeedsToken,
@@ -146,7 +146,7 @@ pub struct CategoryPatch {
     request_body = CategoryPatch, security(("bearer" = [])),
     responses(
         (status = 200, body = CategoryView, description = "Renamed and/or moved"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         (status = 409, body = Problem, content_type = "application/problem+json",
             description = "Name taken among siblings, or a move under its own descendant"),
@@ -169,7 +169,7 @@ pub async fn update(
 #[utoipa::path(operation_id = "categories_delete", delete, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted; its children became roots"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         (status = 409, body = Problem, content_type = "application/problem+json",
             description = "A child would become a root with a name another root has"),
