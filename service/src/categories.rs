@@ -11,12 +11,13 @@ use std::collections::HashMap;
 
 use entity::category;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, Order,
-    QueryFilter, QueryOrder, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, Order,
+    QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
 use crate::ServiceError;
+use crate::database::raw_statement;
 use crate::input::{FieldError, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 
@@ -51,27 +52,19 @@ fn by_name() -> Ordering {
     )
 }
 
-fn placeholder(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => "$1",
-        _ => "?",
-    }
-}
-
 /// The category and all its descendants (one recursive statement).
 async fn subtree<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Vec<category::Model>, ServiceError> {
     let backend = db.get_database_backend();
     let sql = format!(
         "WITH RECURSIVE subtree (id, depth) AS (
-             SELECT id, 0 FROM categories WHERE id = {p}
+             SELECT id, 0 FROM categories WHERE id = $1
              UNION
              SELECT c.id, s.depth + 1 FROM categories c JOIN subtree s ON c.parent_id = s.id WHERE s.depth < {MAX_DEPTH}
          )
          SELECT categories.* FROM categories WHERE id IN (SELECT id FROM subtree)",
-        p = placeholder(backend)
     );
     let rows = category::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .from_raw_sql(raw_statement(backend, &sql, [id.into()]))
         .all(db)
         .await?;
     Ok(rows)
@@ -87,17 +80,16 @@ async fn ancestors<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Vec<category:
     let backend = db.get_database_backend();
     let sql = format!(
         "WITH RECURSIVE ancestors (id, parent_id, depth) AS (
-             SELECT id, parent_id, 0 FROM categories WHERE id = {p}
+             SELECT id, parent_id, 0 FROM categories WHERE id = $1
              UNION
              SELECT c.id, c.parent_id, a.depth + 1 FROM categories c JOIN ancestors a ON c.id = a.parent_id
              WHERE a.depth < {MAX_DEPTH}
          )
          SELECT categories.* FROM categories JOIN ancestors ON ancestors.id = categories.id
          WHERE ancestors.depth > 0 ORDER BY ancestors.depth DESC",
-        p = placeholder(backend)
     );
     Ok(category::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .from_raw_sql(raw_statement(backend, &sql, [id.into()]))
         .all(db)
         .await?)
 }

@@ -268,6 +268,18 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// A raw statement written once with PostgreSQL's `$1` placeholders, for either
+/// backend: SQLite reads `?1` as the same numbered parameter. Values are always bound,
+/// never spliced into the text. (The statement must not contain other `$` characters,
+/// such as dollar-quoted strings.)
+pub fn raw_statement(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// Opens the pool and checks one connection, failing within `connect_timeout`.
 pub async fn connect(settings: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
     Database::connect(settings.connect_options()).await

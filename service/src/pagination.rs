@@ -117,21 +117,11 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-impl<T> Page<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     Time,
     Text,
     Int,
-    Float,
 }
 
 /// How a list is ordered: a key expression, then the id as tie-breaker, both in one
@@ -174,7 +164,6 @@ impl Ordering {
                 (CursorKey::Time(at), KeyKind::Time) => (*at).into(),
                 (CursorKey::Text(text), KeyKind::Text) => text.clone().into(),
                 (CursorKey::Int(n), KeyKind::Int) => (*n).into(),
-                (CursorKey::Float(x), KeyKind::Float) => (*x).into(),
                 _ => return Err(invalid_cursor()),
             };
             let (key, id) = (self.key.clone(), self.id.clone());

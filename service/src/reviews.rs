@@ -21,7 +21,7 @@ use crate::accounts::CurrentUser;
 use crate::database::begin_write_as;
 use crate::input::{FieldError, FieldErrors, optional_text, text};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::{live_book_ids, live_user_ids};
+use crate::visibility::{live_book_ids, live_user_ids, require_live_book};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewItem {
@@ -122,18 +122,6 @@ pub(crate) async fn items(
     select: Select<review::Entity>,
 ) -> Result<Vec<ReviewItem>, ServiceError> {
     with_reviewers(db, select.find_also_related(book::Entity).all(db).await?).await
-}
-
-async fn require_live_book<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), ServiceError> {
-    let found = book::Entity::find()
-        .filter(book::Column::Id.eq(id))
-        .filter(book::Column::Id.in_subquery(live_book_ids()))
-        .count(db)
-        .await?;
-    if found == 0 {
-        return Err(ServiceError::NotFound("book"));
-    }
-    Ok(())
 }
 
 /// A book's live reviews, newest first.

@@ -11,13 +11,12 @@
 //! embeds for the whole page (the same loaders as the lists).
 
 use entity::{book, review};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement, Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Value};
 use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::books::BookItem;
+use crate::database::raw_statement;
 use crate::pagination::{Cursor, CursorKey, Page, PageRequest};
 use crate::reviews::ReviewItem;
 
@@ -103,14 +102,9 @@ async fn ranked_ids<C: ConnectionTrait>(
         values.push(cursor.id.into());
     }
     let limit = page.limit + 1;
-    let mut sql =
+    let sql =
         format!("SELECT id, score FROM ({matches} AND {live}) ranked{after} ORDER BY score DESC, id ASC LIMIT {limit}");
-    if backend == DbBackend::Sqlite {
-        sql = sql.replace('$', "?");
-    }
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    let rows = db.query_all_raw(raw_statement(backend, &sql, values)).await?;
     rows.into_iter()
         .map(|row| Ok((row.try_get_by_index::<Uuid>(0)?, row.try_get_by_index::<f64>(1)?)))
         .collect::<Result<_, sea_orm::DbErr>>()

@@ -8,14 +8,14 @@ use entity::{author, book, shelf_entry};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    PaginatorTrait, QueryFilter, Set,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::database::{Actor, begin_write_as};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::live_book_ids;
+use crate::visibility::{live_book_ids, require_live_book};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShelfItem {
@@ -86,14 +86,7 @@ pub async fn put(
 ) -> Result<(ShelfItem, bool), ServiceError> {
     let user_id = actor.id;
     let txn = begin_write_as(db, Some(actor)).await?;
-    let live = book::Entity::find()
-        .filter(book::Column::Id.eq(book_id))
-        .filter(book::Column::Id.in_subquery(live_book_ids()))
-        .count(&*txn)
-        .await?;
-    if live == 0 {
-        return Err(ServiceError::NotFound("book"));
-    }
+    require_live_book(&*txn, book_id).await?;
     let created = match shelf_entry::Entity::find_by_id((user_id, book_id)).one(&*txn).await? {
         Some(existing) => {
             if existing.status != status {

@@ -5,7 +5,10 @@
 
 use entity::{author, book, user};
 use sea_orm::sea_query::{Query, SelectStatement};
-use sea_orm::{ColumnTrait, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::ServiceError;
 
 /// Ids of books that are not deleted and whose author is not deleted.
 pub fn live_book_ids() -> SelectStatement {
@@ -30,4 +33,17 @@ pub fn live_user_ids() -> SelectStatement {
         .from(user::Entity)
         .and_where(user::Column::DeletedAt.is_null())
         .to_owned()
+}
+
+/// `NotFound("book")` unless `id` is a live book.
+pub async fn require_live_book<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), ServiceError> {
+    let found = book::Entity::find()
+        .filter(book::Column::Id.eq(id))
+        .filter(book::Column::Id.in_subquery(live_book_ids()))
+        .count(db)
+        .await?;
+    if found == 0 {
+        return Err(ServiceError::NotFound("book"));
+    }
+    Ok(())
 }

@@ -22,7 +22,6 @@ pub struct TestUser {
 
 pub struct TestApp {
     pub address: String,
-    pub port: u16,
     pub backend: Backend,
     /// The server's own pool: closing it makes the database unreachable for the app.
     pub app_db: DatabaseConnection,
@@ -168,7 +167,6 @@ pub async fn spawn_app_on(database: &Arc<TestDatabase>, customise: impl FnOnce(&
 
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        port,
         backend: database.backend,
         app_db,
         db: database.connect().await,
