@@ -24,6 +24,7 @@ mod m20260101_000013_user_stats_view;
 mod m20260101_000014_full_text_search;
 mod m20260101_000015_audit_triggers;
 mod m20260101_000016_row_level_security;
+mod m20261125_000017_pin_security_definer_search_path;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000014_full_text_search::Migration),
             Box::new(m20260101_000015_audit_triggers::Migration),
             Box::new(m20260101_000016_row_level_security::Migration),
+            Box::new(m20261125_000017_pin_security_definer_search_path::Migration),
         ]
     }
 }

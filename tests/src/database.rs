@@ -161,6 +161,8 @@ pub const APP_ROLE_PASSWORD: &str = "bookworm-app-test";
 pub fn app_role_grants(role: &str, database: &str) -> Vec<String> {
     vec![
         format!("GRANT CONNECT ON DATABASE \"{database}\" TO {role}"),
+        // Nothing in the API needs temporary tables, and they can shadow real ones.
+        format!("REVOKE TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC"),
         format!("GRANT USAGE ON SCHEMA public TO {role}"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
         format!("REVOKE INSERT, UPDATE, DELETE ON audit_log, seaql_migrations FROM {role}"),

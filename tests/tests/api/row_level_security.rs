@@ -241,3 +241,115 @@ async fn the_api_runs_as_the_restricted_role() {
     );
     drop(role);
 }
+
+async fn scalar<T: sea_orm::TryGetable, C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> T {
+    db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .expect("one row")
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_temporary_table_cannot_hide_changes_from_the_audit_log() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let owner = database.connect().await;
+    Migrator::up(&owner, None).await.unwrap();
+    let ada = fixtures::readers(&owner, 1).await[0];
+    let author = fixtures::authors(&owner, 1, "Author").await[0];
+    let book = fixtures::books(&owner, author, 1).await[0];
+    let review = fixtures::reviews(&owner, &[ada], &[book], 4).await[0];
+    let role = database.create_app_role().await;
+
+    // The documented grants leave the API role no temporary tables at all.
+    let app = connect_as(&role.url).await;
+    let denied = sql(&app, "CREATE TEMP TABLE audit_log (id bigint)", vec![]).await;
+    assert!(
+        denied.unwrap_err().to_string().contains("permission denied"),
+        "TEMPORARY is revoked"
+    );
+    app.close().await.unwrap();
+
+    // A deployment that forgot the revoke: the functions themselves must still hold.
+    let db_name = scalar::<String, _>(&owner, "SELECT current_database()", vec![]).await;
+    sql(
+        &owner,
+        &format!("GRANT TEMPORARY ON DATABASE \"{db_name}\" TO {}", role.name),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let app = connect_as(&role.url).await;
+    let txn = app.begin().await.unwrap();
+    act_as(&txn, ada).await;
+    for shadow in [
+        "CREATE TEMP TABLE audit_log (id bigint, table_name text, record_id uuid, action text, actor_id uuid, \
+         changed_at timestamptz DEFAULT now())",
+        "CREATE TEMP TABLE user_stats (user_id uuid)",
+        "CREATE FUNCTION pg_temp.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT NULL::text $$",
+    ] {
+        sql(&txn, shadow, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{shadow}: {e}"));
+    }
+    let edited = sql(
+        &txn,
+        "UPDATE reviews SET body = 'quietly edited' WHERE id = $1",
+        vec![review.into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(edited.rows_affected(), 1);
+    sql(&txn, "SELECT bookworm_refresh_user_stats()", vec![]).await.unwrap();
+    txn.commit().await.unwrap();
+
+    let shadowed: i64 = scalar(&app, "SELECT count(*) FROM pg_temp.audit_log", vec![]).await;
+    assert_eq!(shadowed, 0, "nothing went to the shadow table");
+    let actor: Option<Uuid> = scalar(
+        &owner,
+        "SELECT actor_id FROM public.audit_log WHERE record_id = $1 AND action = 'UPDATE'",
+        vec![review.into()],
+    )
+    .await;
+    assert_eq!(actor, Some(ada), "the change is in the real log, with its actor");
+    let stats: i64 = scalar(
+        &owner,
+        "SELECT review_count FROM public.user_stats WHERE user_id = $1",
+        vec![ada.into()],
+    )
+    .await;
+    assert_eq!(stats, 1, "the refresh reached the real view");
+    app.close().await.unwrap();
+    drop(role);
+}
+
+#[tokio::test]
+async fn every_security_definer_function_pins_its_search_path() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let owner = database.connect().await;
+    Migrator::up(&owner, None).await.unwrap();
+    let rows = owner
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT p.proname::text, coalesce(array_to_string(p.proconfig, ';'), '') \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = 'public' AND p.prosecdef ORDER BY 1",
+        ))
+        .await
+        .unwrap();
+    let functions: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
+        .collect();
+    assert!(
+        functions.len() >= 2,
+        "the audit and refresh functions are SECURITY DEFINER: {functions:?}"
+    );
+    for (name, config) in &functions {
+        assert_eq!(
+            config, "search_path=pg_catalog, public, pg_temp",
+            "{name} must search pg_catalog first and pg_temp last"
+        );
+    }
+}
