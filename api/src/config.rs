@@ -14,13 +14,9 @@ use std::time::Duration;
 use service::database::{DatabaseUrl, PoolSettings};
 use service::field_crypto::FieldCipher;
 
-use crate::throttle::LoginLimits;
+use crate::throttle::ThrottleLimits;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
-
-/// Used when `ENCRYPTION_KEYS` is unset outside production. It is in the source
-/// code, so it protects nothing; start-up warns loudly while it is in use.
-const DEVELOPMENT_KEY: &str = "dev:Ym9va3dvcm0tZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -56,7 +52,7 @@ pub struct Settings {
     pub using_development_key: bool,
     /// Lifetime of a bearer token issued at login.
     pub token_ttl: Duration,
-    pub login_limits: LoginLimits,
+    pub throttle: ThrottleLimits,
     /// How often the background task refreshes the reader statistics; `None` = never.
     pub stats_refresh: Option<Duration>,
 }
@@ -123,13 +119,21 @@ impl Settings {
             Environment::Development,
         )?;
         let (cipher, using_development_key) = match env.raw("ENCRYPTION_KEYS") {
-            Some(spec) => (
-                FieldCipher::from_config(&spec).map_err(|e| ConfigError {
+            Some(spec) => {
+                let cipher = FieldCipher::from_config(&spec).map_err(|e| ConfigError {
                     name: "ENCRYPTION_KEYS",
                     reason: e.to_string(),
-                })?,
-                false,
-            ),
+                })?;
+                if environment == Environment::Production && cipher.includes_development_key() {
+                    return Err(ConfigError {
+                        name: "ENCRYPTION_KEYS",
+                        reason: "holds the published development key, which protects nothing; \
+                                 generate a key of your own (see docs/security.md)"
+                            .into(),
+                    });
+                }
+                (cipher, false)
+            }
             None if environment == Environment::Production => {
                 return Err(ConfigError {
                     name: "ENCRYPTION_KEYS",
@@ -137,7 +141,8 @@ impl Settings {
                 });
             }
             None => (
-                FieldCipher::from_config(DEVELOPMENT_KEY).expect("the development key is valid"),
+                FieldCipher::from_config(service::field_crypto::DEVELOPMENT_KEYS)
+                    .expect("the development key is valid"),
                 true,
             ),
         };
@@ -148,15 +153,21 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
-        let login_limits = LoginLimits {
-            per_account: env.parse("LOGIN_ATTEMPTS_PER_ACCOUNT", 5)?,
+        let throttle = ThrottleLimits {
+            per_account_and_client: env.parse("LOGIN_ATTEMPTS_PER_ACCOUNT", 5)?,
+            per_account: env.parse("LOGIN_ATTEMPTS_PER_ACCOUNT_TOTAL", 100)?,
             per_client: env.parse("LOGIN_ATTEMPTS_PER_CLIENT", 20)?,
-            window: Duration::from_secs(env.parse("LOGIN_WINDOW_SECS", 60)?),
+            login_window: Duration::from_secs(env.parse("LOGIN_WINDOW_SECS", 60)?),
+            registrations_per_client: env.parse("REGISTRATIONS_PER_CLIENT", 10)?,
+            registration_window: Duration::from_secs(env.parse("REGISTRATION_WINDOW_SECS", 3600)?),
         };
         for (name, value) in [
-            ("LOGIN_ATTEMPTS_PER_ACCOUNT", u64::from(login_limits.per_account)),
-            ("LOGIN_ATTEMPTS_PER_CLIENT", u64::from(login_limits.per_client)),
-            ("LOGIN_WINDOW_SECS", login_limits.window.as_secs()),
+            ("LOGIN_ATTEMPTS_PER_ACCOUNT", u64::from(throttle.per_account_and_client)),
+            ("LOGIN_ATTEMPTS_PER_ACCOUNT_TOTAL", u64::from(throttle.per_account)),
+            ("LOGIN_ATTEMPTS_PER_CLIENT", u64::from(throttle.per_client)),
+            ("LOGIN_WINDOW_SECS", throttle.login_window.as_secs()),
+            ("REGISTRATIONS_PER_CLIENT", u64::from(throttle.registrations_per_client)),
+            ("REGISTRATION_WINDOW_SECS", throttle.registration_window.as_secs()),
         ] {
             if value == 0 {
                 return Err(ConfigError {
@@ -183,7 +194,7 @@ impl Settings {
             cipher,
             using_development_key,
             token_ttl: Duration::from_secs(token_ttl_hours * 3600),
-            login_limits,
+            throttle,
             stats_refresh: match env.parse("STATS_REFRESH_SECS", 300u64)? {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
@@ -304,6 +315,22 @@ mod tests {
         let prod = settings(&[("APP_ENV", "production"), ("ENCRYPTION_KEYS", key)]).unwrap();
         assert!(!prod.using_development_key);
         assert_eq!(prod.cipher.active_key_id(), "k1");
+    }
+
+    #[test]
+    fn production_refuses_the_published_development_key_under_any_id() {
+        let published = service::field_crypto::DEVELOPMENT_KEYS.split_once(':').unwrap().1;
+        let own = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        for keys in [format!("prod:{published}"), format!("{own},old:{published}")] {
+            let err = settings(&[("APP_ENV", "production"), ("ENCRYPTION_KEYS", &keys)]).unwrap_err();
+            assert_eq!(err.name, "ENCRYPTION_KEYS");
+            assert!(err.reason.contains("development key"), "{err}");
+            assert!(!err.to_string().contains(published), "the key is not echoed");
+            assert!(
+                settings(&[("ENCRYPTION_KEYS", &keys)]).is_ok(),
+                "development accepts it"
+            );
+        }
     }
 
     #[test]

@@ -6,16 +6,19 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use service::field_crypto::FieldCipher;
 
-use crate::throttle::LoginThrottle;
+use crate::throttle::Throttle;
 
 #[derive(Clone)]
 pub struct AppContext {
     pub db: DatabaseConnection,
     /// Upper bound for a readiness probe's round trip to the database.
     pub ready_timeout: Duration,
+    /// The migrations this binary was built with; readiness needs every one applied.
+    pub expected_migrations: Arc<Vec<String>>,
     pub cipher: FieldCipher,
     pub token_ttl: Duration,
-    pub login_throttle: Arc<LoginThrottle>,
+    /// Login and registration limits.
+    pub throttle: Arc<Throttle>,
     /// Send `x-statement-count` on every response (development only).
     pub expose_statement_count: bool,
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

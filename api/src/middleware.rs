@@ -3,7 +3,7 @@
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use tracing_actix_web::RequestId;
@@ -12,6 +12,26 @@ use crate::context::AppContext;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const STATEMENT_COUNT: HeaderName = HeaderName::from_static("x-statement-count");
+
+/// Paths whose responses carry one person's data (their account, shelf, tokens) or
+/// an admin's view of users: no cache, shared or private, may keep them.
+const PRIVATE_PREFIXES: &[&str] = &["/me/", "/admin/", "/auth/"];
+
+/// Sends `Cache-Control: no-store` on every response for `/me` and under [`PRIVATE_PREFIXES`],
+/// errors included, so a proxy or browser cache never replays someone's account.
+pub async fn private_no_store(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let path = req.path();
+    let private = path == "/me" || PRIVATE_PREFIXES.iter().any(|prefix| path.starts_with(prefix));
+    let mut res = next.call(req).await?;
+    if private {
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
 
 /// Echoes the request id that tracing-actix-web put in the request's log span.
 pub async fn request_id(

@@ -14,6 +14,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use service::ServiceError;
+use service::error::Outage;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -73,6 +74,9 @@ pub enum ApiError {
     NotFound,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A request that breaks a rule for all input (see `extract`), naming the fields.
+    #[error("bad request fields")]
+    BadField(Vec<FieldError>),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("conflict: {0}")]
@@ -83,6 +87,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
+    /// The readiness probe's answer, with its reason.
+    #[error("not ready: {0}")]
+    NotReady(String),
     #[error("internal error")]
     Internal,
 }
@@ -119,6 +126,11 @@ impl ApiError {
                 detail: Some(detail.clone()),
                 ..base
             },
+            ApiError::BadField(errors) => Problem {
+                detail: Some("the request contains characters or values no field accepts".into()),
+                errors: errors.clone(),
+                ..base
+            },
             ApiError::Validation(errors) => Problem {
                 kind: "urn:bookworm:problem:validation",
                 title: "Invalid input",
@@ -142,6 +154,10 @@ impl ApiError {
                 detail: Some((*detail).into()),
                 ..base
             },
+            ApiError::NotReady(reason) => Problem {
+                detail: Some(reason.clone()),
+                ..base
+            },
             ApiError::Internal => base,
         }
     }
@@ -154,12 +170,12 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadField(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -168,7 +184,7 @@ impl ResponseError for ApiError {
         let mut response = self.problem().response();
         let headers = response.headers_mut();
         match self {
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             ApiError::TooManyRequests { retry_after_secs } => {
@@ -187,6 +203,15 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<crate::throttle::Throttled> for ApiError {
+    fn from(refused: crate::throttle::Throttled) -> Self {
+        tracing::warn!(limit = ?refused.limit, "request throttled");
+        ApiError::TooManyRequests {
+            retry_after_secs: refused.wait.as_secs().max(1),
+        }
     }
 }
 
@@ -213,9 +238,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
             ServiceError::InvalidFields(errors) => errors.into(),
             ServiceError::Forbidden(detail) => ApiError::Forbidden(detail),
-            ServiceError::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                ApiError::Unavailable("the database is unavailable, try again shortly")
+            ServiceError::Unavailable { reason, source } => {
+                tracing::warn!(error = %source, ?reason, "database unavailable");
+                ApiError::Unavailable(match reason {
+                    Outage::Unreachable => "the database is unavailable, try again shortly",
+                    Outage::Timeout => "the database took too long to answer, try again shortly",
+                    Outage::Contention => "the database is busy with conflicting work, try again shortly",
+                })
             }
             ServiceError::Database(source) => {
                 tracing::error!(error = %source, "database error");

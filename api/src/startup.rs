@@ -16,7 +16,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::{Environment, Settings};
 use crate::context::AppContext;
 use crate::problem::problem_for_bare_errors;
-use crate::throttle::LoginThrottle;
+use crate::throttle::Throttle;
 use crate::{middleware, routes};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,16 +70,17 @@ impl Application {
                  Set ENCRYPTION_KEYS before storing real data; APP_ENV=production refuses to start without it."
             );
         }
-        let login_throttle = Arc::new(LoginThrottle::new(settings.login_limits));
+        let throttle = Arc::new(Throttle::new(settings.throttle));
         let ctx = AppContext {
             db: db.clone(),
             ready_timeout: settings.database.connect_timeout,
+            expected_migrations: Arc::new(Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()),
             cipher: settings.cipher.clone(),
             token_ttl: settings.token_ttl,
-            login_throttle: login_throttle.clone(),
+            throttle: throttle.clone(),
             expose_statement_count: settings.environment == Environment::Development,
         };
-        tokio::spawn(forget_idle_throttle_keys(login_throttle));
+        tokio::spawn(forget_idle_throttle_keys(throttle));
         if let Some(every) = settings.stats_refresh {
             tokio::spawn(refresh_stats_periodically(db.clone(), every));
         }
@@ -134,7 +135,7 @@ async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), Sta
     Ok(())
 }
 
-async fn forget_idle_throttle_keys(throttle: Arc<LoginThrottle>) {
+async fn forget_idle_throttle_keys(throttle: Arc<Throttle>) {
     let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every_minute.tick().await;
@@ -179,6 +180,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .default_service(web::to(routes::not_found))
             .wrap(from_fn(middleware::statement_count))
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+            .wrap(from_fn(middleware::private_no_store))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(middleware::request_id))
             .wrap(TracingLogger::default())

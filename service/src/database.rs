@@ -285,14 +285,6 @@ pub async fn connect(settings: &PoolSettings) -> Result<DatabaseConnection, DbEr
     Database::connect(settings.connect_options()).await
 }
 
-/// Round trip to the database, bounded by `timeout` (a closed pool fails at once).
-pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<(), DbErr> {
-    match tokio::time::timeout(timeout, db.execute_unprepared("SELECT 1")).await {
-        Ok(result) => result.map(|_| ()),
-        Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,17 @@
 //! The service layer's one error type. The API maps each variant to an HTTP status;
 //! other callers (tools, tests) match on it directly.
+//!
+//! Database errors are sorted here, once, into the two kinds a caller must tell apart:
+//! the database could not answer *now* ([`ServiceError::Unavailable`]: the server is
+//! down or restarting, a connection was cut mid-request, a statement hit its timeout,
+//! SQLite stayed locked past its busy timeout, a lock wait or a serialization conflict
+//! gave up) — worth retrying, an HTTP 503; and everything else, which is a bug
+//! ([`ServiceError::Database`], a 500).
 
-use sea_orm::DbErr;
+use std::ops::Deref;
+
+use sea_orm::sqlx::error::DatabaseError;
+use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -17,12 +27,27 @@ pub enum ServiceError {
     InvalidFields(Vec<crate::input::FieldError>),
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
-    #[error("the database is unavailable")]
-    Unavailable(#[source] DbErr),
+    #[error("the database is unavailable ({reason:?})")]
+    Unavailable {
+        reason: Outage,
+        #[source]
+        source: DbErr,
+    },
     #[error("database error")]
     Database(#[source] DbErr),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why the database could not answer a request that was otherwise fine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// No connection: refused, cut, pool exhausted, server shutting down.
+    Unreachable,
+    /// A statement ran past `statement_timeout` and was cancelled.
+    Timeout,
+    /// A lock or a serialization conflict, including SQLite's "database is locked".
+    Contention,
 }
 
 impl ServiceError {
@@ -38,11 +63,51 @@ impl ServiceError {
 
 impl From<DbErr> for ServiceError {
     fn from(err: DbErr) -> Self {
-        match err {
-            // Pool exhaustion and dropped connections are the database being
-            // unreachable, not a bug: callers may retry.
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ServiceError::Unavailable(err),
-            other => ServiceError::Database(other),
+        match outage(&err) {
+            Some(reason) => ServiceError::Unavailable { reason, source: err },
+            None => ServiceError::Database(err),
         }
     }
+}
+
+/// Classifies a database error as an outage, or `None` for a real failure.
+pub fn outage(err: &DbErr) -> Option<Outage> {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return Some(Outage::Unreachable),
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return None,
+    };
+    let RuntimeErr::SqlxError(sqlx_err) = runtime else {
+        return None;
+    };
+    match sqlx_err.deref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Some(Outage::Unreachable),
+        sqlx::Error::Database(db) => database_outage(db.as_ref()),
+        _ => None,
+    }
+}
+
+fn database_outage(db: &dyn DatabaseError) -> Option<Outage> {
+    let code = db.code()?;
+    if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+        // SQLSTATE: https://www.postgresql.org/docs/current/errcodes-appendix.html
+        return match code.as_ref() {
+            "57014" => Some(Outage::Timeout),
+            "40001" | "40P01" | "55P03" => Some(Outage::Contention),
+            "57P01" | "57P02" | "57P03" | "53300" => Some(Outage::Unreachable),
+            class if class.starts_with("08") => Some(Outage::Unreachable),
+            _ => None,
+        };
+    }
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes; the low byte is the primary code: 5 BUSY, 6 LOCKED.
+        let primary = code.parse::<i32>().ok()? & 0xff;
+        return matches!(primary, 5 | 6).then_some(Outage::Contention);
+    }
+    None
 }

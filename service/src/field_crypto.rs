@@ -18,6 +18,11 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 
 const VERSION: &str = "v1";
+
+/// The key used outside production when `ENCRYPTION_KEYS` is unset. It is published
+/// in this source code, so it protects nothing: production refuses it under any id.
+pub const DEVELOPMENT_KEYS: &str = "dev:Ym9va3dvcm0tZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM=";
+const DEVELOPMENT_KEY: &[u8; 32] = b"bookworm-development-key-32bytes";
 const NONCE_LEN: usize = 24;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -46,6 +51,8 @@ pub enum DecryptError {
 pub struct FieldCipher {
     /// `keys[0]` encrypts; all decrypt.
     keys: Vec<(String, XChaCha20Poly1305)>,
+    /// One of the keys is [`DEVELOPMENT_KEYS`]' key.
+    includes_development_key: bool,
 }
 
 impl std::fmt::Debug for FieldCipher {
@@ -59,6 +66,7 @@ impl FieldCipher {
     /// Parses `id:base64key[,id:base64key...]`; the first key is the active one.
     pub fn from_config(spec: &str) -> Result<Self, KeyError> {
         let mut keys: Vec<(String, XChaCha20Poly1305)> = Vec::new();
+        let mut includes_development_key = false;
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, encoded) = entry.split_once(':').ok_or(KeyError::Format)?;
             let valid_id = !id.is_empty()
@@ -75,12 +83,21 @@ impl FieldCipher {
             if keys.iter().any(|(existing, _)| existing == id) {
                 return Err(KeyError::Duplicate(id.to_owned()));
             }
+            includes_development_key |= &key == DEVELOPMENT_KEY;
             keys.push((id.to_owned(), XChaCha20Poly1305::new(&Key::from(key))));
         }
         if keys.is_empty() {
             return Err(KeyError::Format);
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            includes_development_key,
+        })
+    }
+
+    /// True when any configured key is the published development key.
+    pub fn includes_development_key(&self) -> bool {
+        self.includes_development_key
     }
 
     pub fn active_key_id(&self) -> &str {

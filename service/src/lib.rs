@@ -14,6 +14,7 @@ pub mod error;
 pub mod field_crypto;
 pub mod input;
 pub mod pagination;
+pub mod readiness;
 pub mod reviews;
 pub mod search;
 pub mod shelves;

@@ -61,6 +61,10 @@ impl Cursor {
     pub fn decode(raw: &str) -> Result<Self, ServiceError> {
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+        // No key we write holds a NUL, and PostgreSQL cannot even bind one as text.
+        if text.contains('\0') {
+            return Err(invalid_cursor());
+        }
         // The id never contains '|'; the key (a title, say) may.
         let (key, id) = text.rsplit_once('|').ok_or_else(invalid_cursor)?;
         let id = Uuid::parse_str(id).map_err(|_| invalid_cursor())?;
@@ -199,6 +203,17 @@ pub fn finish<T>(mut rows: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> Curso
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_hiding_a_nul_is_invalid() {
+        let tampered = URL_SAFE_NO_PAD.encode(format!("s:a\0b|{}", Uuid::now_v7()));
+        assert!(matches!(Cursor::decode(&tampered), Err(ServiceError::Invalid(_))));
+        let honest = Cursor {
+            key: CursorKey::Text("a|b".into()),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode(&honest.encode()).unwrap(), honest);
+    }
 
     #[test]
     fn cursors_round_trip() {

@@ -33,6 +33,23 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The same server as seen by a client at another address: every 127.x.y.z is this
+    /// machine, so a test can play several clients (an attacker and a victim, say).
+    pub fn from_address(&self, ip: [u8; 4]) -> TestApp {
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .expect("a client bound to a loopback address");
+        TestApp {
+            address: self.address.clone(),
+            backend: self.backend,
+            app_db: self.app_db.clone(),
+            db: self.db.clone(),
+            client,
+            database: self.database.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -140,6 +157,8 @@ pub fn test_settings(url: &str) -> Settings {
     settings.database.url = DatabaseUrl::new(url);
     settings.database.max_connections = 5;
     settings.database.min_connections = 1;
+    // Every test client registers from 127.0.0.1; the throttle tests set their own limit.
+    settings.throttle.registrations_per_client = 10_000;
     settings
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
+use crate::extract::Query;
 use crate::problem::ApiError;
 use crate::problem::responses::{AdminOnly, BadQuery, NeedsToken};
 
@@ -64,7 +65,7 @@ crate::views::page!(AuditPage, AuditEntryView);
 pub async fn list(
     ctx: web::Data<AppContext>,
     _admin: Admin,
-    query: web::Query<AuditQuery>,
+    query: Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
+use crate::extract::{Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
@@ -42,7 +43,7 @@ crate::views::page!(UserPage, AccountView);
 pub async fn list(
     ctx: web::Data<AppContext>,
     _admin: Admin,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
@@ -74,7 +75,7 @@ pub async fn update(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
     id: web::Path<Uuid>,
-    body: web::Json<UserPatch>,
+    body: Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let account = accounts::set_role(&ctx.db, &ctx.cipher, &admin, id.into_inner(), body.role).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))

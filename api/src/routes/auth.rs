@@ -1,5 +1,7 @@
 //! `POST /auth/register`, `POST /auth/login`, `POST /auth/logout`.
 
+use std::net::IpAddr;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::context::AppContext;
+use crate::extract::Json;
 use crate::problem::responses::{BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
@@ -43,11 +46,17 @@ impl RegisterRequest {
     responses(
         (status = 201, body = AccountView, description = "Account and profile created"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Email cannot be registered"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many registrations from this address; see Retry-After"),
         JsonBody,
         BadToken,
         Invalid,
     ))]
-pub async fn register(ctx: web::Data<AppContext>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    body: Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.throttle.registration(client_address(&req))?;
     let new = body.into_inner().parse()?;
     let account = accounts::register(&ctx.db, &ctx.cipher, new)
         .await
@@ -87,15 +96,9 @@ pub struct TokenResponse {
 pub async fn login(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = req.peer_addr().map(|addr| addr.ip());
-    if let Err(wait) = ctx.login_throttle.attempt(&body.email, client) {
-        tracing::warn!(client = ?client, "login throttled");
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
+    ctx.throttle.login_attempt(&body.email, client_address(&req))?;
     let ttl = chrono::Duration::from_std(ctx.token_ttl).map_err(|_| ApiError::Internal)?;
     let issued = accounts::login(&ctx.db, &body.email, &body.password, ttl).await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
@@ -103,6 +106,11 @@ pub async fn login(
         token_type: "Bearer",
         expires_at: issued.expires_at,
     }))
+}
+
+/// The TCP peer (see `throttle` for why not `X-Forwarded-For`).
+fn client_address(req: &HttpRequest) -> IpAddr {
+    req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
 #[utoipa::path(operation_id = "auth_logout", post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
+use crate::extract::{Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -35,7 +36,7 @@ pub struct ListQuery {
 pub async fn list(
     ctx: web::Data<AppContext>,
     _caller: Caller,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let authors = authors::list(&ctx.db, query.prefix.as_deref(), &page).await?;
@@ -81,7 +82,7 @@ pub struct NewAuthorBody {
 pub async fn create(
     ctx: web::Data<AppContext>,
     _admin: Admin,
-    body: web::Json<NewAuthorBody>,
+    body: Json<NewAuthorBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewAuthor::parse(&body.name, body.bio.as_deref())?;
     let author = authors::create(&ctx.db, new).await?;
@@ -114,7 +115,7 @@ pub async fn update(
     ctx: web::Data<AppContext>,
     _admin: Admin,
     id: web::Path<Uuid>,
-    body: web::Json<AuthorPatch>,
+    body: Json<AuthorPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let changes = AuthorChanges::parse(body.name.as_deref(), body.bio.as_ref().map(|b| b.as_deref()))?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
+use crate::extract::{Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -41,6 +42,7 @@ pub struct ListQuery {
     pub category_id: Option<Uuid>,
     pub year_from: Option<i32>,
     pub year_to: Option<i32>,
+    #[param(inline)]
     pub sort: Option<Sort>,
     /// Page size, 1 to 100 (default 20; larger values are capped).
     #[param(minimum = 1)]
@@ -58,7 +60,7 @@ pub struct ListQuery {
 pub async fn list(
     ctx: web::Data<AppContext>,
     _caller: Caller,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = BookFilter {
@@ -112,7 +114,7 @@ pub struct NewBookBody {
 pub async fn create(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
-    body: web::Json<NewBookBody>,
+    body: Json<NewBookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let new = NewBook::parse(
@@ -161,7 +163,7 @@ pub async fn update(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
     id: web::Path<Uuid>,
-    body: web::Json<BookPatch>,
+    body: Json<BookPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let changes = BookChanges::parse(
@@ -212,7 +214,7 @@ pub async fn set_categories(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
     id: web::Path<Uuid>,
-    body: web::Json<BookCategoriesBody>,
+    body: Json<BookCategoriesBody>,
 ) -> Result<HttpResponse, ApiError> {
     let book = books::set_categories(&ctx.db, (&admin).into(), id.into_inner(), &body.category_ids).await?;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))

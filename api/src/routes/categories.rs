@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
+use crate::extract::{Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -39,7 +40,7 @@ pub struct ListQuery {
 pub async fn list_roots(
     ctx: web::Data<AppContext>,
     _caller: Caller,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let roots = categories::list_roots(&ctx.db, &page).await?;
@@ -121,7 +122,7 @@ pub struct NewCategoryBody {
 pub async fn create(
     ctx: web::Data<AppContext>,
     _admin: Admin,
-    body: web::Json<NewCategoryBody>,
+    body: Json<NewCategoryBody>,
 ) -> Result<HttpResponse, ApiError> {
     let name = categories::parse_name(&body.name)?;
     let category = categories::create(&ctx.db, name, body.parent_id).await?;
@@ -158,7 +159,7 @@ pub async fn update(
     ctx: web::Data<AppContext>,
     _admin: Admin,
     id: web::Path<Uuid>,
-    body: web::Json<CategoryPatch>,
+    body: Json<CategoryPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.as_deref().map(categories::parse_name).transpose()?;

@@ -1,7 +1,8 @@
 //! Liveness and readiness probes. `live` never touches the database, so an
 //! orchestrator does not restart a healthy process because the database blinked;
-//! `ready` answers 503 while the database is unreachable, taking the instance out of
-//! rotation until it recovers.
+//! `ready` answers 503 while this instance cannot do its work — the database is
+//! unreachable, its role cannot read the tables it serves, or the schema is behind the
+//! binary (`service::readiness`) — taking it out of rotation until that is fixed.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -29,18 +30,18 @@ pub async fn live() -> HttpResponse {
 
 #[utoipa::path(operation_id = "health_ready", get, path = "/health/ready", tag = "health",
     responses(
-        (status = 200, body = Health, description = "The database answers"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "The database is unreachable"),
+        (status = 200, body = Health, description = "The database answers, every served table is readable, the schema is current"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Not ready; `detail` says why"),
     ))]
 pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
-    match service::database::ping(&ctx.db, ctx.ready_timeout).await {
+    match service::readiness::check(&ctx.db, ctx.ready_timeout, &ctx.expected_migrations).await {
         Ok(()) => Ok(HttpResponse::Ok().json(Health {
             status: "ok",
             database: Some("ok"),
         })),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::Unavailable("the database is unreachable"))
+        Err(reason) => {
+            tracing::warn!(%reason, "readiness check failed");
+            Err(ApiError::NotReady(reason.to_string()))
         }
     }
 }

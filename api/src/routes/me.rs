@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
 use crate::context::AppContext;
+use crate::extract::Json;
 use crate::problem::responses::{Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -103,7 +104,7 @@ impl ProfilePatch {
 pub async fn update_profile(
     ctx: web::Data<AppContext>,
     Member(user): Member,
-    body: web::Json<ProfilePatch>,
+    body: Json<ProfilePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.into_inner().parse()?;
     let account = accounts::update_profile(&ctx.db, &ctx.cipher, (&user).into(), changes).await?;

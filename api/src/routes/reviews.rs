@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Member};
 use crate::context::AppContext;
+use crate::extract::{Json, Query};
 use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -40,7 +41,7 @@ pub async fn list_for_book(
     ctx: web::Data<AppContext>,
     _caller: Caller,
     id: web::Path<Uuid>,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let reviews = reviews::list_for_book(&ctx.db, id.into_inner(), &page).await?;
@@ -58,7 +59,7 @@ pub async fn list_for_user(
     ctx: web::Data<AppContext>,
     _caller: Caller,
     id: web::Path<Uuid>,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let reviews = reviews::list_for_user(&ctx.db, id.into_inner(), &page).await?;
@@ -99,7 +100,7 @@ pub async fn create(
     ctx: web::Data<AppContext>,
     Member(user): Member,
     id: web::Path<Uuid>,
-    body: web::Json<NewReviewBody>,
+    body: Json<NewReviewBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewReview::parse(body.rating, body.title.as_deref(), &body.body)?;
     let review = reviews::create(&ctx.db, &user, id.into_inner(), new).await?;
@@ -133,7 +134,7 @@ pub async fn update(
     ctx: web::Data<AppContext>,
     Member(user): Member,
     id: web::Path<Uuid>,
-    body: web::Json<ReviewPatch>,
+    body: Json<ReviewPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let changes = ReviewChanges::parse(b.rating, b.title.as_ref().map(|t| t.as_deref()), b.body.as_deref())?;

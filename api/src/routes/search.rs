@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
+use crate::extract::Query;
 use crate::problem::ApiError;
 use crate::problem::responses::{BadQuery, BadToken};
 use crate::views::{BookPage, ReviewPage};
@@ -39,7 +40,7 @@ fn parse(query: &SearchQuery) -> Result<(SearchText, PageRequest), ApiError> {
 pub async fn books(
     ctx: web::Data<AppContext>,
     _caller: Caller,
-    query: web::Query<SearchQuery>,
+    query: Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (text, page) = parse(&query)?;
     Ok(HttpResponse::Ok().json(BookPage::from(search::books(&ctx.db, &text, &page).await?)))
@@ -50,7 +51,7 @@ pub async fn books(
 pub async fn reviews(
     ctx: web::Data<AppContext>,
     _caller: Caller,
-    query: web::Query<SearchQuery>,
+    query: Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (text, page) = parse(&query)?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(search::reviews(&ctx.db, &text, &page).await?)))

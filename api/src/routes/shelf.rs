@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
 use crate::context::AppContext;
+use crate::extract::{Json, Query};
 use crate::problem::responses::{BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::views::{ShelfEntryView, ShelfPage};
@@ -36,7 +37,7 @@ pub struct ListQuery {
 pub async fn list(
     ctx: web::Data<AppContext>,
     Authenticated(user): Authenticated,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let entries = shelves::list(&ctx.db, user.id, query.status, &page).await?;
@@ -63,7 +64,7 @@ pub async fn put(
     ctx: web::Data<AppContext>,
     Member(user): Member,
     book_id: web::Path<Uuid>,
-    body: web::Json<ShelfBody>,
+    body: Json<ShelfBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (entry, created) = shelves::put(&ctx.db, (&user).into(), book_id.into_inner(), body.status).await?;
     let mut response = if created {

@@ -115,14 +115,9 @@ pub struct Bio(String);
 impl Bio {
     pub const MAX_LEN: usize = 2_000;
 
+    /// Several lines are fine; other control characters are not.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        if raw.chars().count() > Self::MAX_LEN {
-            return Err(FieldError::new(
-                "bio",
-                format!("must be at most {} characters", Self::MAX_LEN),
-            ));
-        }
-        Ok(Self(raw.trim().to_owned()))
+        crate::input::text("bio", raw, 0, Self::MAX_LEN, true).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -109,7 +109,7 @@ async fn unknown_email_and_wrong_password_look_the_same(backend: Backend) {
 /// Not a benchmark: a guard against the unknown-email path skipping the password
 /// check, which would make it an order of magnitude faster than a wrong password.
 async fn an_unknown_email_still_costs_one_password_verification(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.login_limits.per_account = 1_000).await;
+    let app = spawn_app_with(backend, |s| s.throttle.per_account_and_client = 1_000).await;
     app.reader("ada@example.com").await;
     let median = |mut xs: Vec<Duration>| {
         xs.sort();
@@ -159,8 +159,69 @@ async fn repeated_logins_to_one_account_are_throttled_without_affecting_others(b
     );
 }
 
+async fn guessing_from_one_address_does_not_lock_the_owner_out(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.reader("ada@example.com").await;
+    let attacker = app.from_address([127, 0, 0, 66]);
+
+    for _ in 0..5 {
+        assert_eq!(attacker.login("ada@example.com", "a wild guess!").await.status(), 401);
+    }
+
+    assert_eq!(attacker.login("ada@example.com", PASSWORD).await.status(), 429);
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status(),
+        200,
+        "Ada, from her own address, still signs in"
+    );
+}
+
+async fn guessing_spread_over_many_addresses_meets_the_account_ceiling(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.throttle.per_account = 6).await;
+    app.reader("ada@example.com").await;
+    // `reader` logged in once from 127.0.0.1: five attempts left on the account.
+    for last in 2..=6 {
+        let guesser = app.from_address([127, 0, 1, last]);
+        assert_eq!(guesser.login("ada@example.com", "a wild guess!").await.status(), 401);
+    }
+
+    let refused = app
+        .from_address([127, 0, 1, 7])
+        .login("ada@example.com", PASSWORD)
+        .await;
+    assert_eq!(refused.status(), 429, "the per-account ceiling holds across addresses");
+    assert!(refused.headers().contains_key("retry-after"));
+}
+
+async fn registration_is_throttled_per_address(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.throttle.registrations_per_client = 3).await;
+    for n in 0..3 {
+        let email = format!("probe{n}@example.com");
+        assert_eq!(app.register(&email, PASSWORD, "Probe").await.status(), 201);
+    }
+
+    let refused = app.register("probe3@example.com", PASSWORD, "Probe").await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 60, "registrations refill slowly: {retry_after} s");
+    assert_eq!(
+        app.register("probe0@example.com", PASSWORD, "Probe").await.status(),
+        429,
+        "a taken address is not revealed past the limit either"
+    );
+    let elsewhere = app.from_address([127, 0, 0, 9]);
+    assert_eq!(
+        elsewhere
+            .register("probe3@example.com", PASSWORD, "Probe")
+            .await
+            .status(),
+        201
+    );
+}
+
 async fn one_client_cannot_spray_many_accounts(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.login_limits.per_client = 3).await;
+    let app = spawn_app_with(backend, |s| s.throttle.per_client = 3).await;
 
     for n in 0..3 {
         assert_eq!(
@@ -268,6 +329,9 @@ backend_tests!(
     unknown_email_and_wrong_password_look_the_same,
     an_unknown_email_still_costs_one_password_verification,
     repeated_logins_to_one_account_are_throttled_without_affecting_others,
+    guessing_from_one_address_does_not_lock_the_owner_out,
+    guessing_spread_over_many_addresses_meets_the_account_ceiling,
+    registration_is_throttled_per_address,
     one_client_cannot_spray_many_accounts,
     a_phone_ciphertext_copied_to_another_profile_reveals_nothing,
     rotated_keys_still_read_old_values_and_write_with_the_new_key,

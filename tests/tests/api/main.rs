@@ -7,6 +7,7 @@ mod audit;
 mod catalogue;
 mod constraints;
 mod health;
+mod hostile_input;
 mod indexes;
 mod migrations;
 mod no_n_plus_one;

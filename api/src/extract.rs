@@ -1,0 +1,216 @@
+//! The two extractors every handler reads requests with: [`Json`] for bodies and
+//! [`Query`] for query strings. They apply, once for the whole API, the rules that hold
+//! for every text a client sends, before any handler or domain type sees it:
+//!
+//! - no NUL (U+0000) anywhere: PostgreSQL refuses it in `text` (a 500 waiting to
+//!   happen) and SQLite stores it, truncating the value for C-string readers;
+//! - a body is a JSON object: serde would otherwise fill a struct from an array by
+//!   position (`["name","bio"]`), which no client means to send;
+//! - a whole-number float is a number like any other: `"rating": 4.0` is the integer
+//!   4, as JSON Schema (and so the OpenAPI document) defines integers.
+//!
+//! Per-handler checks were rejected: one forgotten field would be enough. Field rules
+//! that depend on meaning (lengths, formats) stay in the domain types.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Number, Value};
+
+use crate::problem::{ApiError, FieldError};
+
+const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+/// A JSON object body, checked as the module describes, then deserialized into `T`.
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // The raw JSON extractor applies the body limit and content type (`JsonConfig`).
+        let raw = web::Json::<Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = raw.await?.into_inner();
+            Ok(Json(parse_body(value)?))
+        })
+    }
+}
+
+fn parse_body<T: DeserializeOwned>(mut value: Value) -> Result<T, ApiError> {
+    let Value::Object(object) = &mut value else {
+        return Err(ApiError::BadRequest("the body must be a JSON object".into()));
+    };
+    let mut errors = Vec::new();
+    for (key, field) in object.iter_mut() {
+        normalise(key, field, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::BadField(errors));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// Collects every NUL (naming the field by its path) and turns whole floats to integers.
+fn normalise(path: &str, value: &mut Value, errors: &mut Vec<FieldError>) {
+    match value {
+        Value::String(text) if text.contains('\0') => errors.push(FieldError {
+            field: path.to_owned(),
+            message: NUL_MESSAGE.into(),
+        }),
+        Value::Number(number) => {
+            if let Some(whole) = whole_number(number) {
+                *number = whole;
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                normalise(&format!("{path}[{index}]"), item, errors);
+            }
+        }
+        Value::Object(fields) => normalise_object(path, fields, errors),
+        _ => {}
+    }
+}
+
+fn normalise_object(path: &str, fields: &mut Map<String, Value>, errors: &mut Vec<FieldError>) {
+    for (key, field) in fields.iter_mut() {
+        let path = format!("{path}.{key}");
+        if key.contains('\0') {
+            errors.push(FieldError {
+                field: path.clone(),
+                message: "a field name must not contain the NUL character".into(),
+            });
+        }
+        normalise(&path, field, errors);
+    }
+}
+
+fn whole_number(number: &Number) -> Option<Number> {
+    let float = number.as_f64().filter(|_| number.is_f64())?;
+    let in_range = float.fract() == 0.0 && float >= i64::MIN as f64 && float < i64::MAX as f64;
+    in_range.then(|| Number::from(float as i64))
+}
+
+/// A query string without NUL characters, then deserialized into `T` (`QueryConfig`
+/// turns malformed ones into a 400 problem).
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        std::future::ready(match parameter_with_nul(req.query_string()) {
+            Some(name) => Err(ApiError::BadField(vec![FieldError {
+                field: name,
+                message: NUL_MESSAGE.into(),
+            }])
+            .into()),
+            None => web::Query::<T>::from_request(req, payload)
+                .into_inner()
+                .map(|q| Query(q.into_inner())),
+        })
+    }
+}
+
+/// The name of the first parameter whose name or value holds an encoded NUL.
+fn parameter_with_nul(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let encodes_nul = pair.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00"));
+        encodes_nul.then(|| pair.split('=').next().unwrap_or_default().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Review {
+        rating: i16,
+        body: Option<String>,
+    }
+
+    fn parse(json: &str) -> Result<Review, ApiError> {
+        parse_body(serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn whole_floats_are_integers_and_fractions_are_not() {
+        assert_eq!(parse(r#"{"rating": 4.0}"#).unwrap().rating, 4);
+        assert_eq!(parse(r#"{"rating": 4}"#).unwrap().rating, 4);
+        assert!(matches!(parse(r#"{"rating": 4.5}"#), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn arrays_are_not_objects() {
+        let err = parse(r#"[5, "positional"]"#).unwrap_err();
+        assert!(
+            matches!(err, ApiError::BadRequest(ref d) if d.contains("JSON object")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn nul_is_refused_wherever_it_hides_and_the_field_is_named() {
+        let Err(ApiError::BadField(errors)) = parse(r#"{"rating": 4, "body": "a\u0000b"}"#) else {
+            panic!("NUL accepted")
+        };
+        assert_eq!(errors[0].field, "body");
+        let mut nested = serde_json::json!({"ids": ["ok", "x\u{0}"], "meta": {"k\u{0}": 1}});
+        let mut errors = Vec::new();
+        for (key, value) in nested.as_object_mut().unwrap().iter_mut() {
+            normalise(key, value, &mut errors);
+        }
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["ids[1]", "meta.k\u{0}"]);
+    }
+
+    #[test]
+    fn an_encoded_nul_in_a_query_names_its_parameter() {
+        assert_eq!(parameter_with_nul("limit=5&q=a%00b").as_deref(), Some("q"));
+        assert_eq!(parameter_with_nul("prefix=%00").as_deref(), Some("prefix"));
+        assert_eq!(
+            parameter_with_nul("q=a%2500b"),
+            None,
+            "an escaped percent sign is not a NUL"
+        );
+        assert_eq!(parameter_with_nul("q=plain&limit=2"), None);
+    }
+}

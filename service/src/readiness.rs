@@ -1,0 +1,104 @@
+//! What `/health/ready` checks: not only that the database answers, but that this
+//! instance can do its work there. A role that lost its grants, or a schema older than
+//! the binary (a deploy that skipped `migration up`), answers `SELECT 1` happily and
+//! then fails every request; readiness fails instead, naming the cause, so the
+//! orchestrator keeps traffic away and the operator sees why.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+/// Every table the API reads.
+pub const SERVED_TABLES: &[&str] = &[
+    "users",
+    "profiles",
+    "api_tokens",
+    "authors",
+    "books",
+    "categories",
+    "book_categories",
+    "reviews",
+    "shelf_entries",
+    "audit_log",
+    "user_stats",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database is unreachable")]
+    Unreachable,
+    #[error("the database role cannot read {0}: check the grants (docs/operations.md)")]
+    MissingGrants(String),
+    #[error("the schema is behind this binary: {0} not applied (run the migrations)")]
+    MigrationsBehind(String),
+}
+
+/// Runs the checks within `timeout`; `expected` are the migrations this binary needs.
+pub async fn check(db: &DatabaseConnection, timeout: Duration, expected: &[String]) -> Result<(), NotReady> {
+    match tokio::time::timeout(timeout, run_checks(db, expected)).await {
+        Ok(result) => result,
+        Err(_) => Err(NotReady::Unreachable),
+    }
+}
+
+async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), NotReady> {
+    let backend = db.get_database_backend();
+    let unreadable: Vec<String> = match backend {
+        DbBackend::Postgres => {
+            // to_regclass: a missing table is unreadable too, not an error.
+            let sql = "SELECT t FROM unnest($1::text[]) AS t \
+                       WHERE to_regclass(t) IS NULL OR NOT has_table_privilege(to_regclass(t), 'SELECT') \
+                       ORDER BY t";
+            let tables: Vec<String> = SERVED_TABLES.iter().map(|t| t.to_string()).collect();
+            query_strings(db, Statement::from_sql_and_values(backend, sql, [tables.into()])).await?
+        }
+        // SQLite has no roles: a table is readable if it exists.
+        _ => {
+            let present = query_strings(
+                db,
+                Statement::from_string(
+                    backend,
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')",
+                ),
+            )
+            .await?;
+            SERVED_TABLES
+                .iter()
+                .filter(|t| !present.iter().any(|p| p == *t))
+                .map(|t| t.to_string())
+                .collect()
+        }
+    };
+    if !unreadable.is_empty() {
+        return Err(NotReady::MissingGrants(unreadable.join(", ")));
+    }
+    let applied = query_strings(
+        db,
+        Statement::from_string(backend, "SELECT version FROM seaql_migrations"),
+    )
+    .await?;
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|name| !applied.contains(name))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(NotReady::MigrationsBehind(missing.join(", ")));
+    }
+    Ok(())
+}
+
+async fn query_strings(db: &DatabaseConnection, statement: Statement) -> Result<Vec<String>, NotReady> {
+    let rows = db.query_all_raw(statement).await.map_err(|err| {
+        tracing::warn!(error = %err, "readiness query failed");
+        match crate::error::outage(&err) {
+            Some(_) => NotReady::Unreachable,
+            // A query that cannot run at all (seaql_migrations unreadable, say) is a
+            // permissions or schema problem, not an outage.
+            None => NotReady::MissingGrants("the migration table".into()),
+        }
+    })?;
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0).map_err(|_| NotReady::Unreachable))
+        .collect()
+}
