@@ -7,7 +7,8 @@
 //! - health check: sqlx pings on every checkout; we ping only connections idle for
 //!   longer than `check_idle_after`, which catches stale ones without a round trip
 //!   per request;
-//! - SQLite runs in WAL mode with a busy timeout, so readers never block the writer.
+//! - SQLite runs in WAL mode, so readers never block the writer, and waits for the
+//!   write lock up to the statement timeout.
 
 use std::fmt;
 use std::future::Future;
@@ -88,7 +89,8 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     /// Idle connections above `min_connections` are closed after this long.
     pub idle_timeout: Duration,
-    /// PostgreSQL `statement_timeout`; ignored by SQLite.
+    /// PostgreSQL `statement_timeout`; on SQLite, the busy timeout (how long a
+    /// statement waits for another connection's write lock before giving up).
     pub statement_timeout: Duration,
     /// A pooled connection idle for longer than this is pinged before use.
     pub check_idle_after: Duration,
@@ -119,12 +121,14 @@ impl PoolSettings {
             .test_before_acquire_if_idle_for(self.check_idle_after)
             .statement_timeout(self.statement_timeout)
             .set_application_name("bookworm")
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
-                opts.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
-            });
+            .sqlx_logging(false);
+        // SQLite's nearest thing to a statement timeout: how long to wait for a lock.
+        let busy_timeout = self.statement_timeout;
+        options.map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy_timeout)
+        });
         let idle_in_transaction = (self.statement_timeout * 3).as_millis().to_string();
         options.map_sqlx_postgres_opts(move |opts| {
             // A transaction abandoned by a cancelled request must not hold locks forever

@@ -81,6 +81,54 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     assert!(uuid::Uuid::parse_str(&a).is_ok());
 }
 
+async fn readiness_fails_while_the_schema_is_behind_the_binary(backend: Backend) {
+    use migration::{Migrator, MigratorTrait};
+    let app = spawn_app(backend).await;
+    let latest = Migrator::migrations().last().unwrap().name().to_owned();
+
+    Migrator::down(&app.db, Some(1)).await.unwrap();
+    let behind = app.get("/health/ready").await;
+    assert_eq!(behind.status(), 503);
+    assert_problem_json(&behind);
+    let problem: Value = behind.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("schema is behind") && detail.contains(&latest), "{detail}");
+
+    Migrator::up(&app.db, None).await.unwrap();
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+}
+
+#[cfg(postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_api_role_cannot_read_a_table() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let database = std::sync::Arc::new(tests::TestDatabase::create(Backend::Postgres).await);
+    let owner = database.connect().await;
+    Migrator::up(&owner, None).await.unwrap();
+    let role = database.create_app_role().await;
+    let app = tests::spawn_app_on(&database, |s| {
+        s.database.url = service::database::DatabaseUrl::new(role.url.clone());
+        s.auto_migrate = false;
+    })
+    .await;
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+
+    owner
+        .execute_unprepared(&format!("REVOKE SELECT ON books, reviews FROM {}", role.name))
+        .await
+        .unwrap();
+
+    let not_ready = app.get("/health/ready").await;
+    assert_eq!(not_ready.status(), 503);
+    let problem: Value = not_ready.json().await.unwrap();
+    assert_eq!(
+        problem["detail"],
+        "the database role cannot read books, reviews: check the grants (docs/operations.md)"
+    );
+    drop(role);
+}
+
 fn assert_problem_json(response: &reqwest::Response) {
     assert_eq!(response.headers()["content-type"], "application/problem+json");
 }
@@ -92,4 +140,5 @@ backend_tests!(
     an_unknown_route_is_a_problem_json_404,
     a_wrong_method_is_a_problem_json_405_naming_the_allowed_ones,
     every_response_carries_a_request_id,
+    readiness_fails_while_the_schema_is_behind_the_binary,
 );
