@@ -7,8 +7,7 @@ use api::config::Settings;
 use api::startup::Application;
 use api::telemetry;
 use clap::{Parser, Subcommand};
-use migration::{Migrator, MigratorTrait};
-use service::accounts::{self, AdminBootstrap, Email, Password};
+use service::accounts::AdminBootstrap;
 
 #[derive(Parser)]
 #[command(
@@ -64,15 +63,6 @@ async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 async fn create_admin(settings: Settings, email: &str) -> Result<(), String> {
-    let email = Email::parse(email).map_err(|e| format!("--email {}", e.message))?;
-    let db = service::database::connect(&settings.database)
-        .await
-        .map_err(|e| format!("cannot reach the database at {}: {e}", settings.database.url))?;
-    if settings.auto_migrate {
-        Migrator::up(&db, None)
-            .await
-            .map_err(|e| format!("applying migrations failed: {e}"))?;
-    }
     let password = match std::env::var("BOOKWORM_ADMIN_PASSWORD") {
         Ok(password) => Some(password),
         Err(_) => {
@@ -85,14 +75,7 @@ async fn create_admin(settings: Settings, email: &str) -> Result<(), String> {
             Some(line.trim_end_matches(['\r', '\n']).to_owned()).filter(|p| !p.is_empty())
         }
     };
-    let password = password
-        .map(|p| Password::parse(&p))
-        .transpose()
-        .map_err(|e| format!("password {}", e.message))?;
-    let outcome = accounts::bootstrap_admin(&db, &email, password)
-        .await
-        .map_err(|e| e.to_string())?;
-    match outcome {
+    match api::commands::create_admin(&settings, email, password).await? {
         AdminBootstrap::Created => println!("created admin account {email}"),
         AdminBootstrap::Promoted => {
             println!("{email} is now an admin (its existing tokens were revoked)")

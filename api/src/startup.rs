@@ -111,7 +111,7 @@ impl Application {
 }
 
 /// Applies pending migrations, as the schema owner when `DATABASE_MIGRATION_URL` is set.
-async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
+pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
     match &settings.migration_url {
         Some(url) => {
             let owner = service::database::PoolSettings {

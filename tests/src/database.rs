@@ -172,6 +172,43 @@ pub fn app_role_grants(role: &str, database: &str) -> Vec<String> {
 }
 
 impl TestDatabase {
+    /// Creates a schema-owner role like production's `bookworm_owner`: it owns this
+    /// (still empty) database and so its `public` schema, and is neither superuser nor
+    /// BYPASSRLS. Migrate through its `url` to have it own every object.
+    pub async fn create_owner_role(&self) -> AppRole {
+        let Owner::Postgres { admin_url, name } = &self.owner else {
+            panic!("roles are a PostgreSQL feature")
+        };
+        let role = format!("bookworm_owner_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect_admin(admin_url).await;
+        for sql in [
+            format!("CREATE ROLE {role} LOGIN PASSWORD '{APP_ROLE_PASSWORD}' NOSUPERUSER NOBYPASSRLS"),
+            format!("ALTER DATABASE \"{name}\" OWNER TO {role}"),
+        ] {
+            admin
+                .execute_unprepared(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        admin.close().await.ok();
+        self.role_handle(role)
+    }
+
+    fn role_handle(&self, role: String) -> AppRole {
+        let Owner::Postgres { admin_url, .. } = &self.owner else {
+            panic!("roles are a PostgreSQL feature")
+        };
+        let mut url = reqwest::Url::parse(&self.url).expect("a URL");
+        url.set_username(&role).expect("a user name");
+        url.set_password(Some(APP_ROLE_PASSWORD)).expect("a password");
+        AppRole {
+            name: role,
+            url: url.to_string(),
+            admin_url: admin_url.clone(),
+            database_url: self.url.clone(),
+        }
+    }
+
     /// Creates the API's restricted role for this (already migrated) database.
     pub async fn create_app_role(&self) -> AppRole {
         let Owner::Postgres {
@@ -198,15 +235,7 @@ impl TestDatabase {
                 .unwrap_or_else(|e| panic!("{grant}: {e}"));
         }
         owner.close().await.ok();
-        let mut url = reqwest::Url::parse(&self.url).expect("a URL");
-        url.set_username(&role).expect("a user name");
-        url.set_password(Some(APP_ROLE_PASSWORD)).expect("a password");
-        AppRole {
-            name: role,
-            url: url.to_string(),
-            admin_url: admin_url.clone(),
-            database_url: self.url.clone(),
-        }
+        self.role_handle(role)
     }
 }
 
@@ -219,10 +248,20 @@ impl Drop for AppRole {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                // Its grants first (in the test database, if it still exists), then the role.
+                // What it owns goes back to the admin (the test database itself included),
+                // its grants are dropped (in the test database, if it still exists), then the role.
+                let admin_db = connect_admin(&admin_url).await;
+                admin_db
+                    .execute_unprepared(&format!("REASSIGN OWNED BY {role} TO CURRENT_USER"))
+                    .await
+                    .ok();
+                admin_db.close().await.ok();
                 let mut options = ConnectOptions::new(database_url.as_str());
                 options.max_connections(1).sqlx_logging(false);
                 if let Ok(db) = Database::connect(options).await {
+                    db.execute_unprepared(&format!("REASSIGN OWNED BY {role} TO CURRENT_USER"))
+                        .await
+                        .ok();
                     db.execute_unprepared(&format!("DROP OWNED BY {role}")).await.ok();
                     db.close().await.ok();
                 }

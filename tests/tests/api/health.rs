@@ -92,7 +92,10 @@ async fn readiness_fails_while_the_schema_is_behind_the_binary(backend: Backend)
     assert_problem_json(&behind);
     let problem: Value = behind.json().await.unwrap();
     let detail = problem["detail"].as_str().unwrap();
-    assert!(detail.contains("schema is behind") && detail.contains(&latest), "{detail}");
+    assert!(
+        detail.contains("schema is behind") && detail.contains(&latest),
+        "{detail}"
+    );
 
     Migrator::up(&app.db, None).await.unwrap();
     assert_eq!(app.get("/health/ready").await.status(), 200);

@@ -12,6 +12,7 @@ mod indexes;
 mod migrations;
 mod no_n_plus_one;
 mod openapi;
+mod operator_commands;
 mod outages;
 mod pool;
 mod reviews_and_shelves;

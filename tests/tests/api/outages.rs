@@ -15,7 +15,10 @@ async fn assert_retryable_503(response: reqwest::Response, what: &str) {
     assert_eq!(response.headers()["content-type"], "application/problem+json", "{what}");
     assert!(response.headers().contains_key("retry-after"), "{what}");
     let problem: Value = response.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("try again"), "{what}: {problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("try again"),
+        "{what}: {problem}"
+    );
 }
 
 async fn a_statement_that_waits_past_its_timeout_is_a_503(backend: Backend) {
@@ -35,7 +38,11 @@ async fn a_statement_that_waits_past_its_timeout_is_a_503(backend: Backend) {
     // (so the busy timeout gives up).
     let blocker = app.db.begin().await.unwrap();
     match backend {
-        Backend::Postgres => blocker.execute_unprepared("LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE").await,
+        Backend::Postgres => {
+            blocker
+                .execute_unprepared("LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE")
+                .await
+        }
         Backend::Sqlite => blocker.execute_unprepared("UPDATE users SET role = role").await,
     }
     .expect("take the lock");

@@ -6,6 +6,12 @@
 //! multi-row INSERTs sized under SQLite's 32,766 bind-parameter limit, which is
 //! also safely under PostgreSQL's 65,535, inside one transaction: a failed seed
 //! leaves nothing behind.
+//!
+//! On PostgreSQL that transaction declares itself an admin's
+//! (`app.current_role = 'admin'`, transaction-local), because the FORCE'd row-level
+//! security policies (migration 16) bind the table owner too and the tool runs as the
+//! owner, not as a superuser. Weakening the policies for the owner was rejected: the
+//! tool says what it is, in the same words the API uses, only for its own writes.
 
 mod words;
 
@@ -18,7 +24,10 @@ use entity::{
 use rand::seq::{IndexedRandom, index};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Iterable, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel, Iterable,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 /// The largest number of bind parameters one statement may carry (SQLite's limit).
@@ -86,6 +95,10 @@ impl SeedReport {
 pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedReport, DbErr> {
     let started = Instant::now();
     let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT set_config('app.current_role', 'admin', true)")
+            .await?;
+    }
     let mut data = Generator::new(config.seed);
     let mut report = SeedReport::default();
 

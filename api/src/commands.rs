@@ -1,0 +1,35 @@
+//! Operator commands of the `api` binary besides serving, as functions the binary and
+//! the tests share. They connect the way the server does: as `DATABASE_URL`, with
+//! migrations applied through `DATABASE_MIGRATION_URL` when it is set, so they work in
+//! the two-role production set-up where the API's own role may not run DDL.
+
+use service::accounts::{self, AdminBootstrap, Email, Password};
+
+use crate::config::Settings;
+
+/// `api create-admin`: makes `email` an admin, creating the account (with `password`)
+/// if it does not exist yet.
+pub async fn create_admin(
+    settings: &Settings,
+    email: &str,
+    password: Option<String>,
+) -> Result<AdminBootstrap, String> {
+    let email = Email::parse(email).map_err(|e| format!("--email {}", e.message))?;
+    let password = password
+        .map(|p| Password::parse(&p))
+        .transpose()
+        .map_err(|e| format!("password {}", e.message))?;
+    let db = service::database::connect(&settings.database)
+        .await
+        .map_err(|e| format!("cannot reach the database at {}: {e}", settings.database.url))?;
+    if settings.auto_migrate {
+        crate::startup::migrate(settings, &db)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let outcome = accounts::bootstrap_admin(&db, &email, password)
+        .await
+        .map_err(|e| e.to_string());
+    db.close().await.ok();
+    outcome
+}

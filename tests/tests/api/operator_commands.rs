@@ -1,0 +1,82 @@
+//! The operator commands in the documented two-role production set-up
+//! (docs/operations.md): `api create-admin` serving as the restricted role and
+//! migrating as the owner; the seed tool as the owner, who is bound by the FORCE'd
+//! row-level security policies like everyone but superusers.
+
+#![cfg(postgres)]
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use service::accounts::AdminBootstrap;
+use service::database::DatabaseUrl;
+use tests::{Backend, PASSWORD, TestDatabase, test_settings};
+
+async fn connect_as(url: &str) -> DatabaseConnection {
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(1).min_connections(0).sqlx_logging(false);
+    Database::connect(options).await.expect("the role can log in")
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_admin_and_seed_work_as_the_production_roles() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let owner_role = database.create_owner_role().await;
+    let owner = connect_as(&owner_role.url).await;
+    let all = Migrator::migrations().len() as u32;
+    Migrator::up(&owner, Some(all - 1))
+        .await
+        .expect("the owner can migrate");
+    let app_role = database.create_app_role().await;
+
+    // create-admin: DATABASE_URL is the restricted role, DATABASE_MIGRATION_URL the owner,
+    // with the latest migration still to apply.
+    let mut settings = test_settings(&app_role.url);
+    settings.migration_url = Some(DatabaseUrl::new(owner_role.url.clone()));
+    let created = api::commands::create_admin(&settings, "root@example.com", Some(PASSWORD.into())).await;
+    assert!(matches!(created, Ok(AdminBootstrap::Created)), "{created:?}");
+    let again = api::commands::create_admin(&settings, "root@example.com", None).await;
+    assert!(matches!(again, Ok(AdminBootstrap::Promoted)), "{again:?}");
+    let pending = Migrator::get_pending_migrations(&owner).await.unwrap();
+    assert!(pending.is_empty(), "create-admin migrated as the owner");
+    assert_eq!(
+        count(&owner, "SELECT count(*) FROM users WHERE role = 'admin'").await,
+        1
+    );
+
+    // seed, as the owner (not a superuser): the policies on reviews, shelves and
+    // profiles bind it too.
+    let config = seed::SeedConfig {
+        authors: 3,
+        books_per_author: 2,
+        users: 4,
+        reviews_per_user: 2,
+        category_depth: 2,
+        seed: 1,
+    };
+    let report = seed::run(&owner, &config).await.expect("the owner can seed");
+    assert_eq!(report.reviews, 8);
+    assert_eq!(count(&owner, "SELECT count(*) FROM reviews").await, 8);
+    assert_eq!(count(&owner, "SELECT count(*) FROM profiles").await, 5);
+    let (is_super, bypasses): (bool, bool) = owner
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        ))
+        .await
+        .unwrap()
+        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
+        .unwrap();
+    assert_eq!((is_super, bypasses), (false, false), "no shortcut through privileges");
+    owner.close().await.unwrap();
+    drop(app_role);
+    drop(owner_role);
+}
