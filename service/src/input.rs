@@ -34,9 +34,14 @@ impl FieldErrors {
     }
 }
 
-/// Trimmed text of `min..=max` characters. Single-line fields refuse control
+/// Trimmed text of `min..=max` characters. The maximum counts the text as sent, so it
+/// is exactly the `maxLength` the OpenAPI document states; the minimum counts what is
+/// left after trimming, so blank text is empty. Single-line fields refuse control
 /// characters; multi-line ones allow newlines and tabs.
 pub fn text(field: &'static str, raw: &str, min: usize, max: usize, multiline: bool) -> Result<String, FieldError> {
+    if raw.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
     let value = raw.trim();
     let len = value.chars().count();
     if len < min {
@@ -48,9 +53,6 @@ pub fn text(field: &'static str, raw: &str, min: usize, max: usize, multiline: b
                 format!("must be at least {min} characters")
             },
         ));
-    }
-    if len > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
     let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
     if !value.chars().all(allowed) {
@@ -66,7 +68,7 @@ pub fn optional_text(
     max: usize,
     multiline: bool,
 ) -> Result<Option<String>, FieldError> {
-    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+    match raw.filter(|v| !v.trim().is_empty()) {
         Some(value) => text(field, value, 1, max, multiline).map(Some),
         None => Ok(None),
     }

@@ -30,7 +30,7 @@ impl SearchText {
     pub fn parse(raw: &str) -> Result<Self, ServiceError> {
         let text = raw.trim();
         let invalid = |message: &str| ServiceError::Invalid(format!("q {message}"));
-        if text.chars().count() > MAX_QUERY_CHARS {
+        if raw.chars().count() > MAX_QUERY_CHARS {
             return Err(invalid("must be at most 200 characters"));
         }
         if !text.chars().any(char::is_alphanumeric) {

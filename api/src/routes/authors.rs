@@ -28,6 +28,7 @@ pub struct ListQuery {
     #[param(minimum = 1)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -67,7 +68,9 @@ pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAuthorBody {
+    #[schema(min_length = 1, max_length = 255)]
     pub name: String,
+    #[schema(max_length = 10000)]
     pub bio: Option<String>,
 }
 
@@ -94,10 +97,11 @@ pub async fn create(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorPatch {
+    #[schema(min_length = 1, max_length = 255)]
     pub name: Option<String>,
     /// `null` clears the biography.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10000)]
     pub bio: Option<Option<String>>,
 }
 

@@ -48,6 +48,7 @@ pub struct ListQuery {
     #[param(minimum = 1)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page (of the same sort).
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -93,12 +94,16 @@ pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid
 #[serde(deny_unknown_fields)]
 pub struct NewBookBody {
     pub author_id: Uuid,
+    #[schema(min_length = 1, max_length = 500)]
     pub title: String,
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
     /// ISBN-13 or ISBN-10, hyphens allowed; stored as 13 digits.
     pub isbn: Option<String>,
+    #[schema(minimum = -3000)]
     pub published_year: Option<i32>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub category_ids: Vec<Uuid>,
 }
 
@@ -136,15 +141,16 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct BookPatch {
     pub author_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 500)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 20000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub isbn: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = -3000)]
     pub published_year: Option<Option<i32>>,
 }
 
@@ -197,6 +203,7 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct BookCategoriesBody {
     /// The complete new set (at most 20); an empty list removes all.
+    #[schema(max_items = 20)]
     pub category_ids: Vec<Uuid>,
 }
 

@@ -28,6 +28,7 @@ pub struct ListQuery {
     /// Page size, 1 to 100 (default 20; larger values are capped).
     #[param(minimum = 1)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -105,6 +106,7 @@ pub async fn tree(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uui
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCategoryBody {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Omit (or null) for a root.
     pub parent_id: Option<Uuid>,
@@ -136,6 +138,7 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct CategoryPatch {
     /// A new name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Move under this category; `null` makes it a root.
     #[serde(default, deserialize_with = "present")]

@@ -62,9 +62,10 @@ pub async fn get(ctx: web::Data<AppContext>, Authenticated(user): Authenticated)
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub bio: Option<Option<String>>,
     /// International format, e.g. `+44 20 7946 0958`. Stored encrypted.
     #[serde(default, deserialize_with = "present")]

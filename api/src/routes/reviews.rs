@@ -27,6 +27,7 @@ pub struct ListQuery {
     /// Page size, 1 to 100 (default 20; larger values are capped).
     #[param(minimum = 1)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -80,8 +81,11 @@ pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid
 #[serde(deny_unknown_fields)]
 pub struct NewReviewBody {
     /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: i64,
+    #[schema(max_length = 200)]
     pub title: Option<String>,
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
 }
 
@@ -113,10 +117,12 @@ pub async fn create(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewPatch {
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<i64>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub title: Option<Option<String>>,
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: Option<String>,
 }
 

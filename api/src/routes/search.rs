@@ -21,10 +21,12 @@ pub const SEARCH_STATEMENTS: u32 = 3;
 pub struct SearchQuery {
     /// What to look for, 1 to 200 characters. Quotes, `or` and `-word` work as on
     /// web search engines (PostgreSQL); on SQLite every word must match.
+    #[param(min_length = 1, max_length = 200)]
     pub q: String,
     /// Page size, 1 to 100 (default 20; larger values are capped).
     #[param(minimum = 1)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 

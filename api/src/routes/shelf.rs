@@ -25,6 +25,7 @@ pub struct ListQuery {
     /// Page size, 1 to 100 (default 20; larger values are capped).
     #[param(minimum = 1)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 

@@ -18,13 +18,13 @@ impl Email {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let email = raw.trim().to_lowercase();
-        if email.chars().count() > Self::MAX_LEN {
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(FieldError::new(
                 "email",
                 format!("must be at most {} characters", Self::MAX_LEN),
             ));
         }
+        let email = raw.trim().to_lowercase();
         if !email.validate_email() {
             return Err(FieldError::new("email", "must be a valid email address"));
         }
@@ -91,7 +91,7 @@ impl DisplayName {
         if name.is_empty() {
             return Err(FieldError::new("display_name", "must not be empty"));
         }
-        if name.chars().count() > Self::MAX_LEN {
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(FieldError::new(
                 "display_name",
                 format!("must be at most {} characters", Self::MAX_LEN),

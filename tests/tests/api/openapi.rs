@@ -110,4 +110,43 @@ async fn the_document_is_openapi_3_1_and_lists_every_operation(backend: Backend)
     }
 }
 
-backend_tests!(the_document_is_openapi_3_1_and_lists_every_operation);
+/// Every `"$ref"` anywhere in `value`, with where it was found.
+fn references<'a>(value: &'a Value, at: String, found: &mut Vec<(String, &'a str)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child) {
+                    ("$ref", Value::String(target)) => found.push((at.clone(), target)),
+                    _ => references(child, format!("{at}/{key}"), found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                references(item, format!("{at}/{index}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn every_reference_in_the_document_resolves(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    let mut found = Vec::new();
+    references(&doc, String::new(), &mut found);
+
+    assert!(found.len() > 20, "the document uses shared schemas: {}", found.len());
+    for (at, target) in found {
+        let pointer = target
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{at}: only local references are used, not {target}"));
+        assert!(doc.pointer(pointer).is_some(), "{at}: dangling $ref {target}");
+    }
+}
+
+backend_tests!(
+    the_document_is_openapi_3_1_and_lists_every_operation,
+    every_reference_in_the_document_resolves,
+);
