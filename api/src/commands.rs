@@ -8,12 +8,12 @@ use service::accounts::{self, AdminBootstrap, Email, Password};
 use crate::config::Settings;
 
 /// `api create-admin`: makes `email` an admin, creating the account (with `password`)
-/// if it does not exist yet.
+/// if it does not exist yet. Returns what it did and the address as stored (normalised).
 pub async fn create_admin(
     settings: &Settings,
     email: &str,
     password: Option<String>,
-) -> Result<AdminBootstrap, String> {
+) -> Result<(AdminBootstrap, Email), String> {
     let email = Email::parse(email).map_err(|e| format!("--email {}", e.message))?;
     let password = password
         .map(|p| Password::parse(&p))
@@ -31,5 +31,5 @@ pub async fn create_admin(
         .await
         .map_err(|e| e.to_string());
     db.close().await.ok();
-    outcome
+    Ok((outcome?, email))
 }

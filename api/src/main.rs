@@ -76,8 +76,8 @@ async fn create_admin(settings: Settings, email: &str) -> Result<(), String> {
         }
     };
     match api::commands::create_admin(&settings, email, password).await? {
-        AdminBootstrap::Created => println!("created admin account {email}"),
-        AdminBootstrap::Promoted => {
+        (AdminBootstrap::Created, email) => println!("created admin account {email}"),
+        (AdminBootstrap::Promoted, email) => {
             println!("{email} is now an admin (its existing tokens were revoked)")
         }
     }

@@ -18,7 +18,7 @@ use crate::routes::me::AccountView;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(max_length = 255)]
+    #[schema(format = Email, max_length = 255)]
     pub email: String,
     /// 12 to 128 characters.
     #[schema(min_length = 12, max_length = 128)]

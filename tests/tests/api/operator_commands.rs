@@ -42,9 +42,9 @@ async fn create_admin_and_seed_work_as_the_production_roles() {
     let mut settings = test_settings(&app_role.url);
     settings.migration_url = Some(DatabaseUrl::new(owner_role.url.clone()));
     let created = api::commands::create_admin(&settings, "root@example.com", Some(PASSWORD.into())).await;
-    assert!(matches!(created, Ok(AdminBootstrap::Created)), "{created:?}");
+    assert!(matches!(created, Ok((AdminBootstrap::Created, _))), "{created:?}");
     let again = api::commands::create_admin(&settings, "root@example.com", None).await;
-    assert!(matches!(again, Ok(AdminBootstrap::Promoted)), "{again:?}");
+    assert!(matches!(again, Ok((AdminBootstrap::Promoted, _))), "{again:?}");
     let pending = Migrator::get_pending_migrations(&owner).await.unwrap();
     assert!(pending.is_empty(), "create-admin migrated as the owner");
     assert_eq!(
