@@ -60,9 +60,7 @@ fn parse_body<T: DeserializeOwned>(mut value: Value) -> Result<T, ApiError> {
         return Err(ApiError::BadRequest("the body must be a JSON object".into()));
     };
     let mut errors = Vec::new();
-    for (key, field) in object.iter_mut() {
-        normalise(key, field, &mut errors);
-    }
+    normalise_object(None, object, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::BadField(errors));
     }
@@ -86,14 +84,19 @@ fn normalise(path: &str, value: &mut Value, errors: &mut Vec<FieldError>) {
                 normalise(&format!("{path}[{index}]"), item, errors);
             }
         }
-        Value::Object(fields) => normalise_object(path, fields, errors),
+        Value::Object(fields) => normalise_object(Some(path), fields, errors),
         _ => {}
     }
 }
 
-fn normalise_object(path: &str, fields: &mut Map<String, Value>, errors: &mut Vec<FieldError>) {
+/// Like [`normalise`] for each field of an object, whose own path is `parent` (`None`
+/// for the body itself); field names are checked too.
+fn normalise_object(parent: Option<&str>, fields: &mut Map<String, Value>, errors: &mut Vec<FieldError>) {
     for (key, field) in fields.iter_mut() {
-        let path = format!("{path}.{key}");
+        let path = match parent {
+            Some(parent) => format!("{parent}.{key}"),
+            None => key.clone(),
+        };
         if key.contains('\0') {
             errors.push(FieldError {
                 field: path.clone(),
@@ -193,13 +196,11 @@ mod tests {
             panic!("NUL accepted")
         };
         assert_eq!(errors[0].field, "body");
-        let mut nested = serde_json::json!({"ids": ["ok", "x\u{0}"], "meta": {"k\u{0}": 1}});
+        let mut nested = serde_json::json!({"ids": ["ok", "x\u{0}"], "meta": {"k\u{0}": 1}, "k\u{0}": 2});
         let mut errors = Vec::new();
-        for (key, value) in nested.as_object_mut().unwrap().iter_mut() {
-            normalise(key, value, &mut errors);
-        }
+        normalise_object(None, nested.as_object_mut().unwrap(), &mut errors);
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["ids[1]", "meta.k\u{0}"]);
+        assert_eq!(fields, ["ids[1]", "k\u{0}", "meta.k\u{0}"]);
     }
 
     #[test]

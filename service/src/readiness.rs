@@ -50,18 +50,13 @@ async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), 
                        WHERE to_regclass(t) IS NULL OR NOT has_table_privilege(to_regclass(t), 'SELECT') \
                        ORDER BY t";
             let tables: Vec<String> = SERVED_TABLES.iter().map(|t| t.to_string()).collect();
-            query_strings(db, Statement::from_sql_and_values(backend, sql, [tables.into()])).await?
+            let grants = Statement::from_sql_and_values(backend, sql, [tables.into()]);
+            query_strings(db, grants, "the table privileges").await?
         }
         // SQLite has no roles: a table is readable if it exists.
         _ => {
-            let present = query_strings(
-                db,
-                Statement::from_string(
-                    backend,
-                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')",
-                ),
-            )
-            .await?;
+            let tables = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')";
+            let present = query_strings(db, Statement::from_string(backend, tables), "the schema").await?;
             SERVED_TABLES
                 .iter()
                 .filter(|t| !present.iter().any(|p| p == *t))
@@ -72,11 +67,8 @@ async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), 
     if !unreadable.is_empty() {
         return Err(NotReady::MissingGrants(unreadable.join(", ")));
     }
-    let applied = query_strings(
-        db,
-        Statement::from_string(backend, "SELECT version FROM seaql_migrations"),
-    )
-    .await?;
+    let applied = Statement::from_string(backend, "SELECT version FROM seaql_migrations");
+    let applied = query_strings(db, applied, "the migration table").await?;
     let missing: Vec<&str> = expected
         .iter()
         .filter(|name| !applied.contains(name))
@@ -88,14 +80,15 @@ async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), 
     Ok(())
 }
 
-async fn query_strings(db: &DatabaseConnection, statement: Statement) -> Result<Vec<String>, NotReady> {
+/// Runs a one-column text query; `reads` names what it reads, for the error.
+async fn query_strings(db: &DatabaseConnection, statement: Statement, reads: &str) -> Result<Vec<String>, NotReady> {
     let rows = db.query_all_raw(statement).await.map_err(|err| {
         tracing::warn!(error = %err, "readiness query failed");
         match crate::error::outage(&err) {
             Some(_) => NotReady::Unreachable,
             // A query that cannot run at all (seaql_migrations unreadable, say) is a
             // permissions or schema problem, not an outage.
-            None => NotReady::MissingGrants("the migration table".into()),
+            None => NotReady::MissingGrants(reads.to_owned()),
         }
     })?;
     rows.iter()

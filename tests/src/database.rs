@@ -143,6 +143,28 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A one-connection pool logged in as a role of [`TestDatabase::create_app_role`] or
+/// [`TestDatabase::create_owner_role`], for SQL run directly as that role.
+pub async fn connect_as(url: &str) -> DatabaseConnection {
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(1).min_connections(0).sqlx_logging(false);
+    Database::connect(options).await.expect("the role can log in")
+}
+
+/// `(rolsuper, rolbypassrls)` of the role `db` is logged in as: either one would let
+/// it skip row-level security.
+pub async fn superuser_and_bypassrls(db: &DatabaseConnection) -> (bool, bool) {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        ))
+        .await
+        .expect("read the role's attributes")
+        .expect("the current role exists");
+    (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap())
+}
+
 /// A PostgreSQL role like the one production runs the API as: it can log in, owns
 /// nothing, is neither superuser nor BYPASSRLS, and holds only the grants of
 /// `docs/operations.md`. Dropped (with its grants) when the test ends.

@@ -9,7 +9,9 @@ pub mod fixtures;
 pub mod schema;
 
 pub use app::{PASSWORD, TestApp, TestUser, spawn_app, spawn_app_on, spawn_app_with, test_settings};
-pub use database::{APP_ROLE_PASSWORD, AppRole, Backend, TestDatabase, app_role_grants};
+pub use database::{
+    APP_ROLE_PASSWORD, AppRole, Backend, TestDatabase, app_role_grants, connect_as, superuser_and_bypassrls,
+};
 
 /// Generates one `#[tokio::test]` per backend for each listed `async fn(Backend)`:
 /// `sqlite::name` always, `postgres::name` when the build saw `TEST_POSTGRES_URL`.

@@ -79,7 +79,7 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A display name: 1 to 100 characters after trimming, no control characters.
+/// A display name: at most 100 characters, not blank, no control characters; trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -87,20 +87,7 @@ impl DisplayName {
     pub const MAX_LEN: usize = 100;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(FieldError::new("display_name", "must not be empty"));
-        }
-        if raw.chars().count() > Self::MAX_LEN {
-            return Err(FieldError::new(
-                "display_name",
-                format!("must be at most {} characters", Self::MAX_LEN),
-            ));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(FieldError::new("display_name", "must not contain control characters"));
-        }
-        Ok(Self(name.to_owned()))
+        crate::input::text("display_name", raw, 1, Self::MAX_LEN, false).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -6,16 +6,10 @@
 #![cfg(postgres)]
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use service::accounts::AdminBootstrap;
 use service::database::DatabaseUrl;
-use tests::{Backend, PASSWORD, TestDatabase, test_settings};
-
-async fn connect_as(url: &str) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(url);
-    options.max_connections(1).min_connections(0).sqlx_logging(false);
-    Database::connect(options).await.expect("the role can log in")
-}
+use tests::{Backend, PASSWORD, TestDatabase, connect_as, superuser_and_bypassrls, test_settings};
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
@@ -66,16 +60,11 @@ async fn create_admin_and_seed_work_as_the_production_roles() {
     assert_eq!(report.reviews, 8);
     assert_eq!(count(&owner, "SELECT count(*) FROM reviews").await, 8);
     assert_eq!(count(&owner, "SELECT count(*) FROM profiles").await, 5);
-    let (is_super, bypasses): (bool, bool) = owner
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-        ))
-        .await
-        .unwrap()
-        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
-        .unwrap();
-    assert_eq!((is_super, bypasses), (false, false), "no shortcut through privileges");
+    assert_eq!(
+        superuser_and_bypassrls(&owner).await,
+        (false, false),
+        "no shortcut through privileges"
+    );
     owner.close().await.unwrap();
     drop(app_role);
     drop(owner_role);

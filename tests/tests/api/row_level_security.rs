@@ -5,18 +5,10 @@
 
 use migration::{Migrator, MigratorTrait};
 use reqwest::Method;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, ExecResult, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbBackend, ExecResult, Statement, TransactionTrait};
 use serde_json::{Value, json};
-use tests::{Backend, TestDatabase, fixtures, spawn_app_on};
+use tests::{Backend, TestDatabase, connect_as, fixtures, spawn_app_on, superuser_and_bypassrls};
 use uuid::Uuid;
-
-async fn connect_as(url: &str) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(url);
-    options.max_connections(1).min_connections(0).sqlx_logging(false);
-    Database::connect(options).await.expect("the app role can log in")
-}
 
 async fn sql<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<sea_orm::Value>) -> Result<ExecResult, sea_orm::DbErr> {
     db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
@@ -48,16 +40,11 @@ async fn a_reader_cannot_change_anothers_rows_even_with_direct_sql() {
     let role = database.create_app_role().await;
     let app = connect_as(&role.url).await;
 
-    let me: (bool, bool) = app
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-        ))
-        .await
-        .unwrap()
-        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
-        .unwrap();
-    assert_eq!(me, (false, false), "the app role is neither superuser nor BYPASSRLS");
+    assert_eq!(
+        superuser_and_bypassrls(&app).await,
+        (false, false),
+        "the app role is neither superuser nor BYPASSRLS"
+    );
 
     // No user set: every write matches nothing (fails closed), but reading works.
     assert_eq!(
