@@ -222,3 +222,61 @@ fn create_admin_creates_then_promotes_and_never_invents_a_password() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("at least 12 characters"), "{out}");
 }
+
+/// An outage is the database's fault, not a bug: the operator sees it once per request
+/// at WARN, with its cause, and never at ERROR (which `docs/errors.md` keeps for 500s).
+#[tokio::test]
+async fn a_database_outage_is_logged_at_warn_not_error() {
+    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("outage.db").display());
+    let child = api()
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", &url)
+        .env("DATABASE_STATEMENT_TIMEOUT_MS", "200")
+        .spawn()
+        .unwrap();
+    wait_until_ready(port).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let register = serde_json::json!({
+        "email": "ada@example.com", "password": "correct horse battery staple", "display_name": "Ada"
+    });
+    let registered = client
+        .post(format!("{base}/auth/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+
+    // Another process holds SQLite's one write lock past the busy timeout.
+    let other = Database::connect(url.as_str()).await.unwrap();
+    let lock = other.begin().await.unwrap();
+    lock.execute_unprepared("UPDATE users SET role = role").await.unwrap();
+    let blocked = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({
+            "email": "bob@example.com", "password": "correct horse battery staple", "display_name": "Bob"
+        }))
+        .send()
+        .await
+        .unwrap();
+    lock.rollback().await.unwrap();
+
+    assert_eq!(blocked.status(), 503);
+    let log = text(&stop(child));
+    let at = |level: &str| {
+        log.lines()
+            .filter(|line| line.split_whitespace().nth(1) == Some(level))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        at("WARN")
+            .iter()
+            .any(|line| line.contains("database unavailable") && line.contains("locked")),
+        "{log}"
+    );
+    assert!(at("ERROR").is_empty(), "an outage is not an error: {:?}", at("ERROR"));
+}
