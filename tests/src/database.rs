@@ -216,6 +216,29 @@ impl TestDatabase {
         self.role_handle(role)
     }
 
+    /// Creates a backup role as docs/backup.md describes: it may log in and read
+    /// everything, row-level security included (BYPASSRLS, `pg_read_all_data`), and
+    /// write nothing.
+    pub async fn create_backup_role(&self) -> AppRole {
+        let Owner::Postgres { admin_url, name } = &self.owner else {
+            panic!("roles are a PostgreSQL feature")
+        };
+        let role = format!("bookworm_backup_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect_admin(admin_url).await;
+        for sql in [
+            format!("CREATE ROLE {role} LOGIN PASSWORD '{APP_ROLE_PASSWORD}' NOSUPERUSER BYPASSRLS"),
+            format!("GRANT pg_read_all_data TO {role}"),
+            format!("GRANT CONNECT ON DATABASE \"{name}\" TO {role}"),
+        ] {
+            admin
+                .execute_unprepared(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        admin.close().await.ok();
+        self.role_handle(role)
+    }
+
     fn role_handle(&self, role: String) -> AppRole {
         let Owner::Postgres { admin_url, .. } = &self.owner else {
             panic!("roles are a PostgreSQL feature")
@@ -231,8 +254,39 @@ impl TestDatabase {
         }
     }
 
+    /// PostgreSQL: hands this database to `owner` and applies the database-level part of
+    /// the documented grants for `app` (a dump carries table grants, not these).
+    pub async fn set_up_for(&self, owner: &AppRole, app: &AppRole) {
+        let Owner::Postgres { admin_url, name } = &self.owner else {
+            panic!("roles are a PostgreSQL feature")
+        };
+        let admin = connect_admin(admin_url).await;
+        for sql in [
+            format!("ALTER DATABASE \"{name}\" OWNER TO {}", owner.name),
+            format!("GRANT CONNECT ON DATABASE \"{name}\" TO {}", app.name),
+            format!("REVOKE TEMPORARY ON DATABASE \"{name}\" FROM PUBLIC"),
+        ] {
+            admin
+                .execute_unprepared(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        admin.close().await.ok();
+    }
+
     /// Creates the API's restricted role for this (already migrated) database.
     pub async fn create_app_role(&self) -> AppRole {
+        self.app_role(None).await
+    }
+
+    /// Like [`create_app_role`](Self::create_app_role), with the grants run by `owner`
+    /// as docs/operations.md says, so default privileges are the owner's (a dump of a
+    /// database set up this way restores as the owner).
+    pub async fn create_app_role_granted_by(&self, owner: &AppRole) -> AppRole {
+        self.app_role(Some(owner)).await
+    }
+
+    async fn app_role(&self, grantor: Option<&AppRole>) -> AppRole {
         let Owner::Postgres {
             admin_url,
             name: database,
@@ -249,7 +303,10 @@ impl TestDatabase {
             .await
             .expect("create the app role");
         admin.close().await.ok();
-        let owner = self.connect().await;
+        let owner = match grantor {
+            Some(grantor) => crate::database::connect_as(&grantor.url).await,
+            None => self.connect().await,
+        };
         for grant in app_role_grants(&role, database) {
             owner
                 .execute_unprepared(&grant)
@@ -258,6 +315,16 @@ impl TestDatabase {
         }
         owner.close().await.ok();
         self.role_handle(role)
+    }
+}
+
+impl AppRole {
+    /// This role's URL for another database on the same server.
+    pub fn url_on(&self, database: &TestDatabase) -> String {
+        let mut url = reqwest::Url::parse(&self.url).expect("a URL");
+        let target = reqwest::Url::parse(&database.url).expect("a URL");
+        url.set_path(target.path());
+        url.to_string()
     }
 }
 
