@@ -59,21 +59,30 @@ impl TestDatabase {
             Backend::Postgres => {
                 let admin_url = std::env::var("TEST_POSTGRES_URL")
                     .expect("PostgreSQL tests were compiled in, so TEST_POSTGRES_URL must be set");
-                let name = format!("bookworm_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = connect_admin(&admin_url).await;
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-                admin.close().await.ok();
-                let mut url = reqwest::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
-                url.set_path(&name);
-                TestDatabase {
-                    backend,
-                    url: url.to_string(),
-                    owner: Owner::Postgres { admin_url, name },
-                }
+                Self::create_on(&admin_url).await
             }
+        }
+    }
+
+    /// An empty database on the PostgreSQL server `admin_url` names (a server a test
+    /// started itself, say), created through that admin role.
+    pub async fn create_on(admin_url: &str) -> Self {
+        let name = format!("bookworm_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect_admin(admin_url).await;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        admin.close().await.ok();
+        let mut url = reqwest::Url::parse(admin_url).expect("the admin URL is a URL");
+        url.set_path(&name);
+        TestDatabase {
+            backend: Backend::Postgres,
+            url: url.to_string(),
+            owner: Owner::Postgres {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
         }
     }
 

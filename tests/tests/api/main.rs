@@ -15,6 +15,7 @@ mod no_n_plus_one;
 mod openapi;
 mod operator_commands;
 mod outages;
+mod point_in_time;
 mod pool;
 mod reviews_and_shelves;
 mod row_level_security;
