@@ -49,6 +49,33 @@ async fn value<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: &str) -> T 
         .unwrap()
 }
 
+fn deploy(file: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/pgbackrest").join(file)
+}
+
+/// deploy/pgbackrest/pgbackrest.conf with the per-host settings replaced (or added to
+/// `[global]`, like `lock-path`).
+fn shipped_config_with(per_host: &[(&str, String)]) -> String {
+    let shipped = std::fs::read_to_string(deploy("pgbackrest.conf")).expect("the shipped configuration");
+    let mut lines: Vec<String> = shipped
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((key, _)) => match per_host.iter().find(|(k, _)| *k == key.trim()) {
+                Some((key, value)) => format!("{key}={value}"),
+                None => line.to_owned(),
+            },
+            None => line.to_owned(),
+        })
+        .collect();
+    let global = lines.iter().position(|l| l.trim() == "[global]").expect("a [global] section");
+    for (key, value) in per_host {
+        if !lines.iter().any(|l| l.starts_with(&format!("{key}="))) {
+            lines.insert(global + 1, format!("{key}={value}"));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
 fn id_of(body: &Value) -> String {
     body["id"].as_str().expect("an id").to_owned()
 }
@@ -61,23 +88,20 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
     let cipher = format!("drill-{}", uuid::Uuid::new_v4().simple());
     let config = scratch.dir.join("pgbackrest.conf");
     let primary = scratch.init("primary", "");
-    std::fs::write(
-        &config,
-        format!(
-            "[global]\nrepo1-path={repo}\nrepo1-retention-full=2\nrepo1-cipher-type=aes-256-cbc\n\
-             compress-type=zst\nstart-fast=y\nlog-path={logs}\nlock-path={logs}\nlog-level-console=warn\n\n\
-             [{STANZA}]\npg1-path={data}\npg1-port={port}\npg1-socket-path={socket}\n",
-            repo = repo.display(),
-            logs = logs.display(),
-            data = primary.data.display(),
-            port = primary.port,
-            socket = primary.socket_dir.display(),
-        ),
-    )
-    .unwrap();
+    let per_host = [
+        ("repo1-path", repo.display().to_string()),
+        ("log-path", logs.display().to_string()),
+        ("lock-path", logs.display().to_string()),
+        ("log-level-console", "warn".to_owned()),
+        ("pg1-path", primary.data.display().to_string()),
+        ("pg1-port", primary.port.to_string()),
+        ("pg1-socket-path", primary.socket_dir.display().to_string()),
+    ];
+    std::fs::write(&config, shipped_config_with(&per_host)).unwrap();
+    // The shipped server settings, with the configuration file's path added.
+    primary.configure(&std::fs::read_to_string(deploy("postgresql.conf")).unwrap());
     primary.configure(&format!(
-        "wal_level = replica\narchive_mode = on\n\
-         archive_command = '{} --config={} --stanza={STANZA} archive-push %p'\nmax_wal_senders = 3\n",
+        "archive_command = '{} --config={} --stanza={STANZA} archive-push %p'\n",
         pgbackrest().display(),
         config.display()
     ));
@@ -238,6 +262,7 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
         .await;
     assert_eq!(again.status(), 201, "the recovered primary takes writes");
 
+    println!("{}", backrest(&config, &cipher, &["info"]));
     let info: Value = serde_json::from_str(&backrest(&config, &cipher, &["info", "--output=json"])).unwrap();
     let full = &info[0]["backup"][0];
     let mib = |bytes: &Value| bytes.as_f64().unwrap_or_default() / (1024.0 * 1024.0);
