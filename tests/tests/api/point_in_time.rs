@@ -50,7 +50,9 @@ async fn value<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: &str) -> T 
 }
 
 fn deploy(file: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/pgbackrest").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/pgbackrest")
+        .join(file)
 }
 
 /// deploy/pgbackrest/pgbackrest.conf with the per-host settings replaced (or added to
@@ -67,7 +69,10 @@ fn shipped_config_with(per_host: &[(&str, String)]) -> String {
             None => line.to_owned(),
         })
         .collect();
-    let global = lines.iter().position(|l| l.trim() == "[global]").expect("a [global] section");
+    let global = lines
+        .iter()
+        .position(|l| l.trim() == "[global]")
+        .expect("a [global] section");
     for (key, value) in per_host {
         if !lines.iter().any(|l| l.starts_with(&format!("{key}="))) {
             lines.insert(global + 1, format!("{key}={value}"));
