@@ -55,6 +55,8 @@ pub struct Settings {
     pub throttle: ThrottleLimits,
     /// How often the background task refreshes the reader statistics; `None` = never.
     pub stats_refresh: Option<Duration>,
+    /// Audit log entries older than this many whole months are removed; 0 keeps all.
+    pub audit_retention_months: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +201,7 @@ impl Settings {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            audit_retention_months: env.parse("AUDIT_RETENTION_MONTHS", 24)?,
         })
     }
 }

@@ -84,6 +84,10 @@ impl Application {
         if let Some(every) = settings.stats_refresh {
             tokio::spawn(refresh_stats_periodically(db.clone(), every));
         }
+        tokio::spawn(maintain_audit_log_periodically(
+            db.clone(),
+            settings.audit_retention_months,
+        ));
         let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
             addr: format!("{}:{port}", settings.host),
             source,
@@ -110,8 +114,15 @@ impl Application {
     }
 }
 
-/// Applies pending migrations, as the schema owner when `DATABASE_MIGRATION_URL` is set.
+/// Applies pending migrations and stores `AUDIT_RETENTION_MONTHS` with the audit log's
+/// maintenance function, as the schema owner when `DATABASE_MIGRATION_URL` is set.
 pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
+    let months = settings.audit_retention_months;
+    let retention = |err: service::ServiceError| {
+        StartupError::Migration(DbErr::Custom(format!(
+            "storing AUDIT_RETENTION_MONTHS={months} needs the schema owner: {err}"
+        )))
+    };
     match &settings.migration_url {
         Some(url) => {
             let owner = service::database::PoolSettings {
@@ -127,9 +138,15 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
                     source,
                 })?;
             Migrator::up(&owner_db, None).await.map_err(StartupError::Migration)?;
+            service::audit::set_retention(&owner_db, months)
+                .await
+                .map_err(retention)?;
             owner_db.close().await.ok();
         }
-        None => Migrator::up(db, None).await.map_err(StartupError::Migration)?,
+        None => {
+            Migrator::up(db, None).await.map_err(StartupError::Migration)?;
+            service::audit::set_retention(db, months).await.map_err(retention)?;
+        }
     }
     tracing::info!("migrations are up to date");
     Ok(())
@@ -140,6 +157,25 @@ async fn forget_idle_throttle_keys(throttle: Arc<Throttle>) {
     loop {
         every_minute.tick().await;
         throttle.forget_idle();
+    }
+}
+
+/// Runs the audit log's upkeep at start-up and then every hour: partitions for the
+/// coming months exist well before they are needed, and expired months go. A failure
+/// is logged and retried at the next run; requests never depend on it, because the
+/// DEFAULT partition takes any write no month's partition covers.
+async fn maintain_audit_log_periodically(db: DatabaseConnection, retention_months: u32) {
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        match service::audit::maintain(&db, retention_months).await {
+            Ok(actions) => {
+                for action in actions {
+                    tracing::info!(%action, "audit log upkeep");
+                }
+            }
+            Err(err) => tracing::error!(error = ?err, "audit log upkeep failed; retrying in an hour"),
+        }
     }
 }
 

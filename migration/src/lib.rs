@@ -25,6 +25,7 @@ mod m20260101_000014_full_text_search;
 mod m20260101_000015_audit_triggers;
 mod m20260101_000016_row_level_security;
 mod m20261125_000017_pin_security_definer_search_path;
+mod m20261125_000018_partition_audit_log;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000015_audit_triggers::Migration),
             Box::new(m20260101_000016_row_level_security::Migration),
             Box::new(m20261125_000017_pin_security_definer_search_path::Migration),
+            Box::new(m20261125_000018_partition_audit_log::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@ mod account_security;
 mod accounts;
 mod admin_users;
 mod audit;
+mod audit_lifecycle;
 mod backups;
 mod catalogue;
 mod constraints;
