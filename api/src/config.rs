@@ -57,6 +57,10 @@ pub struct Settings {
     pub stats_refresh: Option<Duration>,
     /// Audit log entries older than this many whole months are removed; 0 keeps all.
     pub audit_retention_months: u32,
+    /// PostgreSQL read replicas: plain reads go there when they can answer correctly.
+    pub replicas: Vec<PoolSettings>,
+    /// A replica further behind than this serves no reads.
+    pub replica_max_lag: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +183,23 @@ impl Settings {
             }
         }
 
+        let replica_max_connections: u32 = env.parse("DATABASE_REPLICA_MAX_CONNECTIONS", 40)?;
+        if replica_max_connections == 0 {
+            return Err(ConfigError {
+                name: "DATABASE_REPLICA_MAX_CONNECTIONS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let replicas = replica_urls(env.raw("DATABASE_REPLICA_URLS"), &database)?
+            .into_iter()
+            .map(|url| PoolSettings {
+                url,
+                max_connections: replica_max_connections,
+                min_connections: 0,
+                ..database.clone()
+            })
+            .collect();
+
         Ok(Settings {
             environment,
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
@@ -202,8 +223,41 @@ impl Settings {
                 secs => Some(Duration::from_secs(secs)),
             },
             audit_retention_months: env.parse("AUDIT_RETENTION_MONTHS", 24)?,
+            replicas,
+            replica_max_lag: env.millis("DATABASE_REPLICA_MAX_LAG_MS", Duration::from_secs(5))?,
         })
     }
+}
+
+/// `DATABASE_REPLICA_URLS`: comma-separated PostgreSQL URLs, only with a PostgreSQL
+/// primary. Never echoed back: they hold passwords.
+fn replica_urls(raw: Option<String>, primary: &PoolSettings) -> Result<Vec<DatabaseUrl>, ConfigError> {
+    let urls: Vec<DatabaseUrl> = raw
+        .iter()
+        .flat_map(|list| list.split(','))
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(DatabaseUrl::new)
+        .collect();
+    let invalid = |reason: &str| ConfigError {
+        name: "DATABASE_REPLICA_URLS",
+        reason: reason.into(),
+    };
+    if urls.is_empty() {
+        return Ok(urls);
+    }
+    if primary.url.backend() != Some(sea_orm::DbBackend::Postgres) {
+        return Err(invalid(
+            "read replicas need a PostgreSQL primary; SQLite has none, unset it",
+        ));
+    }
+    if urls
+        .iter()
+        .any(|url| url.backend() != Some(sea_orm::DbBackend::Postgres))
+    {
+        return Err(invalid("each replica must be a postgres:// URL"));
+    }
+    Ok(urls)
 }
 
 const BOOLEANS: &[(&str, bool)] = &[
@@ -334,6 +388,29 @@ mod tests {
                 "development accepts it"
             );
         }
+    }
+
+    #[test]
+    fn replicas_need_a_postgresql_primary_and_are_never_echoed() {
+        let err = settings(&[("DATABASE_REPLICA_URLS", "postgres://r:secret@replica/bookworm")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_REPLICA_URLS");
+        assert!(!err.to_string().contains("secret"));
+        let primary = ("DATABASE_URL", "postgres://app@primary/bookworm");
+        let err = settings(&[primary, ("DATABASE_REPLICA_URLS", "sqlite://x.db")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_REPLICA_URLS");
+        let two = settings(&[
+            primary,
+            (
+                "DATABASE_REPLICA_URLS",
+                "postgres://a@r1/bookworm, postgres://a@r2/bookworm",
+            ),
+            ("DATABASE_REPLICA_MAX_LAG_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(two.replicas.len(), 2);
+        assert_eq!(two.replicas[0].max_connections, 40, "larger than the primary's 20");
+        assert_eq!(two.replica_max_lag, Duration::from_millis(250));
+        assert!(settings(&[primary]).unwrap().replicas.is_empty());
     }
 
     #[test]

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use service::field_crypto::FieldCipher;
+use service::replicas::Databases;
 
 use crate::throttle::Throttle;
 
 #[derive(Clone)]
 pub struct AppContext {
+    /// The primary: every write, and the reads that must see the latest state.
     pub db: DatabaseConnection,
+    /// The primary and its read replicas, for the reads that may go to a replica.
+    pub databases: Arc<Databases>,
     /// Upper bound for a readiness probe's round trip to the database.
     pub ready_timeout: Duration,
     /// The migrations this binary was built with; readiness needs every one applied.

@@ -19,6 +19,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
+use service::replicas::Lsn;
 
 use crate::problem::{ApiError, FieldError};
 
@@ -145,6 +146,37 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
             None => web::Query::<T>::from_request(req, payload)
                 .into_inner()
                 .map(|q| Query(q.into_inner())),
+        })
+    }
+}
+
+/// The header a client sends back: the `X-Consistency-Token` of its last write.
+pub const CONSISTENCY_TOKEN: &str = "x-consistency-token";
+
+/// The consistency token the client sent, if any (see `service::replicas`): a read
+/// with one is served only by a replica that has replayed that far, or the primary.
+pub struct Consistency(pub Option<Lsn>);
+
+impl FromRequest for Consistency {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req.headers().get(CONSISTENCY_TOKEN).map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse::<Lsn>().ok())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "X-Consistency-Token must be the X-Consistency-Token of an earlier response, like 0/3000148"
+                            .into(),
+                    )
+                })
+        });
+        std::future::ready(match token.transpose() {
+            Ok(token) => Ok(Consistency(token)),
+            Err(err) => Err(err.into()),
         })
     }
 }

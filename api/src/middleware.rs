@@ -12,6 +12,7 @@ use crate::context::AppContext;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const STATEMENT_COUNT: HeaderName = HeaderName::from_static("x-statement-count");
+pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static(crate::extract::CONSISTENCY_TOKEN);
 
 /// Paths whose responses carry one person's data (their account, shelf, tokens) or
 /// an admin's view of users: no cache, shared or private, may keep them.
@@ -29,6 +30,35 @@ pub async fn private_no_store(
     if private {
         res.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// With read replicas, every successful write answers with `X-Consistency-Token`: the
+/// primary's WAL position after the write committed. A client that sends it back on
+/// its next reads sees its own write, wherever the read is served (`service::replicas`).
+pub async fn consistency_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let ctx = req
+        .app_data::<web::Data<AppContext>>()
+        .filter(|ctx| !ctx.databases.replicas.is_empty())
+        .cloned();
+    let writes = !req.method().is_safe();
+    let mut res = next.call(req).await?;
+    if let Some(ctx) = ctx.filter(|_| writes && res.status().is_success()) {
+        match ctx.databases.primary_position().await {
+            Ok(Some(position)) => {
+                if let Ok(value) = HeaderValue::from_str(&position.to_string()) {
+                    res.headers_mut().insert(CONSISTENCY_TOKEN, value);
+                }
+            }
+            Ok(None) => {}
+            // The write is done; without a token the client's next read may be stale by
+            // at most the lag limit, which is still correct, so the response stands.
+            Err(err) => tracing::warn!(error = %err, "no consistency token for this write"),
+        }
     }
     Ok(res)
 }

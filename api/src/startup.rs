@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbErr};
 use service::database::DatabaseUrl;
+use service::replicas::{Databases, Replica};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{Environment, Settings};
@@ -70,9 +71,15 @@ impl Application {
                  Set ENCRYPTION_KEYS before storing real data; APP_ENV=production refuses to start without it."
             );
         }
+        let databases = Arc::new(connect_replicas(&settings, db.clone()).await?);
+        if !databases.replicas.is_empty() {
+            databases.check_replicas().await;
+            tokio::spawn(service::replicas::watch(databases.clone(), REPLICA_CHECK_EVERY));
+        }
         let throttle = Arc::new(Throttle::new(settings.throttle));
         let ctx = AppContext {
             db: db.clone(),
+            databases,
             ready_timeout: settings.database.connect_timeout,
             expected_migrations: Arc::new(Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()),
             cipher: settings.cipher.clone(),
@@ -112,6 +119,27 @@ impl Application {
         self.db.close().await.ok();
         Ok(())
     }
+}
+
+/// How often each replica's health and lag are checked.
+const REPLICA_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// One lazily connected pool per replica (a replica that is down must not stop
+/// start-up), with the primary's session settings and statement counting.
+async fn connect_replicas(settings: &Settings, primary: DatabaseConnection) -> Result<Databases, StartupError> {
+    let mut replicas = Vec::new();
+    for replica in &settings.replicas {
+        let mut db = service::database::connect_lazily(replica)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: replica.url.clone(),
+                source,
+            })?;
+        service::database::count_statements(&mut db);
+        tracing::info!(replica = %replica.url.location(), "read replica configured");
+        replicas.push(Replica::new(replica.url.location(), db));
+    }
+    Ok(Databases::new(primary, replicas, settings.replica_max_lag))
 }
 
 /// Applies pending migrations and stores `AUDIT_RETENTION_MONTHS` with the audit log's
@@ -215,6 +243,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
             .wrap(from_fn(middleware::statement_count))
+            .wrap(from_fn(middleware::consistency_token))
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
             .wrap(from_fn(middleware::private_no_store))
             .wrap(NormalizePath::new(TrailingSlash::Trim))

@@ -47,6 +47,13 @@ impl DatabaseUrl {
         }
     }
 
+    /// `host:port/database`, with no user or password: a name for logs and metrics.
+    pub fn location(&self) -> String {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, rest)| rest);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        rest.split('?').next().unwrap_or_default().to_owned()
+    }
+
     /// The URL with any password replaced by `***`, for logs and messages.
     pub fn redacted(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
@@ -289,6 +296,14 @@ pub async fn connect(settings: &PoolSettings) -> Result<DatabaseConnection, DbEr
     Database::connect(settings.connect_options()).await
 }
 
+/// Opens the pool without connecting: for a replica, which may be down when the API
+/// starts and must not stop it.
+pub async fn connect_lazily(settings: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = settings.connect_options();
+    options.connect_lazy(true);
+    Database::connect(options).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +313,13 @@ mod tests {
         let url = DatabaseUrl::new("postgres://app:s3cret@db.internal:5432/bookworm");
         assert_eq!(url.redacted(), "postgres://app:***@db.internal:5432/bookworm");
         assert!(!format!("{url:?} {url}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_location_names_the_server_without_credentials() {
+        let url = DatabaseUrl::new("postgres://app:s3cret@replica-1:5433/bookworm?sslmode=require");
+        assert_eq!(url.location(), "replica-1:5433/bookworm");
+        assert_eq!(DatabaseUrl::new("postgres://h/db").location(), "h/db");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! point-in-time recovery drill stops, restores and restarts one, which the shared
 //! server must never go through.
 //!
+//! Read-replica tests stream from one to another.
+//!
 //! The PostgreSQL server programs refuse to run as root, so every command runs as the
 //! `postgres` OS user (`runuser`), in a directory it owns, on a free loopback port.
 //! Dropping a [`Scratch`] stops every cluster started in it and deletes it, pass or fail.
@@ -111,6 +113,39 @@ impl Scratch {
             cluster.socket_dir.display()
         ));
         cluster
+    }
+
+    /// A hot standby of `primary` (which must be running), streaming from it: a base
+    /// backup with `pg_basebackup -R`, on a free port of its own. Not started.
+    pub fn standby_of(&self, primary: &Cluster, name: &str) -> Cluster {
+        let data = self.dir.join(name);
+        let port = primary.port.to_string();
+        as_postgres(
+            &primary.bin.join("pg_basebackup"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+            &[],
+        );
+        let standby = Cluster {
+            data,
+            port: free_port(),
+            socket_dir: self.dir.clone(),
+            bin: primary.bin.clone(),
+        };
+        standby.configure(&format!("port = {}\nhot_standby = on\n", standby.port));
+        standby
     }
 
     /// A cluster whose data directory something else (a restore) filled in.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Json, Query};
+use crate::extract::{Consistency, Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -36,11 +36,17 @@ pub struct ListQuery {
     responses((status = 200, body = AuthorPage, description = "Live authors by name"), BadQuery, BadToken))]
 pub async fn list(
     ctx: web::Data<AppContext>,
+    consistency: Consistency,
     _caller: Caller,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let authors = authors::list(&ctx.db, query.prefix.as_deref(), &page).await?;
+    let authors = ctx
+        .databases
+        .read(consistency.0, async |db| {
+            authors::list(db, query.prefix.as_deref(), &page).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(AuthorPage::from(authors)))
 }
 
@@ -57,8 +63,16 @@ pub struct AuthorDetailView {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
         BadToken,
     ))]
-pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let (author, books) = authors::get(&ctx.db, id.into_inner()).await?;
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    consistency: Consistency,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (author, books) = ctx
+        .databases
+        .read(consistency.0, async |db| authors::get(db, *id).await)
+        .await?;
     Ok(HttpResponse::Ok().json(AuthorDetailView {
         author: author.into(),
         books: books.into_iter().map(Into::into).collect(),

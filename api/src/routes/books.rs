@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Json, Query};
+use crate::extract::{Consistency, Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -60,6 +60,7 @@ pub struct ListQuery {
     ))]
 pub async fn list(
     ctx: web::Data<AppContext>,
+    consistency: Consistency,
     _caller: Caller,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -75,7 +76,10 @@ pub async fn list(
         Sort::Title => BookSort::Title,
         Sort::Year => BookSort::Year,
     };
-    let books = books::list(&ctx.db, filter, sort, &page).await?;
+    let books = ctx
+        .databases
+        .read(consistency.0, async |db| books::list(db, filter, sort, &page).await)
+        .await?;
     Ok(HttpResponse::Ok().json(BookPage::from(books)))
 }
 
@@ -85,8 +89,16 @@ pub async fn list(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         BadToken,
     ))]
-pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let book = books::get(&ctx.db, id.into_inner()).await?;
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    consistency: Consistency,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let book = ctx
+        .databases
+        .read(consistency.0, async |db| books::get(db, *id).await)
+        .await?;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
 

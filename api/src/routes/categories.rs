@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Json, Query};
+use crate::extract::{Consistency, Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -40,11 +40,15 @@ pub struct ListQuery {
     ))]
 pub async fn list_roots(
     ctx: web::Data<AppContext>,
+    consistency: Consistency,
     _caller: Caller,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let roots = categories::list_roots(&ctx.db, &page).await?;
+    let roots = ctx
+        .databases
+        .read(consistency.0, async |db| categories::list_roots(db, &page).await)
+        .await?;
     Ok(HttpResponse::Ok().json(CategoryPage::from(roots)))
 }
 
@@ -64,8 +68,16 @@ pub struct CategoryDetailView {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         BadToken,
     ))]
-pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let detail = categories::get(&ctx.db, id.into_inner()).await?;
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    consistency: Consistency,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = ctx
+        .databases
+        .read(consistency.0, async |db| categories::get(db, *id).await)
+        .await?;
     Ok(HttpResponse::Ok().json(CategoryDetailView {
         category: detail.category.into(),
         children: detail.children.iter().map(CategoryRef::from).collect(),
@@ -98,8 +110,16 @@ impl From<TreeNode> for CategoryTree {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         BadToken,
     ))]
-pub async fn tree(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let tree = categories::tree(&ctx.db, id.into_inner()).await?;
+pub async fn tree(
+    ctx: web::Data<AppContext>,
+    consistency: Consistency,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tree = ctx
+        .databases
+        .read(consistency.0, async |db| categories::tree(db, *id).await)
+        .await?;
     Ok(HttpResponse::Ok().json(CategoryTree::from(tree)))
 }
 

@@ -18,6 +18,22 @@ pub struct Health {
     /// `ok` on the readiness probe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
+    /// Each read replica as last checked (readiness only, when replicas are configured).
+    /// A replica that is down does not make the instance unready: reads go to the primary.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaHealth>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReplicaHealth {
+    /// `host:port/database`.
+    pub name: String,
+    /// `up` or `down`.
+    pub state: &'static str,
+    /// WAL bytes the primary has written that the replica has not replayed.
+    pub lag_bytes: u64,
+    /// How far behind it is in time; 0 when caught up.
+    pub lag_ms: u64,
 }
 
 #[utoipa::path(operation_id = "health_live", get, path = "/health/live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
@@ -25,6 +41,7 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         database: None,
+        replicas: Vec::new(),
     })
 }
 
@@ -38,6 +55,20 @@ pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError>
         Ok(()) => Ok(HttpResponse::Ok().json(Health {
             status: "ok",
             database: Some("ok"),
+            replicas: ctx
+                .databases
+                .replicas
+                .iter()
+                .map(|replica| {
+                    let state = replica.state();
+                    ReplicaHealth {
+                        name: replica.name.clone(),
+                        state: if state.up { "up" } else { "down" },
+                        lag_bytes: state.lag_bytes,
+                        lag_ms: state.lag.as_millis() as u64,
+                    }
+                })
+                .collect(),
         })),
         Err(reason) => {
             tracing::warn!(%reason, "readiness check failed");

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Member};
 use crate::context::AppContext;
-use crate::extract::{Json, Query};
+use crate::extract::{Consistency, Json, Query};
 use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -40,12 +40,16 @@ pub struct ListQuery {
     ))]
 pub async fn list_for_book(
     ctx: web::Data<AppContext>,
+    consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let reviews = reviews::list_for_book(&ctx.db, id.into_inner(), &page).await?;
+    let reviews = ctx
+        .databases
+        .read(consistency.0, async |db| reviews::list_for_book(db, *id, &page).await)
+        .await?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
@@ -58,12 +62,16 @@ pub async fn list_for_book(
     ))]
 pub async fn list_for_user(
     ctx: web::Data<AppContext>,
+    consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let reviews = reviews::list_for_user(&ctx.db, id.into_inner(), &page).await?;
+    let reviews = ctx
+        .databases
+        .read(consistency.0, async |db| reviews::list_for_user(db, *id, &page).await)
+        .await?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
@@ -73,8 +81,17 @@ pub async fn list_for_user(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
         BadToken,
     ))]
-pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(ReviewView::from(reviews::get(&ctx.db, id.into_inner()).await?)))
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    consistency: Consistency,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(ReviewView::from(
+        ctx.databases
+            .read(consistency.0, async |db| reviews::get(db, *id).await)
+            .await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
-use crate::extract::Query;
+use crate::extract::{Consistency, Query};
 use crate::problem::ApiError;
 use crate::problem::responses::{BadQuery, BadToken};
 use crate::views::{BookPage, ReviewPage};
@@ -41,20 +41,30 @@ fn parse(query: &SearchQuery) -> Result<(SearchText, PageRequest), ApiError> {
     responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
 pub async fn books(
     ctx: web::Data<AppContext>,
+    consistency: Consistency,
     _caller: Caller,
     query: Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (text, page) = parse(&query)?;
-    Ok(HttpResponse::Ok().json(BookPage::from(search::books(&ctx.db, &text, &page).await?)))
+    Ok(HttpResponse::Ok().json(BookPage::from(
+        ctx.databases
+            .read(consistency.0, async |db| search::books(db, &text, &page).await)
+            .await?,
+    )))
 }
 
 #[utoipa::path(get, operation_id = "search_reviews", path = "/search/reviews", tag = "search", params(SearchQuery),
     responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
 pub async fn reviews(
     ctx: web::Data<AppContext>,
+    consistency: Consistency,
     _caller: Caller,
     query: Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (text, page) = parse(&query)?;
-    Ok(HttpResponse::Ok().json(ReviewPage::from(search::reviews(&ctx.db, &text, &page).await?)))
+    Ok(HttpResponse::Ok().json(ReviewPage::from(
+        ctx.databases
+            .read(consistency.0, async |db| search::reviews(db, &text, &page).await)
+            .await?,
+    )))
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
+use crate::extract::Consistency;
 use crate::problem::responses::BadToken;
 use crate::problem::{ApiError, Problem};
 
@@ -33,8 +34,16 @@ pub struct PublicProfileView {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
         BadToken,
     ))]
-pub async fn get(ctx: web::Data<AppContext>, _caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let p = stats::public_profile(&ctx.db, id.into_inner()).await?;
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    consistency: Consistency,
+    _caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let p = ctx
+        .databases
+        .read(consistency.0, async |db| stats::public_profile(db, *id).await)
+        .await?;
     Ok(HttpResponse::Ok().json(PublicProfileView {
         id: p.user.id,
         display_name: p.profile.as_ref().map(|pr| pr.display_name.clone()).unwrap_or_default(),

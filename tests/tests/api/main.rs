@@ -18,6 +18,7 @@ mod operator_commands;
 mod outages;
 mod point_in_time;
 mod pool;
+mod read_replicas;
 mod reviews_and_shelves;
 mod row_level_security;
 mod search;

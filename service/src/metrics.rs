@@ -1,0 +1,16 @@
+//! The service layer's measurements, through the `metrics` facade: with no recorder
+//! installed (tools, most tests) they cost nothing; the API installs a Prometheus
+//! recorder and serves them. Names and labels are listed in docs/operations.md.
+
+use crate::replicas::{ReplicaState, Route};
+
+pub fn read_routed(route: Route) {
+    metrics::counter!("bookworm_db_reads_total", "route" => route.as_str()).increment(1);
+}
+
+pub fn replica_state(name: &str, state: &ReplicaState) {
+    let replica = name.to_owned();
+    metrics::gauge!("bookworm_db_replica_up", "replica" => replica.clone()).set(if state.up { 1.0 } else { 0.0 });
+    metrics::gauge!("bookworm_db_replica_lag_bytes", "replica" => replica.clone()).set(state.lag_bytes as f64);
+    metrics::gauge!("bookworm_db_replica_lag_seconds", "replica" => replica).set(state.lag.as_secs_f64());
+}

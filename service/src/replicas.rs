@@ -1,0 +1,309 @@
+//! Where a read runs: on a PostgreSQL read replica when one can answer it correctly,
+//! else on the primary. This module is the one place that decides.
+//!
+//! A replica is used for a read only when it is up, no more than `max_lag` behind, and,
+//! if the client sent a consistency token (the primary's WAL position after its last
+//! write), has replayed at least that position. So a client always sees its own
+//! writes, and a read without a token is at most `max_lag` stale. A dead or lagging
+//! replica costs a trip to the primary, never a failed request: a replica that fails
+//! mid-read is marked down and the read runs again on the primary.
+//!
+//! Lag is measured from WAL positions, as PostgreSQL's own monitoring does: a replica
+//! that has replayed everything the primary has written is not lagging, however long
+//! ago its last transaction was. `now() - pg_last_xact_replay_timestamp()` alone was
+//! rejected: it keeps growing while the primary is idle. A time window after each write
+//! (Rails' `delay`) was rejected too: it guesses, where a WAL position knows.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+use crate::ServiceError;
+
+/// A PostgreSQL WAL position (`pg_lsn`), written as `16/B374D848`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lsn(pub u64);
+
+impl FromStr for Lsn {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (high, low) = text.split_once('/').ok_or(())?;
+        let part = |p: &str| {
+            (!p.is_empty() && p.len() <= 8)
+                .then(|| u32::from_str_radix(p, 16).ok())
+                .flatten()
+                .ok_or(())
+        };
+        Ok(Lsn((u64::from(part(high)?) << 32) | u64::from(part(low)?)))
+    }
+}
+
+impl fmt::Display for Lsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xFFFF_FFFF)
+    }
+}
+
+/// Why a read went where it went; a metrics label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Replica,
+    PrimaryNoReplica,
+    PrimaryTokenAhead,
+    PrimaryLagging,
+    PrimaryReplicaDown,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Replica => "replica",
+            Route::PrimaryNoReplica => "primary-no-replica",
+            Route::PrimaryTokenAhead => "primary-token-ahead",
+            Route::PrimaryLagging => "primary-lagging",
+            Route::PrimaryReplicaDown => "primary-replica-down",
+        }
+    }
+}
+
+/// What the last health check saw of a replica.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplicaState {
+    pub up: bool,
+    pub replay_lsn: Option<Lsn>,
+    /// WAL the primary has written that the replica has not replayed.
+    pub lag_bytes: u64,
+    /// Zero when caught up; else time since the last transaction it replayed.
+    pub lag: Duration,
+    pub checked_at: Option<Instant>,
+}
+
+impl ReplicaState {
+    const UNKNOWN: ReplicaState = ReplicaState {
+        up: false,
+        replay_lsn: None,
+        lag_bytes: 0,
+        lag: Duration::ZERO,
+        checked_at: None,
+    };
+}
+
+pub struct Replica {
+    /// `host:port/database`, for logs, metrics and the readiness body.
+    pub name: String,
+    pub db: DatabaseConnection,
+    state: Mutex<ReplicaState>,
+}
+
+impl Replica {
+    pub fn new(name: String, db: DatabaseConnection) -> Self {
+        Self {
+            name,
+            db,
+            state: Mutex::new(ReplicaState::UNKNOWN),
+        }
+    }
+
+    pub fn state(&self) -> ReplicaState {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_state(&self, state: ReplicaState) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    fn mark_down(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.up {
+            tracing::warn!(replica = %self.name, "replica failed a read; using the primary until it is back");
+        }
+        state.up = false;
+    }
+}
+
+/// The primary and its read replicas.
+pub struct Databases {
+    pub primary: DatabaseConnection,
+    pub replicas: Vec<Replica>,
+    pub max_lag: Duration,
+    next: AtomicUsize,
+}
+
+impl Databases {
+    pub fn new(primary: DatabaseConnection, replicas: Vec<Replica>, max_lag: Duration) -> Self {
+        Self {
+            primary,
+            replicas,
+            max_lag,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Picks where a read may run: a replica's index, or `None` for the primary.
+    pub fn route(&self, token: Option<Lsn>) -> (Option<usize>, Route) {
+        if self.replicas.is_empty() {
+            return (None, Route::PrimaryNoReplica);
+        }
+        let states: Vec<ReplicaState> = self.replicas.iter().map(Replica::state).collect();
+        let up: Vec<usize> = (0..states.len()).filter(|i| states[*i].up).collect();
+        if up.is_empty() {
+            return (None, Route::PrimaryReplicaDown);
+        }
+        let fresh: Vec<usize> = up.into_iter().filter(|i| states[*i].lag <= self.max_lag).collect();
+        if fresh.is_empty() {
+            return (None, Route::PrimaryLagging);
+        }
+        let able: Vec<usize> = match token {
+            Some(token) => fresh
+                .into_iter()
+                .filter(|i| states[*i].replay_lsn.is_some_and(|lsn| lsn >= token))
+                .collect(),
+            None => fresh,
+        };
+        if able.is_empty() {
+            return (None, Route::PrimaryTokenAhead);
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        (Some(able[turn % able.len()]), Route::Replica)
+    }
+
+    /// Runs a read where [`route`](Self::route) says. If the replica fails with an
+    /// outage, it is marked down and the read runs again on the primary.
+    pub async fn read<T>(
+        &self,
+        token: Option<Lsn>,
+        work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let (replica, route) = self.route(token);
+        crate::metrics::read_routed(route);
+        let Some(index) = replica else {
+            return work(&self.primary).await;
+        };
+        let replica = &self.replicas[index];
+        match work(&replica.db).await {
+            Err(ServiceError::Unavailable { .. }) => {
+                replica.mark_down();
+                crate::metrics::read_routed(Route::PrimaryReplicaDown);
+                work(&self.primary).await
+            }
+            other => other,
+        }
+    }
+
+    /// The primary's current WAL position: at or after every write committed so far.
+    /// `None` on SQLite, which has no replicas.
+    pub async fn primary_position(&self) -> Result<Option<Lsn>, ServiceError> {
+        if self.primary.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let row = self
+            .primary
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_current_wal_lsn()::text",
+            ))
+            .await?;
+        Ok(row
+            .and_then(|r| r.try_get_by_index::<String>(0).ok())
+            .and_then(|text| text.parse().ok()))
+    }
+
+    /// Checks every replica once: reachable, replaying, and how far behind.
+    pub async fn check_replicas(&self) {
+        let primary = match self.primary_position().await {
+            Ok(position) => position,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot read the primary's WAL position");
+                None
+            }
+        };
+        for replica in &self.replicas {
+            let before = replica.state();
+            let now = check(replica, primary).await;
+            match (before.up, now.up) {
+                (false, true) => tracing::info!(replica = %replica.name, "replica is serving reads"),
+                (true, false) => tracing::warn!(replica = %replica.name, "replica is down; reads go to the primary"),
+                _ => {}
+            }
+            crate::metrics::replica_state(&replica.name, &now);
+            replica.set_state(now);
+        }
+    }
+}
+
+async fn check(replica: &Replica, primary: Option<Lsn>) -> ReplicaState {
+    let sql = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
+               coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8";
+    let row = tokio::time::timeout(
+        Duration::from_secs(2),
+        replica
+            .db
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql)),
+    )
+    .await;
+    let down = ReplicaState {
+        checked_at: Some(Instant::now()),
+        ..ReplicaState::UNKNOWN
+    };
+    let Ok(Ok(Some(row))) = row else {
+        return down;
+    };
+    let in_recovery: bool = row.try_get_by_index(0).unwrap_or(false);
+    let replay: Option<Lsn> = row
+        .try_get_by_index::<Option<String>>(1)
+        .ok()
+        .flatten()
+        .and_then(|t| t.parse().ok());
+    let since_replay: f64 = row.try_get_by_index(2).unwrap_or(0.0);
+    if !in_recovery {
+        // A promoted "replica" is a second primary: never read from it as a replica.
+        tracing::error!(replica = %replica.name, "the replica is not in recovery; not routing reads to it");
+        return down;
+    }
+    let lag_bytes = match (primary, replay) {
+        (Some(p), Some(r)) => p.0.saturating_sub(r.0),
+        _ => 0,
+    };
+    ReplicaState {
+        up: replay.is_some(),
+        replay_lsn: replay,
+        lag_bytes,
+        lag: if lag_bytes == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(since_replay.max(0.0))
+        },
+        checked_at: Some(Instant::now()),
+    }
+}
+
+/// Checks the replicas every `every`, for as long as the process runs.
+pub async fn watch(databases: std::sync::Arc<Databases>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        databases.check_replicas().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_parse_and_print_as_postgresql_writes_them() {
+        let lsn: Lsn = "16/B374D848".parse().unwrap();
+        assert_eq!(lsn.0, 0x16_B374_D848);
+        assert_eq!(lsn.to_string(), "16/B374D848");
+        assert!("0/3000148".parse::<Lsn>().unwrap() < "1/0".parse::<Lsn>().unwrap());
+        for bad in ["", "16", "/1", "1/", "x/1", "1/2/3", "123456789/0", "1/ 2"] {
+            assert!(bad.parse::<Lsn>().is_err(), "{bad:?}");
+        }
+    }
+}
