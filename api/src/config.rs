@@ -61,6 +61,8 @@ pub struct Settings {
     pub replicas: Vec<PoolSettings>,
     /// A replica further behind than this serves no reads.
     pub replica_max_lag: Duration,
+    /// Where `GET /metrics` is served; `None` turns metrics off.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +227,15 @@ impl Settings {
             audit_retention_months: env.parse("AUDIT_RETENTION_MONTHS", 24)?,
             replicas,
             replica_max_lag: env.millis("DATABASE_REPLICA_MAX_LAG_MS", Duration::from_secs(5))?,
+            metrics_addr: env
+                .raw("METRICS_ADDR")
+                .map(|addr| {
+                    addr.parse().map_err(|e: std::net::AddrParseError| ConfigError {
+                        name: "METRICS_ADDR",
+                        reason: format!("{addr:?}: {e} (expected host:port, e.g. 127.0.0.1:9090)"),
+                    })
+                })
+                .transpose()?,
         })
     }
 }

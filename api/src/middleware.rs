@@ -88,9 +88,11 @@ pub async fn statement_count(
     let expose = req
         .app_data::<web::Data<AppContext>>()
         .is_some_and(|ctx| ctx.expose_statement_count);
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let (res, statements) = service::database::with_statement_count(next.call(req)).await;
     let mut res = res?;
     tracing::debug!(statements, "database statements for this request");
+    metrics::histogram!("bookworm_db_statements_per_request", "route" => route).record(f64::from(statements));
     if expose {
         res.headers_mut().insert(STATEMENT_COUNT, HeaderValue::from(statements));
     }

@@ -209,6 +209,7 @@ impl ResponseError for ApiError {
 impl From<crate::throttle::Throttled> for ApiError {
     fn from(refused: crate::throttle::Throttled) -> Self {
         tracing::warn!(limit = ?refused.limit, "request throttled");
+        metrics::counter!("bookworm_throttle_rejections_total", "limit" => refused.limit.as_str()).increment(1);
         ApiError::TooManyRequests {
             retry_after_secs: refused.wait.as_secs().max(1),
         }
@@ -240,6 +241,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(detail) => ApiError::Forbidden(detail),
             ServiceError::Unavailable { reason, source } => {
                 tracing::warn!(error = %source, ?reason, "database unavailable");
+                metrics::counter!("bookworm_db_unavailable_total", "reason" => reason.as_str()).increment(1);
                 ApiError::Unavailable(match reason {
                     Outage::Unreachable => "the database is unavailable, try again shortly",
                     Outage::Timeout => "the database took too long to answer, try again shortly",

@@ -32,6 +32,7 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     db: DatabaseConnection,
     server: Server,
 }
@@ -95,16 +96,40 @@ impl Application {
             db.clone(),
             settings.audit_retention_months,
         ));
+        let metrics_port = match settings.metrics_addr {
+            Some(addr) => {
+                let bind = |source| StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                };
+                let listener = TcpListener::bind(addr).map_err(bind)?;
+                let bound = listener.local_addr().map_err(bind)?.port();
+                tokio::spawn(crate::metrics::serve(listener, ctx.clone()).map_err(bind)?);
+                tracing::info!(%addr, port = bound, "serving metrics at /metrics");
+                Some(bound)
+            }
+            None => None,
+        };
         let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
             addr: format!("{}:{port}", settings.host),
             source,
         })?;
         tracing::info!(host = %settings.host, port, "listening");
-        Ok(Self { port, db, server })
+        Ok(Self {
+            port,
+            metrics_port,
+            db,
+            server,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -248,6 +273,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .wrap(from_fn(middleware::private_no_store))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(middleware::request_id))
+            .wrap(from_fn(crate::metrics::http_metrics))
             .wrap(TracingLogger::default())
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())

@@ -46,6 +46,17 @@ pub enum Limit {
     Registration,
 }
 
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::AccountAndClient => "account_and_client",
+            Limit::Account => "account",
+            Limit::Client => "client",
+            Limit::Registration => "registration",
+        }
+    }
+}
+
 /// A refusal: which limit, and how long until another attempt is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {

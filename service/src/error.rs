@@ -70,10 +70,24 @@ impl From<DbErr> for ServiceError {
     }
 }
 
+impl Outage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outage::Unreachable => "unreachable",
+            Outage::Timeout => "timeout",
+            Outage::Contention => "contention",
+        }
+    }
+}
+
 /// Classifies a database error as an outage, or `None` for a real failure.
 pub fn outage(err: &DbErr) -> Option<Outage> {
     let runtime = match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return Some(Outage::Unreachable),
+        DbErr::ConnectionAcquire(_) => {
+            metrics::counter!("bookworm_db_acquire_timeouts_total").increment(1);
+            return Some(Outage::Unreachable);
+        }
+        DbErr::Conn(_) => return Some(Outage::Unreachable),
         DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
         _ => return None,
     };

@@ -22,6 +22,8 @@ pub struct TestUser {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:port` of `/metrics`, when the settings turned metrics on.
+    pub metrics_address: Option<String>,
     pub backend: Backend,
     /// The server's own pool: closing it makes the database unreachable for the app.
     pub app_db: DatabaseConnection,
@@ -33,6 +35,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The `/metrics` page, scraped as Prometheus would.
+    pub async fn scrape(&self) -> String {
+        let address = self.metrics_address.as_ref().expect("metrics were turned on");
+        let response = self.client.get(format!("{address}/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     /// The same server as seen by a client at another address: every 127.x.y.z is this
     /// machine, so a test can play several clients (an attacker and a victim, say).
     pub fn from_address(&self, ip: [u8; 4]) -> TestApp {
@@ -42,6 +52,7 @@ impl TestApp {
             .expect("a client bound to a loopback address");
         TestApp {
             address: self.address.clone(),
+            metrics_address: self.metrics_address.clone(),
             backend: self.backend,
             app_db: self.app_db.clone(),
             db: self.db.clone(),
@@ -181,11 +192,13 @@ pub async fn spawn_app_on(database: &Arc<TestDatabase>, customise: impl FnOnce(&
 
     let app = Application::build(settings).await.expect("the application starts");
     let port = app.port();
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let app_db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
 
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        metrics_address,
         backend: database.backend,
         app_db,
         db: database.connect().await,

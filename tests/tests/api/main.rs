@@ -11,6 +11,7 @@ mod constraints;
 mod health;
 mod hostile_input;
 mod indexes;
+mod metrics;
 mod migrations;
 mod no_n_plus_one;
 mod openapi;

@@ -132,6 +132,7 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
             ..s.database.clone()
         }];
         s.replica_max_lag = Duration::from_millis(1500);
+        s.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let standby_admin = tests::connect_as(&on_standby(&primary.admin_url())).await;
@@ -272,6 +273,14 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
     let statuses = reads.await.unwrap();
     assert!(statuses.iter().all(|s| *s == 200), "every read succeeded: {statuses:?}");
     assert_eq!(replica_state(&app).await["state"], "down");
+    let down = format!("bookworm_db_replica_up{{replica=\"127.0.0.1:{}/", standby.port);
+    assert!(
+        app.scrape()
+            .await
+            .lines()
+            .any(|l| l.starts_with(&down) && l.ends_with(" 0")),
+        "the down replica shows in the metrics"
+    );
     assert_eq!(
         app.get("/health/ready").await.status(),
         200,

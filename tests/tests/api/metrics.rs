@@ -1,0 +1,97 @@
+//! Prometheus metrics on their own listener: the series operators alert on exist, move
+//! with traffic, and label routes by template, never by raw path.
+
+use tests::{Backend, TestApp, backend_tests, spawn_app_with};
+
+/// The value of the first series named `name` whose labels include every `label`.
+fn value(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| line.split(['{', ' ']).next() == Some(name) && labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+async fn with_metrics(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| {
+        s.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        s.throttle.per_client = 2;
+    })
+    .await
+}
+
+async fn metrics_are_served_apart_and_move_with_traffic(backend: Backend) {
+    let app = with_metrics(backend).await;
+    let book = uuid::Uuid::now_v7();
+    assert_eq!(app.get("/metrics").await.status(), 404, "never on the public port");
+    let before = app.scrape().await;
+
+    for _ in 0..3 {
+        assert_eq!(app.get("/books").await.status(), 200);
+    }
+    assert_eq!(app.get(&format!("/books/{book}")).await.status(), 404);
+    for _ in 0..3 {
+        app.login("nobody@example.com", "not a password at all").await;
+    }
+    let after = app.scrape().await;
+
+    let books_ok = ["route=\"/books\"", "status=\"200\""];
+    let moved = value(&after, "bookworm_http_requests_total", &books_ok).unwrap()
+        - value(&before, "bookworm_http_requests_total", &books_ok).unwrap_or(0.0);
+    assert!(moved >= 3.0, "{moved}");
+    assert!(
+        value(
+            &after,
+            "bookworm_http_requests_total",
+            &["route=\"/books/{id}\"", "status=\"404\""]
+        )
+        .is_some()
+    );
+    assert!(!after.contains(&book.to_string()), "raw paths never become labels");
+    assert!(
+        value(
+            &after,
+            "bookworm_http_request_duration_seconds_count",
+            &["route=\"/books\""]
+        )
+        .unwrap()
+            >= 3.0
+    );
+    assert!(
+        value(
+            &after,
+            "bookworm_db_statements_per_request_count",
+            &["route=\"/books\""]
+        )
+        .is_some()
+    );
+    assert!(value(&after, "bookworm_db_reads_total", &["route=\"primary-no-replica\""]).unwrap() >= 4.0);
+    assert!(value(&after, "bookworm_throttle_rejections_total", &["limit=\"client\""]).unwrap() >= 1.0);
+    assert_eq!(
+        value(&after, "bookworm_db_pool_connections_max", &["pool=\"primary\""]),
+        Some(5.0)
+    );
+    assert!(value(&after, "bookworm_db_pool_connections_idle", &["pool=\"primary\""]).is_some());
+}
+
+async fn an_outage_is_counted_by_its_reason(backend: Backend) {
+    let app = with_metrics(backend).await;
+    app.make_database_unreachable().await;
+
+    assert_eq!(app.get("/books").await.status(), 503);
+
+    let page = app.scrape().await;
+    assert!(value(&page, "bookworm_db_unavailable_total", &["reason=\"unreachable\""]).unwrap() >= 1.0);
+    assert!(
+        value(
+            &page,
+            "bookworm_http_requests_total",
+            &["route=\"/books\"", "status=\"503\""]
+        )
+        .is_some()
+    );
+}
+
+backend_tests!(
+    metrics_are_served_apart_and_move_with_traffic,
+    an_outage_is_counted_by_its_reason,
+);
