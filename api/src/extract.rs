@@ -153,6 +153,16 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 /// The header a client sends back: the `X-Consistency-Token` of its last write.
 pub const CONSISTENCY_TOKEN: &str = "x-consistency-token";
 
+/// How the token appears in the OpenAPI document of every read that honours it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct ConsistencyHeader {
+    /// The `X-Consistency-Token` of your last write's response. With it, the read
+    /// reflects that write even when served by a read replica.
+    #[param(rename = "X-Consistency-Token", pattern = "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")]
+    pub token: Option<String>,
+}
+
 /// The consistency token the client sent, if any (see `service::replicas`): a read
 /// with one is served only by a replica that has replayed that far, or the primary.
 pub struct Consistency(pub Option<Lsn>);

@@ -358,12 +358,23 @@ pub mod responses {
         Invalid(Problem),
     }
 
-    /// What a list's query string can answer.
+    /// What a read that honours `X-Consistency-Token` answers to a malformed one.
+    #[derive(IntoResponses)]
+    pub enum BadConsistency {
+        #[response(
+            status = 400,
+            description = "Malformed X-Consistency-Token",
+            content_type = "application/problem+json"
+        )]
+        BadRequest(Problem),
+    }
+
+    /// What a list's query string (or its `X-Consistency-Token`) can answer.
     #[derive(IntoResponses)]
     pub enum BadQuery {
         #[response(
             status = 400,
-            description = "Bad limit, cursor or filter",
+            description = "Bad limit, cursor, filter or X-Consistency-Token",
             content_type = "application/problem+json"
         )]
         BadRequest(Problem),

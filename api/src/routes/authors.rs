@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Consistency, Json, Query};
-use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
@@ -32,7 +32,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "authors_list", get, path = "/authors", tag = "authors", params(ListQuery),
+#[utoipa::path(operation_id = "authors_list", get, path = "/authors", tag = "authors", params(ListQuery, ConsistencyHeader),
     responses((status = 200, body = AuthorPage, description = "Live authors by name"), BadQuery, BadToken))]
 pub async fn list(
     ctx: web::Data<AppContext>,
@@ -57,10 +57,11 @@ pub struct AuthorDetailView {
     pub books: Vec<AuthorBook>,
 }
 
-#[utoipa::path(operation_id = "authors_get", get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "authors_get", get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = AuthorDetailView, description = "The author with their books"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+        BadConsistency,
         BadToken,
     ))]
 pub async fn get(

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Consistency, Json, Query};
-use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{BookDetailView, BookPage};
@@ -52,7 +52,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "books_list", get, path = "/books", tag = "books", params(ListQuery),
+#[utoipa::path(operation_id = "books_list", get, path = "/books", tag = "books", params(ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = BookPage, description = "Live books, each with its author and categories"),
         BadQuery,
@@ -83,10 +83,11 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(BookPage::from(books)))
 }
 
-#[utoipa::path(operation_id = "books_get", get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "books_get", get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = BookDetailView, description = "The book with author, categories and rating"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        BadConsistency,
         BadToken,
     ))]
 pub async fn get(

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Consistency, Json, Query};
-use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
@@ -32,7 +32,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "categories_list_roots", get, path = "/categories", tag = "categories", params(ListQuery),
+#[utoipa::path(operation_id = "categories_list_roots", get, path = "/categories", tag = "categories", params(ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = CategoryPage, description = "Root categories by name"),
         BadQuery,
@@ -62,10 +62,11 @@ pub struct CategoryDetailView {
     pub path: Vec<CategoryRef>,
 }
 
-#[utoipa::path(operation_id = "categories_get", get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "categories_get", get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        BadConsistency,
         BadToken,
     ))]
 pub async fn get(
@@ -104,10 +105,11 @@ impl From<TreeNode> for CategoryTree {
     }
 }
 
-#[utoipa::path(operation_id = "categories_tree", get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "categories_tree", get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = CategoryTree, description = "The whole subtree, nested"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        BadConsistency,
         BadToken,
     ))]
 pub async fn tree(

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Member};
 use crate::context::AppContext;
-use crate::extract::{Consistency, Json, Query};
-use crate::problem::responses::{BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{ReviewPage, ReviewView};
@@ -31,7 +31,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "reviews_list_for_book", get, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
+#[utoipa::path(operation_id = "reviews_list_for_book", get, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The book's reviews, newest first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
@@ -53,7 +53,7 @@ pub async fn list_for_book(
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(operation_id = "reviews_list_for_user", get, path = "/users/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery),
+#[utoipa::path(operation_id = "reviews_list_for_user", get, path = "/users/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
@@ -75,10 +75,11 @@ pub async fn list_for_user(
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(operation_id = "reviews_get", get, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "reviews_get", get, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = ReviewView, description = "The review"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+        BadConsistency,
         BadToken,
     ))]
 pub async fn get(

@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
-use crate::extract::{Consistency, Query};
+use crate::extract::{Consistency, ConsistencyHeader, Query};
 use crate::problem::ApiError;
 use crate::problem::responses::{BadQuery, BadToken};
 use crate::views::{BookPage, ReviewPage};
@@ -37,7 +37,7 @@ fn parse(query: &SearchQuery) -> Result<(SearchText, PageRequest), ApiError> {
     ))
 }
 
-#[utoipa::path(get, operation_id = "search_books", path = "/search/books", tag = "search", params(SearchQuery),
+#[utoipa::path(get, operation_id = "search_books", path = "/search/books", tag = "search", params(SearchQuery, ConsistencyHeader),
     responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
 pub async fn books(
     ctx: web::Data<AppContext>,
@@ -53,7 +53,7 @@ pub async fn books(
     )))
 }
 
-#[utoipa::path(get, operation_id = "search_reviews", path = "/search/reviews", tag = "search", params(SearchQuery),
+#[utoipa::path(get, operation_id = "search_reviews", path = "/search/reviews", tag = "search", params(SearchQuery, ConsistencyHeader),
     responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
 pub async fn reviews(
     ctx: web::Data<AppContext>,

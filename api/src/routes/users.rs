@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
-use crate::extract::Consistency;
-use crate::problem::responses::BadToken;
+use crate::extract::{Consistency, ConsistencyHeader};
+use crate::problem::responses::{BadConsistency, BadToken};
 use crate::problem::{ApiError, Problem};
 
 pub const GET_STATEMENTS: u32 = 2;
@@ -28,10 +28,11 @@ pub struct PublicProfileView {
     pub last_review_at: Option<DateTime<Utc>>,
 }
 
-#[utoipa::path(get, operation_id = "users_get", path = "/users/{id}", tag = "reviews", params(("id" = Uuid, Path)),
+#[utoipa::path(get, operation_id = "users_get", path = "/users/{id}", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = PublicProfileView, description = "The reader's public profile and statistics"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
+        BadConsistency,
         BadToken,
     ))]
 pub async fn get(
