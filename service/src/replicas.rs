@@ -113,8 +113,11 @@ impl Replica {
         *self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Routing and the metrics change together, so a scrape never contradicts routing.
     fn set_state(&self, state: ReplicaState) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        let mut current = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *current = state;
+        crate::metrics::replica_state(&self.name, &state);
     }
 
     fn mark_down(&self) {
@@ -123,6 +126,7 @@ impl Replica {
             tracing::warn!(replica = %self.name, "replica failed a read; using the primary until it is back");
         }
         state.up = false;
+        crate::metrics::replica_state(&self.name, &state);
     }
 }
 
@@ -230,7 +234,6 @@ impl Databases {
                 (true, false) => tracing::warn!(replica = %replica.name, "replica is down; reads go to the primary"),
                 _ => {}
             }
-            crate::metrics::replica_state(&replica.name, &now);
             replica.set_state(now);
         }
     }

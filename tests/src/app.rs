@@ -35,6 +35,23 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// Every item of a keyset-paginated list, following `next_cursor` from `path` (which
+    /// has a query string) to the last page.
+    pub async fn walk_pages(&self, path: &str, token: Option<&str>) -> Vec<serde_json::Value> {
+        let mut items = Vec::new();
+        let mut next = path.to_owned();
+        loop {
+            let response = self.send(reqwest::Method::GET, &next, token, None).await;
+            assert_eq!(response.status(), 200, "GET {next}");
+            let page: serde_json::Value = response.json().await.unwrap();
+            items.extend(page["items"].as_array().expect("a page of items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => next = format!("{path}&cursor={cursor}"),
+                None => return items,
+            }
+        }
+    }
+
     /// The `/metrics` page, scraped as Prometheus would.
     pub async fn scrape(&self) -> String {
         let address = self.metrics_address.as_ref().expect("metrics were turned on");

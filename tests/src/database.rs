@@ -207,38 +207,40 @@ impl TestDatabase {
     /// (still empty) database and so its `public` schema, and is neither superuser nor
     /// BYPASSRLS. Migrate through its `url` to have it own every object.
     pub async fn create_owner_role(&self) -> AppRole {
-        let Owner::Postgres { admin_url, name } = &self.owner else {
-            panic!("roles are a PostgreSQL feature")
-        };
-        let role = format!("bookworm_owner_{}", uuid::Uuid::new_v4().simple());
-        let admin = connect_admin(admin_url).await;
-        for sql in [
-            format!("CREATE ROLE {role} LOGIN PASSWORD '{APP_ROLE_PASSWORD}' NOSUPERUSER NOBYPASSRLS"),
-            format!("ALTER DATABASE \"{name}\" OWNER TO {role}"),
-        ] {
-            admin
-                .execute_unprepared(&sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        }
-        admin.close().await.ok();
-        self.role_handle(role)
+        self.create_role("bookworm_owner", "NOSUPERUSER NOBYPASSRLS", |role, database| {
+            vec![format!("ALTER DATABASE \"{database}\" OWNER TO {role}")]
+        })
+        .await
     }
 
     /// Creates a backup role as docs/backup.md describes: it may log in and read
     /// everything, row-level security included (BYPASSRLS, `pg_read_all_data`), and
     /// write nothing.
     pub async fn create_backup_role(&self) -> AppRole {
+        self.create_role("bookworm_backup", "NOSUPERUSER BYPASSRLS", |role, database| {
+            vec![
+                format!("GRANT pg_read_all_data TO {role}"),
+                format!("GRANT CONNECT ON DATABASE \"{database}\" TO {role}"),
+            ]
+        })
+        .await
+    }
+
+    /// Creates a LOGIN role named `<prefix>_<random>` with `attributes`, then runs
+    /// `then(role, database)` as the admin. Dropped (with what it owns) with the handle.
+    async fn create_role(
+        &self,
+        prefix: &str,
+        attributes: &str,
+        then: impl FnOnce(&str, &str) -> Vec<String>,
+    ) -> AppRole {
         let Owner::Postgres { admin_url, name } = &self.owner else {
             panic!("roles are a PostgreSQL feature")
         };
-        let role = format!("bookworm_backup_{}", uuid::Uuid::new_v4().simple());
+        let role = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
         let admin = connect_admin(admin_url).await;
-        for sql in [
-            format!("CREATE ROLE {role} LOGIN PASSWORD '{APP_ROLE_PASSWORD}' NOSUPERUSER BYPASSRLS"),
-            format!("GRANT pg_read_all_data TO {role}"),
-            format!("GRANT CONNECT ON DATABASE \"{name}\" TO {role}"),
-        ] {
+        let create = format!("CREATE ROLE {role} LOGIN PASSWORD '{APP_ROLE_PASSWORD}' {attributes}");
+        for sql in std::iter::once(create).chain(then(&role, name)) {
             admin
                 .execute_unprepared(&sql)
                 .await
@@ -296,22 +298,17 @@ impl TestDatabase {
     }
 
     async fn app_role(&self, grantor: Option<&AppRole>) -> AppRole {
-        let Owner::Postgres {
-            admin_url,
-            name: database,
-        } = &self.owner
-        else {
+        let Owner::Postgres { name: database, .. } = &self.owner else {
             panic!("roles are a PostgreSQL feature")
         };
-        let role = format!("bookworm_app_{}", uuid::Uuid::new_v4().simple());
-        let admin = connect_admin(admin_url).await;
-        admin
-            .execute_unprepared(&format!(
-                "CREATE ROLE {role} LOGIN PASSWORD '{APP_ROLE_PASSWORD}' NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
-            ))
-            .await
-            .expect("create the app role");
-        admin.close().await.ok();
+        let handle = self
+            .create_role(
+                "bookworm_app",
+                "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+                |_, _| Vec::new(),
+            )
+            .await;
+        let role = handle.name.clone();
         let owner = match grantor {
             Some(grantor) => crate::database::connect_as(&grantor.url).await,
             None => self.connect().await,
@@ -323,7 +320,7 @@ impl TestDatabase {
                 .unwrap_or_else(|e| panic!("{grant}: {e}"));
         }
         owner.close().await.ok();
-        self.role_handle(role)
+        handle
     }
 }
 

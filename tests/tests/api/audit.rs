@@ -172,32 +172,12 @@ async fn only_admins_read_the_log_and_filters_are_checked(backend: Backend) {
         400
     );
 
-    let mut seen = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Value = app
-            .send(
-                Method::GET,
-                &format!("/admin/audit?table=users&limit=2{cursor}"),
-                Some(&admin.token),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["id"].as_i64().unwrap()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
-        }
-    }
+    let seen: Vec<i64> = app
+        .walk_pages("/admin/audit?table=users&limit=2", Some(&admin.token))
+        .await
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(seen.len(), 7, "the admin and six readers registered");
     assert!(
         seen.windows(2).all(|w| w[0] > w[1]),

@@ -6,7 +6,6 @@
 use chrono::{DateTime, Datelike, Months, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use serde_json::Value;
 use tests::{Backend, TestDatabase, backend_tests, fixtures, spawn_app};
 
 async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
@@ -53,27 +52,12 @@ async fn the_admin_endpoint_pages_through_the_log_across_months(backend: Backend
     }
     app.reader("ada@example.com").await;
 
-    let mut seen = Vec::new();
-    let mut path = "/admin/audit?limit=1&table=books".to_owned();
-    loop {
-        let page: Value = app
-            .send(reqwest::Method::GET, &path, Some(&admin.token), None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["id"].as_i64().unwrap()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/admin/audit?limit=1&table=books&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let seen: Vec<i64> = app
+        .walk_pages("/admin/audit?limit=1&table=books", Some(&admin.token))
+        .await
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(seen.len(), 2, "one entry from each old month: {seen:?}");
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first: {seen:?}");
 }
