@@ -21,7 +21,7 @@ use crate::categories;
 use crate::database::{Actor, begin_write_as};
 use crate::input::{FieldError, FieldErrors, distinct_ids, optional_text, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
-use crate::visibility::live_user_ids;
+use crate::visibility::by_live_user;
 
 /// Sort key for books without a publication year: they sort after every real year.
 const NO_YEAR: i64 = -32_768;
@@ -313,7 +313,7 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<BookDetail, Ser
         .expr(Expr::cust("COUNT(*)"))
         .filter(review::Column::BookId.eq(id))
         .filter(review::Column::DeletedAt.is_null())
-        .filter(review::Column::UserId.in_subquery(live_user_ids()))
+        .filter(by_live_user((review::Entity, review::Column::UserId)))
         .into_tuple::<(Option<f64>, i64)>()
         .one(db)
         .await?

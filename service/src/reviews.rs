@@ -21,7 +21,7 @@ use crate::accounts::CurrentUser;
 use crate::database::begin_write_as;
 use crate::input::{FieldError, FieldErrors, optional_text, text};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::{live_book_ids, live_user_ids, require_live_book};
+use crate::visibility::{by_live_book, by_live_user, require_live_book};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewItem {
@@ -82,8 +82,8 @@ impl ReviewChanges {
 fn live_reviews() -> Select<review::Entity> {
     review::Entity::find()
         .filter(review::Column::DeletedAt.is_null())
-        .filter(review::Column::BookId.in_subquery(live_book_ids()))
-        .filter(review::Column::UserId.in_subquery(live_user_ids()))
+        .filter(by_live_book((review::Entity, review::Column::BookId)))
+        .filter(by_live_user((review::Entity, review::Column::UserId)))
 }
 
 async fn page_of(

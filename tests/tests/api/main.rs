@@ -24,5 +24,6 @@ mod reviews_and_shelves;
 mod row_level_security;
 mod search;
 mod seed;
+mod sqlite_plans;
 mod startup;
 mod stats;
