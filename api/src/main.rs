@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    let _flush_logs_at_exit = telemetry::init(settings.log_format);
 
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,

@@ -202,7 +202,8 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Settin
 /// Another server on an existing test database, e.g. one configured differently.
 pub async fn spawn_app_on(database: &Arc<TestDatabase>, customise: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        api::telemetry::init(api::config::LogFormat::Text);
+        // The test process ends without a shutdown to flush at; keep the writer forever.
+        std::mem::forget(api::telemetry::init(api::config::LogFormat::Text));
     }
     let mut settings = test_settings(&database.url);
     customise(&mut settings);
