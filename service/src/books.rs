@@ -11,8 +11,8 @@ use chrono::{Datelike, Utc};
 use entity::{author, book, book_category, category, review};
 use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    ModelTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, JoinType,
+    LoaderTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, RelationTrait, Select, Set,
 };
 use uuid::Uuid;
 
@@ -306,7 +306,12 @@ async fn find_live<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(book::Model,
 /// A live book with author, categories, average rating and review count. Three statements.
 pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<BookDetail, ServiceError> {
     let (book, author) = find_live(db, id).await?;
-    let categories = book.find_related(category::Entity).all(db).await?;
+    // Through the junction table alone: `find_related` also joins `books` back in.
+    let categories = category::Entity::find()
+        .join(JoinType::InnerJoin, book_category::Relation::Category.def().rev())
+        .filter(book_category::Column::BookId.eq(book.id))
+        .all(db)
+        .await?;
     let (average_rating, review_count) = review::Entity::find()
         .select_only()
         .expr(Expr::cust("CAST(AVG(reviews.rating) AS DOUBLE PRECISION)"))
