@@ -108,6 +108,8 @@ DECLARE
     made text;
     part text;
 BEGIN
+    -- Every API instance runs this; one at a time, so two never create the same month.
+    PERFORM pg_advisory_xact_lock(hashtext('bookworm_audit_maintain'));
     FOR month IN SELECT DISTINCT date_trunc('month', changed_at)::date FROM bookworm_audit.audit_log_default
                  UNION SELECT (date_trunc('month', now()) + make_interval(months => ahead))::date
                        FROM generate_series(0, 2) AS ahead

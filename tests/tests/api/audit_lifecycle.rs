@@ -188,6 +188,49 @@ mod postgres_partitions {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_running_the_upkeep_together_do_not_collide() {
+        let database = TestDatabase::create(Backend::Postgres).await;
+        let db = database.connect().await;
+        Migrator::up(&db, None).await.unwrap();
+        service::audit::set_retention(&db, 0).await.unwrap();
+        for months in [5, 6, 7, 8] {
+            old_entry(&db, months_ago(months)).await;
+        }
+
+        let mut connections = Vec::new();
+        for _ in 0..4 {
+            connections.push(database.connect().await);
+        }
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(connections.len()));
+        let instances: Vec<_> = connections
+            .into_iter()
+            .map(|own| {
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    service::audit::maintain(&own, 0).await
+                })
+            })
+            .collect();
+        let mut created = Vec::new();
+        for instance in instances {
+            created.extend(instance.await.unwrap().expect("no run fails"));
+        }
+
+        created.sort();
+        let mut expected: Vec<String> = [5, 6, 7, 8]
+            .iter()
+            .map(|m| format!("created {}", partition(months_ago(*m))))
+            .collect();
+        expected.sort();
+        assert_eq!(created, expected, "each month made once, by one of them");
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM bookworm_audit.audit_log_default").await,
+            0
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_api_role_can_neither_write_the_log_nor_change_its_upkeep() {
         let database = std::sync::Arc::new(TestDatabase::create(Backend::Postgres).await);
         let owner = database.connect().await;
