@@ -12,7 +12,7 @@ use entity::{author, book, book_category, category, review};
 use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, JoinType,
-    LoaderTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, RelationTrait, Select, Set,
+    LoaderTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select, Set,
 };
 use uuid::Uuid;
 
@@ -220,13 +220,20 @@ fn cursor(sort: BookSort, b: &book::Model) -> Cursor {
     Cursor { key, id: b.id }
 }
 
+/// A book's categories in a stable order: by name, then id.
+fn by_name(select: Select<category::Entity>) -> Select<category::Entity> {
+    select
+        .order_by_asc(category::Column::Name)
+        .order_by_asc(category::Column::Id)
+}
+
 /// Attaches the categories of a whole page in one statement.
 async fn with_categories<C: ConnectionTrait>(
     db: &C,
     rows: Vec<(book::Model, Option<author::Model>)>,
 ) -> Result<Vec<BookItem>, ServiceError> {
     let books: Vec<book::Model> = rows.iter().map(|(b, _)| b.clone()).collect();
-    let categories = books.load_many(category::Entity, db).await?;
+    let categories = books.load_many(by_name(category::Entity::find()), db).await?;
     Ok(rows
         .into_iter()
         .zip(categories)
@@ -309,9 +316,8 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<BookDetail, Ser
     // Through the junction table alone: `find_related` also joins `books` back in.
     let categories = category::Entity::find()
         .join(JoinType::InnerJoin, book_category::Relation::Category.def().rev())
-        .filter(book_category::Column::BookId.eq(book.id))
-        .all(db)
-        .await?;
+        .filter(book_category::Column::BookId.eq(book.id));
+    let categories = by_name(categories).all(db).await?;
     let (average_rating, review_count) = review::Entity::find()
         .select_only()
         .expr(Expr::cust("CAST(AVG(reviews.rating) AS DOUBLE PRECISION)"))

@@ -139,6 +139,24 @@ pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedRep
     Ok(report)
 }
 
+/// `per_author` books for each of `authors`, as [`run`] would make them from `seed`:
+/// the rows a benchmark writes through [`insert_books`] and through a raw driver.
+pub fn book_rows(seed: u64, authors: &[Uuid], per_author: usize) -> Vec<book::Model> {
+    Generator::new(seed).books(authors, per_author, 0)
+}
+
+/// Inserts `rows` the way [`run`] does: multi-row INSERTs in one transaction.
+pub async fn insert_books(db: &DatabaseConnection, rows: &[book::Model]) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT set_config('app.current_role', 'admin', true)")
+            .await?;
+    }
+    let inserted = insert_all(&txn, rows.iter().map(|b| b.clone().into_active_model()).collect()).await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
 /// Multi-row INSERTs of at most [`MAX_BIND_PARAMS`] parameters each.
 async fn insert_all<A, C>(db: &C, rows: Vec<A>) -> Result<u64, DbErr>
 where

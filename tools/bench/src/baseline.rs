@@ -1,0 +1,252 @@
+//! The baseline: the same read endpoints written by hand on `tokio-postgres`, the
+//! fastest honest alternative to an ORM. actix-web like the API, a deadpool pool of
+//! the same size, statements prepared once per connection (deadpool's statement
+//! cache), one statement per request, no logging, no middleware. It serves
+//! byte-identical JSON; `main` checks that before measuring anything.
+//!
+//! `/naive/books` is the list written the way ORMs are blamed for: a statement for
+//! the page, then one for each book's author and one for its categories (N+1).
+
+use std::net::TcpListener;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::{Deserialize, Serialize};
+use service::pagination::Cursor;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+const BOOK_COLUMNS: &str = "b.id, b.title, b.description, b.isbn, b.published_year, b.created_at, b.updated_at, \
+     a.id, a.name, \
+     ARRAY(SELECT c.id FROM book_categories bc JOIN categories c ON c.id = bc.category_id \
+           WHERE bc.book_id = b.id ORDER BY c.name, c.id), \
+     ARRAY(SELECT c.name FROM book_categories bc JOIN categories c ON c.id = bc.category_id \
+           WHERE bc.book_id = b.id ORDER BY c.name, c.id)";
+
+const LIVE: &str = "b.deleted_at IS NULL AND a.deleted_at IS NULL";
+
+fn detail_sql() -> String {
+    format!(
+        "SELECT {BOOK_COLUMNS}, r.average_rating, r.review_count \
+         FROM books b JOIN authors a ON a.id = b.author_id \
+         CROSS JOIN LATERAL (SELECT CAST(AVG(rv.rating) AS DOUBLE PRECISION) AS average_rating, COUNT(*) AS review_count \
+             FROM reviews rv WHERE rv.book_id = b.id AND rv.deleted_at IS NULL \
+             AND EXISTS (SELECT 1 FROM users u WHERE u.id = rv.user_id AND u.deleted_at IS NULL)) r \
+         WHERE b.id = $1 AND {LIVE}"
+    )
+}
+
+fn list_sql() -> String {
+    format!(
+        "SELECT {BOOK_COLUMNS} FROM books b JOIN authors a ON a.id = b.author_id \
+         WHERE {LIVE} ORDER BY b.created_at DESC, b.id DESC LIMIT $1"
+    )
+}
+
+const NAIVE_PAGE_SQL: &str = "SELECT b.id, b.title, b.description, b.isbn, b.published_year, b.created_at, \
+     b.updated_at, b.author_id FROM books b JOIN authors a ON a.id = b.author_id \
+     WHERE b.deleted_at IS NULL AND a.deleted_at IS NULL ORDER BY b.created_at DESC, b.id DESC LIMIT $1";
+const NAIVE_AUTHOR_SQL: &str = "SELECT id, name FROM authors WHERE id = $1";
+const NAIVE_CATEGORIES_SQL: &str = "SELECT c.id, c.name FROM book_categories bc JOIN categories c \
+     ON c.id = bc.category_id WHERE bc.book_id = $1 ORDER BY c.name, c.id";
+
+#[derive(Serialize)]
+struct Named {
+    id: Uuid,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct BookView {
+    id: Uuid,
+    title: String,
+    description: Option<String>,
+    isbn: Option<String>,
+    published_year: Option<i32>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    author: Named,
+    categories: Vec<Named>,
+}
+
+#[derive(Serialize)]
+struct BookDetailView {
+    #[serde(flatten)]
+    book: BookView,
+    average_rating: Option<f64>,
+    review_count: i64,
+}
+
+#[derive(Serialize)]
+struct BookPage {
+    items: Vec<BookView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<i64>,
+}
+
+fn book_view(row: &Row) -> BookView {
+    let ids: Vec<Uuid> = row.get(9);
+    let names: Vec<String> = row.get(10);
+    BookView {
+        id: row.get(0),
+        title: row.get(1),
+        description: row.get(2),
+        isbn: row.get(3),
+        published_year: row.get(4),
+        created_at: row.get(5),
+        updated_at: row.get(6),
+        author: Named {
+            id: row.get(7),
+            name: row.get(8),
+        },
+        categories: ids
+            .into_iter()
+            .zip(names)
+            .map(|(id, name)| Named { id, name })
+            .collect(),
+    }
+}
+
+fn page(mut items: Vec<BookView>, limit: i64) -> BookPage {
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| items.last().map(|b| Cursor::time(b.created_at, b.id).encode()))
+        .flatten();
+    BookPage { items, next_cursor }
+}
+
+fn limit(query: &ListQuery) -> i64 {
+    query.limit.unwrap_or(20).clamp(1, 100)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::ServiceUnavailable().body(e.to_string())
+}
+
+async fn detail(pool: web::Data<Pool>, id: web::Path<Uuid>) -> HttpResponse {
+    let result = async {
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let statement = client.prepare_cached(&detail_sql()).await.map_err(|e| e.to_string())?;
+        client.query_opt(&statement, &[&*id]).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(Some(row)) => HttpResponse::Ok().json(BookDetailView {
+            book: book_view(&row),
+            average_rating: row.get(11),
+            review_count: row.get(12),
+        }),
+        Ok(None) => HttpResponse::NotFound().finish(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn list(pool: web::Data<Pool>, query: web::Query<ListQuery>) -> HttpResponse {
+    let limit = limit(&query);
+    let result = async {
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let statement = client.prepare_cached(&list_sql()).await.map_err(|e| e.to_string())?;
+        client
+            .query(&statement, &[&(limit + 1)])
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(rows) => HttpResponse::Ok().json(page(rows.iter().map(book_view).collect(), limit)),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn naive_list(pool: web::Data<Pool>, query: web::Query<ListQuery>) -> HttpResponse {
+    let limit = limit(&query);
+    let result: Result<Vec<BookView>, tokio_postgres::Error> = async {
+        let client = pool.get().await.expect("a pooled connection");
+        let rows = client.query(NAIVE_PAGE_SQL, &[&(limit + 1)]).await?;
+        let mut books = Vec::with_capacity(rows.len());
+        for row in rows {
+            let author_id: Uuid = row.get(7);
+            let author = client.query_one(NAIVE_AUTHOR_SQL, &[&author_id]).await?;
+            let id: Uuid = row.get(0);
+            let categories = client.query(NAIVE_CATEGORIES_SQL, &[&id]).await?;
+            books.push(BookView {
+                id,
+                title: row.get(1),
+                description: row.get(2),
+                isbn: row.get(3),
+                published_year: row.get(4),
+                created_at: row.get(5),
+                updated_at: row.get(6),
+                author: Named {
+                    id: author.get(0),
+                    name: author.get(1),
+                },
+                categories: categories
+                    .iter()
+                    .map(|c| Named {
+                        id: c.get(0),
+                        name: c.get(1),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(books)
+    }
+    .await;
+    match result {
+        Ok(books) => HttpResponse::Ok().json(page(books, limit)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// A running baseline server.
+pub struct Baseline {
+    pub base_url: String,
+    handle: ServerHandle,
+}
+
+impl Baseline {
+    /// Serves on a free loopback port, `max_connections` connections to `database_url`.
+    pub async fn start(database_url: &str, max_connections: usize) -> std::io::Result<Self> {
+        let config: tokio_postgres::Config = database_url
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("baseline database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .build()
+            .map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(pool.clone()))
+                .route("/books", web::get().to(list))
+                .route("/books/{id}", web::get().to(detail))
+                .route("/naive/books", web::get().to(naive_list))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self { base_url, handle })
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}

@@ -1,0 +1,765 @@
+//! The figures P1–P9 of issue #11, one function each. Every function prints its
+//! progress, returns its figure as JSON for `summary.json`, and leaves the databases it
+//! made to be dropped by their handles.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use seed::SeedConfig;
+use serde_json::{Value, json};
+use service::pagination::Cursor;
+
+use crate::baseline::Baseline;
+use crate::compare::{self, Contender, Series, round};
+use crate::load;
+use crate::stack::{self, ApiProcess, PgStack, StatementCounter};
+
+/// How hard and how long to push.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub quick: bool,
+    pub rounds: usize,
+    pub duration: Duration,
+    /// The client count of the headline figures (P2, P3, P4, P9).
+    pub connections: usize,
+    /// Client counts for the throughput-by-concurrency plots.
+    pub sweep: Vec<usize>,
+    pub catalogue: SeedConfig,
+    pub growth: Vec<SeedConfig>,
+    /// Sequential requests per latency sample (P8).
+    pub samples: usize,
+    /// API and baseline pool size.
+    pub pool: u32,
+}
+
+impl Plan {
+    pub fn new(quick: bool) -> Self {
+        let catalogue = |authors: usize, books_per_author: usize, users: usize| SeedConfig {
+            authors,
+            books_per_author,
+            users,
+            reviews_per_user: 10,
+            category_depth: 3,
+            seed: 42,
+        };
+        if quick {
+            Plan {
+                quick,
+                rounds: 2,
+                duration: Duration::from_millis(1500),
+                connections: 16,
+                sweep: vec![16],
+                catalogue: catalogue(100, 20, 300),
+                growth: vec![catalogue(50, 20, 100), catalogue(250, 20, 100)],
+                samples: 200,
+                pool: 20,
+            }
+        } else {
+            Plan {
+                quick,
+                rounds: 5,
+                duration: Duration::from_secs(3),
+                connections: 16,
+                sweep: vec![1, 4, 16, 64],
+                catalogue: catalogue(1_000, 50, 5_000),
+                growth: vec![
+                    catalogue(200, 50, 1_000),
+                    catalogue(2_000, 50, 1_000),
+                    catalogue(20_000, 50, 1_000),
+                ],
+                samples: 2_000,
+                pool: 20,
+            }
+        }
+    }
+}
+
+pub fn books(config: &SeedConfig) -> usize {
+    config.authors * config.books_per_author
+}
+
+/// Detail paths for `ids`, list paths with `limit`.
+pub fn detail_paths(ids: &[String]) -> Arc<Vec<String>> {
+    Arc::new(ids.iter().map(|id| format!("/books/{id}")).collect())
+}
+
+pub fn list_paths(prefix: &str, limit: u32) -> Arc<Vec<String>> {
+    Arc::new(vec![format!("{prefix}?limit={limit}")])
+}
+
+/// Refuses to measure servers that do not say the same thing.
+pub async fn check_identical(api: &str, baseline: &str, detail_ids: &[String]) -> Result<usize, String> {
+    let mut pairs: Vec<(String, String)> = detail_ids
+        .iter()
+        .take(20)
+        .map(|id| (format!("/books/{id}"), format!("/books/{id}")))
+        .collect();
+    for limit in [1, 20, 50, 100] {
+        pairs.push((format!("/books?limit={limit}"), format!("/books?limit={limit}")));
+        pairs.push((format!("/books?limit={limit}"), format!("/naive/books?limit={limit}")));
+    }
+    for (ours, theirs) in &pairs {
+        let a = load::body(api, ours).await?;
+        let b = load::body(baseline, theirs).await?;
+        if a != b {
+            let at = a
+                .bytes()
+                .zip(b.bytes())
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            let from = at.saturating_sub(60);
+            return Err(format!(
+                "{ours} differs from the baseline's {theirs} at byte {at}:\n  api:      …{}\n  baseline: …{}",
+                &a[from..(at + 60).min(a.len())],
+                &b[from..(at + 60).min(b.len())]
+            ));
+        }
+    }
+    Ok(pairs.len())
+}
+
+struct Probe {
+    name: &'static str,
+    /// `{limit}` is replaced by 1 and by 50; without it the path is requested as is.
+    path: String,
+    token: Option<String>,
+}
+
+/// Statements that fetch no data: transaction control, settings, pings by query.
+fn is_overhead(query: &str) -> bool {
+    let q = query.trim_start().to_ascii_uppercase();
+    [
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SET ",
+        "SHOW ",
+        "START ",
+        "SAVEPOINT",
+        "RELEASE",
+    ]
+    .iter()
+    .any(|p| q.starts_with(p))
+        || q.contains("SET_CONFIG(")
+        || q == "SELECT 1"
+        || q == "SELECT $1"
+}
+
+/// P1: statements per request, counted by PostgreSQL (`pg_stat_statements`), and
+/// messages sent to the server (each statement and each ping is one), for every list
+/// at page sizes 1 and 50 and every detail.
+pub async fn p1(admin_url: &str, stack: &PgStack, api: &ApiProcess) -> Result<Value, String> {
+    let counter = StatementCounter::new(admin_url, &stack.name(), &stack.app.name).await?;
+    let pg_port = stack::port_of(&stack.app.url);
+    let base = api.base_url.as_str();
+    let app = &stack.app.url;
+    let book = stack::sample_ids(app, "books", 1).await?.remove(0);
+    let author = stack::sample_ids(app, "authors", 1).await?.remove(0);
+    let category = stack::sample_ids(app, "categories", 1).await?.remove(0);
+    let review = stack::sample_ids(app, "reviews", 1).await?.remove(0);
+    let reader = reviewer(app).await?;
+    let (admin_token, shelved) = admin_with_shelf(api, app, &stack.database).await?;
+    let probes = vec![
+        probe("books list", "/books?limit={limit}"),
+        probe("books detail", &format!("/books/{book}")),
+        probe("book reviews", &format!("/books/{book}/reviews?limit={{limit}}")),
+        probe("authors list", "/authors?limit={limit}"),
+        probe("author detail", &format!("/authors/{author}")),
+        probe("categories list", "/categories?limit={limit}"),
+        probe("category detail", &format!("/categories/{category}")),
+        probe("category tree", &format!("/categories/{category}/tree")),
+        probe("review detail", &format!("/reviews/{review}")),
+        probe("user detail", &format!("/users/{reader}")),
+        probe("user reviews", &format!("/users/{reader}/reviews?limit={{limit}}")),
+        probe("search books", "/search/books?q=the&limit={limit}"),
+        probe("search reviews", "/search/reviews?q=book&limit={limit}"),
+        Probe {
+            token: Some(admin_token.clone()),
+            ..probe("my shelf", "/me/shelf?limit={limit}")
+        },
+        Probe {
+            token: Some(admin_token.clone()),
+            ..probe("me", "/me")
+        },
+        Probe {
+            token: Some(admin_token.clone()),
+            ..probe("admin users", "/admin/users?limit={limit}")
+        },
+        Probe {
+            token: Some(admin_token.clone()),
+            ..probe("admin audit", "/admin/audit?limit={limit}")
+        },
+    ];
+    assert!(shelved >= 50, "the shelf holds a page of 50");
+    let client = load::client();
+    let repeat = 20;
+    let mut endpoints = Vec::new();
+    let mut holds = true;
+    for p in &probes {
+        let sizes: &[Option<u32>] = if p.path.contains("{limit}") {
+            &[Some(1), Some(50)]
+        } else {
+            &[None]
+        };
+        let mut figure = json!({"endpoint": p.name, "path": p.path});
+        let mut per_size = Vec::new();
+        for size in sizes {
+            let path = match size {
+                Some(n) => p.path.replace("{limit}", &n.to_string()),
+                None => p.path.clone(),
+            };
+            let send = || {
+                let mut request = client.get(format!("{base}{path}"));
+                if let Some(token) = &p.token {
+                    request = request.bearer_auth(token);
+                }
+                request.send()
+            };
+            // Every pooled connection prepares its statements once; count the steady state.
+            for _ in 0..(3 * 20) {
+                send().await.map_err(|e| e.to_string())?;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            counter.reset().await?;
+            let segments_before = api.segments_sent_to(pg_port);
+            for _ in 0..repeat {
+                let response = send().await.map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("P1: {path}: {}", response.status()));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let round_trips = (api.segments_sent_to(pg_port) - segments_before) as f64 / repeat as f64;
+            let calls = counter.calls().await?;
+            let statements = calls.iter().map(|(n, _)| *n).sum::<i64>() as f64 / repeat as f64;
+            let overhead: Vec<&String> = calls.iter().filter(|(_, q)| is_overhead(q)).map(|(_, q)| q).collect();
+            holds &= overhead.is_empty();
+            let key = size.map_or("detail".to_owned(), |n| format!("page_{n}"));
+            figure[format!("{key}_statements")] = json!(round(statements));
+            figure[format!("{key}_round_trips")] = json!(round(round_trips));
+            if !overhead.is_empty() {
+                figure[format!("{key}_overhead")] = json!(overhead);
+            }
+            per_size.push(statements);
+        }
+        if per_size.len() == 2 && per_size[0] != per_size[1] {
+            holds = false;
+        }
+        let show = |k: &str| {
+            figure
+                .get(k)
+                .and_then(Value::as_f64)
+                .map_or("-".into(), |v| format!("{v}"))
+        };
+        println!(
+            "  {:<16} statements {:>4} / {:>4}   round trips {:>5} / {:>5}",
+            p.name,
+            show(if sizes.len() == 2 {
+                "page_1_statements"
+            } else {
+                "detail_statements"
+            }),
+            show(if sizes.len() == 2 {
+                "page_50_statements"
+            } else {
+                "detail_statements"
+            }),
+            show(if sizes.len() == 2 {
+                "page_1_round_trips"
+            } else {
+                "detail_round_trips"
+            }),
+            show(if sizes.len() == 2 {
+                "page_50_round_trips"
+            } else {
+                "detail_round_trips"
+            }),
+        );
+        endpoints.push(figure);
+    }
+    let write = p1_write(&counter, api, pg_port, &admin_token, app).await?;
+    holds &= write["overhead_other_than_begin_commit"]
+        .as_array()
+        .is_some_and(Vec::is_empty);
+    Ok(json!({"holds": holds, "requests_per_sample": repeat, "endpoints": endpoints, "create_book": write}))
+}
+
+fn probe(name: &'static str, path: &str) -> Probe {
+    Probe {
+        name,
+        path: path.to_owned(),
+        token: None,
+    }
+}
+
+/// P1 for a write: `POST /books`.
+async fn p1_write(
+    counter: &StatementCounter,
+    api: &ApiProcess,
+    pg_port: u16,
+    token: &str,
+    app_url: &str,
+) -> Result<Value, String> {
+    let author = stack::sample_ids(app_url, "authors", 1).await?.remove(0);
+    let categories = stack::sample_ids(app_url, "categories", 2).await?;
+    let client = load::client();
+    let create = |n: usize| {
+        client
+            .post(format!("{}/books", api.base_url))
+            .bearer_auth(token)
+            .json(&json!({"author_id": author, "title": format!("Bench book {n}"), "category_ids": categories}))
+            .send()
+    };
+    for n in 0..60 {
+        create(n).await.map_err(|e| e.to_string())?;
+    }
+    let repeat = 20;
+    counter.reset().await?;
+    let before = api.segments_sent_to(pg_port);
+    for n in 0..repeat {
+        let response = create(1_000 + n).await.map_err(|e| e.to_string())?;
+        if response.status().as_u16() != 201 {
+            return Err(format!("P1: POST /books: {}", response.status()));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let round_trips = (api.segments_sent_to(pg_port) - before) as f64 / repeat as f64;
+    let calls = counter.calls().await?;
+    let statements = calls.iter().map(|(n, _)| *n).sum::<i64>() as f64 / repeat as f64;
+    let other: Vec<&String> = calls
+        .iter()
+        .filter(|(_, q)| {
+            let q = q.trim_start().to_ascii_uppercase();
+            is_overhead(&q) && !(q.starts_with("BEGIN") || q.starts_with("COMMIT"))
+        })
+        .map(|(_, q)| q)
+        .collect();
+    println!(
+        "  {:<16} statements {statements:>4}          round trips {round_trips:>5}",
+        "create book"
+    );
+    Ok(json!({
+        "statements": round(statements),
+        "round_trips": round(round_trips),
+        "statements_by_query": calls.iter().map(|(n, q)| json!({"calls_per_request": round(*n as f64 / repeat as f64), "query": q})).collect::<Vec<_>>(),
+        "overhead_other_than_begin_commit": other,
+    }))
+}
+
+/// A user with live reviews.
+async fn reviewer(url: &str) -> Result<String, String> {
+    let db = stack::connect(url).await?;
+    let id: String = stack::scalar(
+        &db,
+        "SELECT CAST(user_id AS TEXT) FROM reviews WHERE deleted_at IS NULL ORDER BY user_id LIMIT 1",
+    )
+    .await?;
+    db.close().await.ok();
+    Ok(id)
+}
+
+/// Makes an admin with `api create-admin`, logs in, and shelves 60 books.
+async fn admin_with_shelf(
+    api: &ApiProcess,
+    app_url: &str,
+    _db: &tests::TestDatabase,
+) -> Result<(String, usize), String> {
+    let (email, password) = ("bench-admin@example.com", "bench-admin-password-1");
+    let status = Command::new(api.binary())
+        .args(["create-admin", "--email", email])
+        .env("DATABASE_URL", app_url)
+        .env("DATABASE_AUTO_MIGRATE", "false")
+        .env("BOOKWORM_ADMIN_PASSWORD", password)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !status.status.success() {
+        return Err(format!("create-admin: {}", String::from_utf8_lossy(&status.stderr)));
+    }
+    let client = load::client();
+    let login: Value = client
+        .post(format!("{}/auth/login", api.base_url))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = login["token"].as_str().ok_or("login gave no token")?.to_owned();
+    let books = stack::sample_ids(app_url, "books", 60).await?;
+    for book in &books {
+        let response = client
+            .put(format!("{}/me/shelf/{book}", api.base_url))
+            .bearer_auth(&token)
+            .json(&json!({"status": "read"}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("shelve a book: {}", response.status()));
+        }
+    }
+    Ok((token, books.len()))
+}
+
+/// P2 (detail) and P3 (list of 50) against the baseline, at every client count of the
+/// sweep; the headline figures are those at `plan.connections`.
+pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[String]) -> (Value, Value, Value) {
+    let detail = detail_paths(ids);
+    let list = list_paths("/books", 50);
+    let naive = list_paths("/naive/books", 50);
+    let mut sweep = Vec::new();
+    let (mut p2, mut p3) = (json!({}), json!({}));
+    for &connections in &plan.sweep {
+        println!("  detail, {connections} clients");
+        let d = compare::interleaved(
+            &[
+                Contender {
+                    name: "bookworm",
+                    base_url: &api.base_url,
+                    paths: detail.clone(),
+                },
+                Contender {
+                    name: "baseline",
+                    base_url: &baseline.base_url,
+                    paths: detail.clone(),
+                },
+            ],
+            connections,
+            plan.rounds,
+            plan.duration,
+        )
+        .await;
+        print_series(&d);
+        println!("  list of 50, {connections} clients");
+        let mut contenders = vec![
+            Contender {
+                name: "bookworm",
+                base_url: &api.base_url,
+                paths: list.clone(),
+            },
+            Contender {
+                name: "baseline",
+                base_url: &baseline.base_url,
+                paths: list.clone(),
+            },
+        ];
+        if connections == plan.connections {
+            contenders.push(Contender {
+                name: "naive N+1",
+                base_url: &baseline.base_url,
+                paths: naive.clone(),
+            });
+        }
+        let l = compare::interleaved(&contenders, connections, plan.rounds, plan.duration).await;
+        print_series(&l);
+        sweep.push(json!({
+            "connections": connections,
+            "detail": {"bookworm": d[0].to_json(), "baseline": d[1].to_json()},
+            "list": {"bookworm": l[0].to_json(), "baseline": l[1].to_json()},
+        }));
+        if connections == plan.connections {
+            p2 = json!({
+                "connections": connections,
+                "bookworm_rps": round(d[0].median_rps()),
+                "baseline_rps": round(d[1].median_rps()),
+                "ratio": round(d[0].median_rps() / d[1].median_rps()),
+                "bookworm_p99_ms": round(d[0].median_p99_ms()),
+                "baseline_p99_ms": round(d[1].median_p99_ms()),
+                "p99_ratio": round(d[0].median_p99_ms() / d[1].median_p99_ms()),
+                "bookworm": d[0].to_json(),
+                "baseline": d[1].to_json(),
+                "target": "ratio >= 0.70, p99_ratio <= 1.5",
+            });
+            p3 = json!({
+                "connections": connections,
+                "bookworm_rps": round(l[0].median_rps()),
+                "baseline_rps": round(l[1].median_rps()),
+                "n_plus_one_rps": round(l[2].median_rps()),
+                "ratio": round(l[0].median_rps() / l[1].median_rps()),
+                "ratio_vs_n_plus_one": round(l[0].median_rps() / l[2].median_rps()),
+                "bookworm_p99_ms": round(l[0].median_p99_ms()),
+                "baseline_p99_ms": round(l[1].median_p99_ms()),
+                "n_plus_one_p99_ms": round(l[2].median_p99_ms()),
+                "bookworm": l[0].to_json(),
+                "baseline": l[1].to_json(),
+                "n_plus_one": l[2].to_json(),
+                "target": "ratio >= 0.60, ratio_vs_n_plus_one >= 5",
+            });
+        }
+    }
+    (p2, p3, Value::Array(sweep))
+}
+
+fn print_series(series: &[Series]) {
+    for s in series {
+        println!("    {:<10} {}", s.name, s.describe());
+    }
+}
+
+/// P4: `pgbench -S` (select-only, prepared) with the same client count on the same
+/// server, interleaved with the API's detail reads.
+pub async fn p4(plan: &Plan, admin_url: &str, api: &ApiProcess, ids: &[String]) -> Result<Value, String> {
+    let bench_db = tests::TestDatabase::create_on(admin_url).await;
+    let pgbench = tests::cluster::postgres_bin().join("pgbench");
+    let run = |args: &[&str]| {
+        let output = Command::new(&pgbench)
+            .args(args)
+            .arg(&bench_db.url)
+            .output()
+            .map_err(|e| format!("{}: {e}", pgbench.display()))?;
+        if !output.status.success() {
+            return Err(format!("pgbench {args:?}: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    run(&["-i", "-q", "-s", if plan.quick { "1" } else { "10" }])?;
+    let clients = plan.connections.to_string();
+    let seconds = plan.duration.as_secs().max(1).to_string();
+    let paths = detail_paths(ids);
+    let (mut tps, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..plan.rounds {
+        let out = run(&["-S", "-n", "-M", "prepared", "-c", &clients, "-j", "2", "-T", &seconds])?;
+        let value = out
+            .lines()
+            .find(|l| l.starts_with("tps = "))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| format!("no tps in pgbench output: {out}"))?;
+        tps.push(value);
+        ours.push(
+            load::run(&api.base_url, paths.clone(), plan.connections, plan.duration)
+                .await
+                .rps(),
+        );
+    }
+    let (tps_median, ours_median) = (compare::median(&tps), compare::median(&ours));
+    println!("    pgbench -S {tps_median:>8.0} tps, Bookworm detail {ours_median:>8.0} req/s");
+    Ok(json!({
+        "connections": plan.connections,
+        "pgbench_tps": round(tps_median),
+        "pgbench_tps_rounds": tps.iter().map(|v| round(*v)).collect::<Vec<_>>(),
+        "bookworm_rps": round(ours_median),
+        "ratio": round(ours_median / tps_median),
+        "target": "reported",
+    }))
+}
+
+/// P5: rows per second inserting the same books through the seed tool (SeaORM
+/// multi-row INSERT), a raw multi-row INSERT and COPY, each into the emptied table.
+pub async fn p5(plan: &Plan, admin_url: &str) -> Result<Value, String> {
+    let count = if plan.quick { 5_000 } else { 50_000 };
+    let stack = PgStack::create(
+        admin_url,
+        &SeedConfig {
+            authors: 100,
+            books_per_author: 1,
+            users: 0,
+            reviews_per_user: 0,
+            category_depth: 1,
+            seed: 7,
+        },
+    )
+    .await?;
+    let url = stack.database.url.clone();
+    let db = stack::connect(&url).await?;
+    let authors: Vec<uuid::Uuid> = stack::sample_ids(&url, "authors", 100)
+        .await?
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let rows = seed::book_rows(11, &authors, count / authors.len());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(connection);
+    let empty = async || -> Result<(), String> {
+        client
+            .batch_execute("TRUNCATE books CASCADE")
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let (mut seeded, mut inserted, mut copied) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..plan.rounds.min(3) {
+        empty().await?;
+        let started = Instant::now();
+        seed::insert_books(&db, &rows).await.map_err(|e| e.to_string())?;
+        seeded.push(rows.len() as f64 / started.elapsed().as_secs_f64());
+        empty().await?;
+        let started = Instant::now();
+        crate::raw_insert::multi_row(&client, &rows).await?;
+        inserted.push(rows.len() as f64 / started.elapsed().as_secs_f64());
+        empty().await?;
+        let started = Instant::now();
+        crate::raw_insert::copy(&client, &rows).await?;
+        copied.push(rows.len() as f64 / started.elapsed().as_secs_f64());
+    }
+    drop(client);
+    driver.await.ok();
+    db.close().await.ok();
+    let (s, i, c) = (
+        compare::median(&seeded),
+        compare::median(&inserted),
+        compare::median(&copied),
+    );
+    println!("    seed {s:>9.0} rows/s, raw INSERT {i:>9.0} rows/s, COPY {c:>9.0} rows/s");
+    Ok(json!({
+        "rows": rows.len(),
+        "seed_rows_per_s": round(s),
+        "insert_rows_per_s": round(i),
+        "copy_rows_per_s": round(c),
+        "ratio_vs_copy": round(s / c),
+        "ratio_vs_insert": round(s / i),
+        "target": "ratio_vs_copy >= 0.80",
+    }))
+}
+
+/// P7: resident memory of the API process, idle and at its peak under load.
+pub fn p7(idle: (f64, f64), api: &ApiProcess) -> Value {
+    let (now, peak) = api.memory_mib();
+    println!(
+        "    idle {:.1} MiB, peak under load {:.1} MiB (now {:.1} MiB)",
+        idle.0, peak, now
+    );
+    json!({
+        "idle_mib": round(idle.0),
+        "under_load_mib": round(peak),
+        "after_load_mib": round(now),
+        "target": "under_load_mib <= 64",
+    })
+}
+
+/// P8: detail and list latency at growing catalogue sizes, and page 1 against a deep
+/// page of the keyset list.
+pub async fn p8(plan: &Plan, admin_url: &str, api_binary: &Path) -> Result<Value, String> {
+    let mut sizes = Vec::new();
+    for config in &plan.growth {
+        let started = Instant::now();
+        let stack = PgStack::create(admin_url, config).await?;
+        println!(
+            "  {} books (seeded in {:.1} s)",
+            stack.books,
+            started.elapsed().as_secs_f64()
+        );
+        let api = ApiProcess::start(api_binary, &stack.app.url, plan.pool).await?;
+        let ids = stack::sample_ids(&stack.app.url, "books", 500).await?;
+        let pages = (stack.books as usize / 20).saturating_sub(1);
+        let deep = 1_000.min(pages);
+        let cursor = cursor_before_page(&stack.app.url, deep, 20).await?;
+        let base = api.base_url.as_str();
+        // Warm every path once, then sample each sequentially.
+        let detail_paths = detail_paths(&ids);
+        let first_page = [String::from("/books?limit=20")];
+        let deep_page = [format!("/books?limit=20&cursor={cursor}")];
+        for path in detail_paths.iter().chain(&first_page).chain(&deep_page) {
+            load::body(base, path).await?;
+        }
+        let detail = load::sequential(base, &detail_paths, plan.samples).await;
+        let first = load::sequential(base, &first_page, plan.samples).await;
+        let deep_page = load::sequential(base, &deep_page, plan.samples).await;
+        println!(
+            "    detail p50 {:.3} ms p99 {:.3} ms | page 1 p50 {:.3} ms p99 {:.3} ms | page {deep} p50 {:.3} ms p99 {:.3} ms",
+            detail.p50_ms(),
+            detail.p99_ms(),
+            first.p50_ms(),
+            first.p99_ms(),
+            deep_page.p50_ms(),
+            deep_page.p99_ms()
+        );
+        sizes.push(json!({
+            "books": stack.books,
+            "detail_p50_ms": round(detail.p50_ms()),
+            "detail_p99_ms": round(detail.p99_ms()),
+            "list_page_1_p50_ms": round(first.p50_ms()),
+            "list_page_1_p99_ms": round(first.p99_ms()),
+            "deep_page": deep + 1,
+            "list_deep_page_p50_ms": round(deep_page.p50_ms()),
+            "list_deep_page_p99_ms": round(deep_page.p99_ms()),
+        }));
+        drop(api);
+    }
+    let spread = |key: &str| {
+        let values: Vec<f64> = sizes.iter().filter_map(|s| s[key].as_f64()).collect();
+        round(compare::max(&values) / compare::min(&values))
+    };
+    let deep_vs_first: Vec<f64> = sizes
+        .iter()
+        .filter_map(|s| Some(s["list_deep_page_p50_ms"].as_f64()? / s["list_page_1_p50_ms"].as_f64()?))
+        .collect();
+    Ok(json!({
+        "sizes": sizes,
+        "detail_p50_growth": spread("detail_p50_ms"),
+        "list_p50_growth": spread("list_page_1_p50_ms"),
+        "deep_page_vs_first": round(compare::max(&deep_vs_first)),
+        "target": "every growth and deep_page_vs_first <= 1.5",
+    }))
+}
+
+/// The cursor that `next_cursor` of page `page` would carry (rows are newest first).
+async fn cursor_before_page(url: &str, page: usize, limit: usize) -> Result<String, String> {
+    let db = stack::connect(url).await?;
+    let sql = format!(
+        "SELECT b.created_at, CAST(b.id AS TEXT) FROM books b JOIN authors a ON a.id = b.author_id \
+         WHERE b.deleted_at IS NULL AND a.deleted_at IS NULL ORDER BY b.created_at DESC, b.id DESC \
+         LIMIT 1 OFFSET {}",
+        (page * limit).saturating_sub(1)
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no such page")?;
+    let at: DateTime<Utc> = row.try_get_by_index(0).map_err(|e| e.to_string())?;
+    let id: String = row.try_get_by_index(1).map_err(|e| e.to_string())?;
+    db.close().await.ok();
+    Ok(Cursor::time(at, id.parse().map_err(|_| "an id")?).encode())
+}
+
+/// P9: the same detail and list reads on the SQLite default, against PostgreSQL.
+pub async fn p9(plan: &Plan, api_binary: &Path, pg_api: &ApiProcess, ids: &[String]) -> Result<Value, String> {
+    let started = Instant::now();
+    let sqlite = stack::sqlite(&plan.catalogue).await?;
+    println!("  SQLite catalogue seeded in {:.1} s", started.elapsed().as_secs_f64());
+    let api = ApiProcess::start(api_binary, &sqlite.url, plan.pool).await?;
+    // The same seed gives the same ids on both backends.
+    let detail = detail_paths(ids);
+    let list = list_paths("/books", 20);
+    let mut figure = BTreeMap::new();
+    for (name, paths) in [("detail", &detail), ("list", &list)] {
+        println!("  {name}, {} clients", plan.connections);
+        let s = compare::interleaved(
+            &[
+                Contender {
+                    name: "sqlite",
+                    base_url: &api.base_url,
+                    paths: paths.clone(),
+                },
+                Contender {
+                    name: "postgres",
+                    base_url: &pg_api.base_url,
+                    paths: paths.clone(),
+                },
+            ],
+            plan.connections,
+            plan.rounds,
+            plan.duration,
+        )
+        .await;
+        print_series(&s);
+        figure.insert(format!("{name}_sqlite_rps"), json!(round(s[0].median_rps())));
+        figure.insert(format!("{name}_postgres_rps"), json!(round(s[1].median_rps())));
+        figure.insert(
+            format!("{name}_ratio"),
+            json!(round(s[0].median_rps() / s[1].median_rps())),
+        );
+        figure.insert(format!("{name}_sqlite_p99_ms"), json!(round(s[0].median_p99_ms())));
+        figure.insert(format!("{name}_postgres_p99_ms"), json!(round(s[1].median_p99_ms())));
+    }
+    figure.insert("target".into(), json!("detail_ratio >= 0.8"));
+    Ok(json!(figure))
+}

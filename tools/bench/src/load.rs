@@ -1,0 +1,131 @@
+//! The load generator: `connections` keep-alive HTTP/1.1 clients, each sending its
+//! next request as soon as the last one is answered (a closed loop, like wrk), for a
+//! fixed time. Latencies go into an HDR histogram (microseconds, 3 significant
+//! figures), so p99 is exact to the histogram's precision rather than a sampled guess.
+//!
+//! One `reqwest::Client` per connection, each with a one-connection pool: the load is
+//! spread over exactly `connections` sockets and never opens new ones mid-run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub histogram: Histogram<u64>,
+}
+
+impl Measured {
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn p50_ms(&self) -> f64 {
+        self.histogram.value_at_quantile(0.50) as f64 / 1000.0
+    }
+
+    pub fn p99_ms(&self) -> f64 {
+        self.histogram.value_at_quantile(0.99) as f64 / 1000.0
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Sends GETs to `paths` (cycled, each connection starting at a different offset) on
+/// `base` for `duration`, over `connections` connections.
+pub async fn run(base: &str, paths: Arc<Vec<String>>, connections: usize, duration: Duration) -> Measured {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(connections);
+    for worker in 0..connections {
+        let (base, paths) = (base.to_owned(), paths.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            let mut histogram = histogram();
+            let (mut requests, mut errors) = (0u64, 0u64);
+            let mut next = worker * paths.len() / connections.max(1);
+            while Instant::now() < deadline {
+                let url = format!("{base}{}", paths[next % paths.len()]);
+                next += 1;
+                let sent = Instant::now();
+                let ok = match client.get(&url).send().await {
+                    Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                histogram.saturating_record(sent.elapsed().as_micros() as u64);
+                requests += 1;
+                errors += u64::from(!ok);
+            }
+            (requests, errors, histogram)
+        }));
+    }
+    let mut total = Measured {
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        histogram: histogram(),
+    };
+    for task in tasks {
+        let (requests, errors, histogram) = task.await.expect("a load worker panicked");
+        total.requests += requests;
+        total.errors += errors;
+        total.histogram.add(histogram).expect("histograms with the same bounds");
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// `count` sequential GETs of `paths` in turn, one connection: latency without
+/// contention.
+pub async fn sequential(base: &str, paths: &[String], count: usize) -> Measured {
+    let client = client();
+    let mut histogram = histogram();
+    let mut errors = 0;
+    let started = Instant::now();
+    for path in paths.iter().cycle().take(count) {
+        let sent = Instant::now();
+        let ok = match client.get(format!("{base}{path}")).send().await {
+            Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        histogram.saturating_record(sent.elapsed().as_micros() as u64);
+        errors += u64::from(!ok);
+    }
+    Measured {
+        requests: count as u64,
+        errors,
+        elapsed: started.elapsed(),
+        histogram,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
+/// The body of `GET base+path`, or why not.
+pub async fn body(base: &str, path: &str) -> Result<String, String> {
+    let response = client()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{path}: {status}: {text}"));
+    }
+    Ok(text)
+}

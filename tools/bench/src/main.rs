@@ -1,0 +1,168 @@
+//! `bench`: Bookworm's figures, measured side by side with a hand-written
+//! `tokio-postgres` server in the same run. See docs/performance.md.
+//!
+//! ```text
+//! cargo run --release -p bench -- [--quick]
+//! ```
+//!
+//! It builds nothing but itself: the release `api` binary it starts is built first
+//! (`cargo build --release -p api`) unless `--api` names another.
+
+mod baseline;
+mod compare;
+mod figures;
+mod load;
+mod raw_insert;
+mod report;
+mod stack;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use serde_json::{Map, Value, json};
+
+use crate::baseline::Baseline;
+use crate::figures::Plan;
+use crate::stack::{ApiProcess, PgStack};
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "Bookworm against a raw tokio-postgres baseline, side by side"
+)]
+struct Cli {
+    /// A few seconds per figure on a small catalogue: proves every figure still runs.
+    #[arg(long)]
+    quick: bool,
+    /// PostgreSQL superuser URL; the bench creates (and drops) its own databases there.
+    #[arg(long, env = "BENCH_POSTGRES_URL")]
+    postgres_url: Option<String>,
+    /// The API binary to measure [default: the release build next to this binary].
+    #[arg(long)]
+    api: Option<PathBuf>,
+    /// Where summary.json goes [default: <target>/bench].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rewrite the generated part of docs/performance.md and its plots (full runs only).
+    #[arg(long)]
+    write_docs: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let started = Instant::now();
+    let plan = Plan::new(cli.quick);
+    let admin_url = cli
+        .postgres_url
+        .or_else(|| std::env::var("TEST_POSTGRES_URL").ok())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let api_binary = cli.api.unwrap_or_else(stack::default_api_binary);
+    let out = cli.out.unwrap_or_else(|| report::target_dir().join("bench"));
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+
+    let environment = report::environment(&admin_url, &plan, &api_binary).await?;
+    report::print_environment(&environment);
+    let mut summary = Map::new();
+    summary.insert("environment".into(), environment);
+
+    report::section(&format!(
+        "catalogue: {} books on PostgreSQL as the restricted API role",
+        figures::books(&plan.catalogue)
+    ));
+    let stack = PgStack::create(&admin_url, &plan.catalogue).await?;
+    let api = ApiProcess::start(&api_binary, &stack.app.url, plan.pool).await?;
+    let idle_memory = api.memory_mib();
+    let baseline = Baseline::start(&stack.app.url, plan.pool as usize)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = stack::sample_ids(&stack.app.url, "books", 1_000).await?;
+    let checked = figures::check_identical(&api.base_url, &baseline.base_url, &ids).await?;
+    println!("  {checked} response bodies identical to the baseline's, byte for byte");
+
+    report::section("P1 statements and round trips per request (page of 1 / page of 50)");
+    let p1 = match stack::StatementCounter::new(&admin_url, &stack.name(), &stack.app.name).await {
+        Ok(_) => figures::p1(&admin_url, &stack, &api).await?,
+        Err(why) => p1_on_own_cluster(&plan, &api_binary, &why).await?,
+    };
+    summary.insert("P1".into(), p1);
+
+    report::section(&format!(
+        "P2 GET /books/{{id}} and P3 GET /books?limit=50 ({} rounds of {:.1} s, interleaved)",
+        plan.rounds,
+        plan.duration.as_secs_f64()
+    ));
+    let (p2, p3, sweep) = figures::p2_p3(&plan, &api, &baseline, &ids).await;
+    summary.insert("P2".into(), p2);
+    summary.insert("P3".into(), p3);
+    summary.insert("concurrency_sweep".into(), sweep);
+
+    report::section("P4 against pgbench -S on the same server");
+    summary.insert("P4".into(), figures::p4(&plan, &admin_url, &api, &ids).await?);
+
+    report::section("P5 seed insert throughput against raw INSERT and COPY");
+    summary.insert("P5".into(), figures::p5(&plan, &admin_url).await?);
+
+    report::section("P6 cached against uncached detail reads");
+    summary.insert(
+        "P6".into(),
+        json!({"available": false, "reason": "Bookworm has no response cache yet (issue #12)"}),
+    );
+    println!("    not yet: Bookworm has no cache (issue #12)");
+
+    report::section("P9 SQLite default against PostgreSQL");
+    summary.insert("P9".into(), figures::p9(&plan, &api_binary, &api, &ids).await?);
+
+    report::section("P7 API resident memory");
+    summary.insert("P7".into(), figures::p7(idle_memory, &api));
+    baseline.stop().await;
+    drop(api);
+    drop(stack);
+
+    report::section("P8 growth: latency against catalogue size, page 1 against a deep page");
+    summary.insert("P8".into(), figures::p8(&plan, &admin_url, &api_binary).await?);
+
+    summary.insert("elapsed_s".into(), json!(started.elapsed().as_secs()));
+    let summary = Value::Object(summary);
+    let path = out.join("summary.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&summary).expect("JSON"))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    report::print_table(&summary);
+    println!("\nsummary: {}", path.display());
+    if cli.write_docs {
+        if plan.quick {
+            return Err("--write-docs needs a full run, not --quick".into());
+        }
+        report::write_docs(&summary)?;
+    }
+    Ok(())
+}
+
+/// P1 on a throwaway cluster of the bench's own when the target server does not load
+/// `pg_stat_statements` (restarting somebody's server to load it is not ours to do).
+async fn p1_on_own_cluster(plan: &Plan, api_binary: &std::path::Path, why: &str) -> Result<Value, String> {
+    println!("  the target server cannot count statements ({why}); using a cluster of our own");
+    let scratch = tests::cluster::Scratch::new("bench-p1");
+    let cluster = scratch.init("p1", "shared_preload_libraries = 'pg_stat_statements'");
+    scratch.start(&cluster, &[]);
+    let admin_url = cluster.admin_url();
+    let stack = PgStack::create(&admin_url, &plan.growth[0]).await?;
+    let api = ApiProcess::start(api_binary, &stack.app.url, plan.pool).await?;
+    let mut figure = figures::p1(&admin_url, &stack, &api).await?;
+    figure["server"] = json!("a throwaway cluster with pg_stat_statements");
+    drop(api);
+    drop(stack);
+    Ok(figure)
+}
