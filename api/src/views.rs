@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::shelf_entry::ShelfStatus;
 use entity::{author, book, category};
 use serde::Serialize;
-use service::books::{BookDetail, BookItem};
+use service::books::{BookDetail, BookItem, Named};
 use service::reviews::ReviewItem;
 use service::shelves::ShelfItem;
 use utoipa::ToSchema;
@@ -28,6 +28,12 @@ pub struct CategoryRef {
 pub struct BookRef {
     pub id: Uuid,
     pub title: String,
+}
+
+impl From<Named> for CategoryRef {
+    fn from(c: Named) -> Self {
+        CategoryRef { id: c.id, name: c.name }
+    }
 }
 
 impl From<&category::Model> for CategoryRef {
@@ -90,7 +96,7 @@ impl From<BookItem> for BookView {
                 id: item.author.id,
                 name: item.author.name,
             },
-            categories: item.categories.iter().map(CategoryRef::from).collect(),
+            categories: item.categories.into_iter().map(CategoryRef::from).collect(),
         }
     }
 }

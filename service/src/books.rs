@@ -9,18 +9,22 @@
 
 use chrono::{Datelike, Utc};
 use entity::{author, book, book_category, category, review};
-use sea_orm::sea_query::{Expr, Func, Query};
+use std::collections::HashMap;
+
+use sea_orm::prelude::DateTimeUtc;
+use sea_orm::sea_query::{Expr, Func, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, JoinType,
-    LoaderTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait,
+    FromQueryResult, IntoActiveModel, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::categories;
-use crate::database::{Actor, begin_write_as};
+use crate::database::{Actor, begin_write_as, begin_write_lazily_as};
 use crate::input::{FieldError, FieldErrors, distinct_ids, optional_text, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
+use crate::statement_cache::ByIdStatement;
 use crate::visibility::by_live_user;
 
 /// Sort key for books without a publication year: they sort after every real year.
@@ -48,12 +52,20 @@ pub struct BookFilter {
     pub year_to: Option<i32>,
 }
 
+/// An author or category as a book shows it: a name to display and an id to follow.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct Named {
+    pub id: Uuid,
+    pub name: String,
+}
+
 /// A book with what every listing shows alongside it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookItem {
     pub book: book::Model,
-    pub author: author::Model,
-    pub categories: Vec<category::Model>,
+    pub author: Named,
+    /// By name, then id.
+    pub categories: Vec<Named>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -220,11 +232,49 @@ fn cursor(sort: BookSort, b: &book::Model) -> Cursor {
     Cursor { key, id: b.id }
 }
 
-/// A book's categories in a stable order: by name, then id.
-fn by_name(select: Select<category::Entity>) -> Select<category::Entity> {
-    select
-        .order_by_asc(category::Column::Name)
-        .order_by_asc(category::Column::Id)
+/// A category filed against a book, as a page's categories statement reads it.
+#[derive(FromQueryResult)]
+struct Filed {
+    book_id: Uuid,
+    id: Uuid,
+    name: String,
+}
+
+/// The categories of every book in `book_ids`, through the junction table alone, by
+/// name, in one statement. PostgreSQL gets the ids as one array parameter
+/// (`= ANY($1)`), so every page size shares one prepared statement; SQLite, which has
+/// no arrays, gets `IN (…)`.
+async fn categories_of<C: ConnectionTrait>(db: &C, book_ids: &[Uuid]) -> Result<Vec<Filed>, ServiceError> {
+    if book_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let filed = (book_category::Entity, book_category::Column::BookId);
+    let among = match backend {
+        DbBackend::Postgres => {
+            let array = format!(
+                "{{{}}}",
+                book_ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",")
+            );
+            Expr::cust_with_values(r#""book_categories"."book_id" = ANY(CAST($1 AS uuid[]))"#, [array])
+        }
+        _ => Expr::col(filed).is_in(book_ids.iter().copied()),
+    };
+    let query = Query::select()
+        .column(filed)
+        .column((category::Entity, category::Column::Id))
+        .column((category::Entity, category::Column::Name))
+        .from(book_category::Entity)
+        .inner_join(
+            category::Entity,
+            Expr::col((category::Entity, category::Column::Id))
+                .equals((book_category::Entity, book_category::Column::CategoryId)),
+        )
+        .and_where(among)
+        .order_by((category::Entity, category::Column::Name), Order::Asc)
+        .order_by((category::Entity, category::Column::Id), Order::Asc)
+        .to_owned();
+    Ok(Filed::find_by_statement(backend.build(&query)).all(db).await?)
 }
 
 /// Attaches the categories of a whole page in one statement.
@@ -232,16 +282,25 @@ async fn with_categories<C: ConnectionTrait>(
     db: &C,
     rows: Vec<(book::Model, Option<author::Model>)>,
 ) -> Result<Vec<BookItem>, ServiceError> {
-    let books: Vec<book::Model> = rows.iter().map(|(b, _)| b.clone()).collect();
-    let categories = books.load_many(by_name(category::Entity::find()), db).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|(b, _)| b.id).collect();
+    let mut filed: HashMap<Uuid, Vec<Named>> = HashMap::new();
+    for f in categories_of(db, &ids).await? {
+        filed
+            .entry(f.book_id)
+            .or_default()
+            .push(Named { id: f.id, name: f.name });
+    }
     Ok(rows
         .into_iter()
-        .zip(categories)
-        .filter_map(|((book, author), categories)| {
-            author.map(|author| BookItem {
+        .filter_map(|(book, author)| {
+            let author = author?;
+            Some(BookItem {
+                categories: filed.remove(&book.id).unwrap_or_default(),
+                author: Named {
+                    id: author.id,
+                    name: author.name,
+                },
                 book,
-                author,
-                categories,
             })
         })
         .collect())
@@ -310,33 +369,119 @@ async fn find_live<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(book::Model,
     }
 }
 
-/// A live book with author, categories, average rating and review count. Three statements.
+/// One row of a book's detail: the book, its author, one of its categories (none if it
+/// has none) and its rating summary.
+#[derive(FromQueryResult)]
+struct DetailRow {
+    id: Uuid,
+    title: String,
+    description: Option<String>,
+    isbn: Option<String>,
+    published_year: Option<i32>,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+    author_id: Uuid,
+    author_name: String,
+    category_id: Option<Uuid>,
+    category_name: Option<String>,
+    average_rating: Option<f64>,
+    review_count: i64,
+}
+
+fn detail_query(id: Uuid) -> SelectStatement {
+    let live_reviews = |aggregate: &'static str| {
+        Query::select()
+            .expr(Expr::cust(aggregate))
+            .from(review::Entity)
+            .and_where(Expr::col((review::Entity, review::Column::BookId)).eq(id))
+            .and_where(Expr::col((review::Entity, review::Column::DeletedAt)).is_null())
+            .and_where(by_live_user((review::Entity, review::Column::UserId)))
+            .to_owned()
+    };
+    Query::select()
+        .columns([
+            (book::Entity, book::Column::Id),
+            (book::Entity, book::Column::Title),
+            (book::Entity, book::Column::Description),
+            (book::Entity, book::Column::Isbn),
+            (book::Entity, book::Column::PublishedYear),
+            (book::Entity, book::Column::CreatedAt),
+            (book::Entity, book::Column::UpdatedAt),
+        ])
+        .expr_as(Expr::col((author::Entity, author::Column::Id)), "author_id")
+        .expr_as(Expr::col((author::Entity, author::Column::Name)), "author_name")
+        .expr_as(Expr::col((category::Entity, category::Column::Id)), "category_id")
+        .expr_as(Expr::col((category::Entity, category::Column::Name)), "category_name")
+        .expr_as(
+            live_reviews("CAST(AVG(reviews.rating) AS DOUBLE PRECISION)"),
+            "average_rating",
+        )
+        .expr_as(live_reviews("COUNT(*)"), "review_count")
+        .from(book::Entity)
+        .inner_join(
+            author::Entity,
+            Expr::col((author::Entity, author::Column::Id)).equals((book::Entity, book::Column::AuthorId)),
+        )
+        .left_join(
+            book_category::Entity,
+            Expr::col((book_category::Entity, book_category::Column::BookId)).equals((book::Entity, book::Column::Id)),
+        )
+        .left_join(
+            category::Entity,
+            Expr::col((category::Entity, category::Column::Id))
+                .equals((book_category::Entity, book_category::Column::CategoryId)),
+        )
+        .and_where(Expr::col((book::Entity, book::Column::Id)).eq(id))
+        .and_where(Expr::col((book::Entity, book::Column::DeletedAt)).is_null())
+        .and_where(Expr::col((author::Entity, author::Column::DeletedAt)).is_null())
+        .order_by((category::Entity, category::Column::Name), Order::Asc)
+        .order_by((category::Entity, category::Column::Id), Order::Asc)
+        .to_owned()
+}
+
+/// Built once per backend: see [`crate::statement_cache`].
+static DETAIL: ByIdStatement = ByIdStatement::new(detail_query);
+
+/// A live book with author, categories, average rating and review count, in one
+/// statement: a row per category (the junction table left-joined), the rating as two
+/// uncorrelated scalar subqueries, which both backends evaluate once. It was three
+/// statements, each a pool checkout and a ping on return (docs/performance.md).
 pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<BookDetail, ServiceError> {
-    let (book, author) = find_live(db, id).await?;
-    // Through the junction table alone: `find_related` also joins `books` back in.
-    let categories = category::Entity::find()
-        .join(JoinType::InnerJoin, book_category::Relation::Category.def().rev())
-        .filter(book_category::Column::BookId.eq(book.id));
-    let categories = by_name(categories).all(db).await?;
-    let (average_rating, review_count) = review::Entity::find()
-        .select_only()
-        .expr(Expr::cust("CAST(AVG(reviews.rating) AS DOUBLE PRECISION)"))
-        .expr(Expr::cust("COUNT(*)"))
-        .filter(review::Column::BookId.eq(id))
-        .filter(review::Column::DeletedAt.is_null())
-        .filter(by_live_user((review::Entity, review::Column::UserId)))
-        .into_tuple::<(Option<f64>, i64)>()
-        .one(db)
-        .await?
-        .unwrap_or((None, 0));
+    let statement = DETAIL.for_id(db.get_database_backend(), id);
+    let rows = DetailRow::find_by_statement(statement).all(db).await?;
+    let categories = rows
+        .iter()
+        .filter_map(|r| {
+            Some(Named {
+                id: r.category_id?,
+                name: r.category_name.clone()?,
+            })
+        })
+        .collect();
+    let Some(row) = rows.into_iter().next() else {
+        return Err(ServiceError::NotFound("book"));
+    };
     Ok(BookDetail {
         item: BookItem {
-            book,
-            author,
+            book: book::Model {
+                id: row.id,
+                author_id: row.author_id,
+                title: row.title,
+                description: row.description,
+                isbn: row.isbn,
+                published_year: row.published_year,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                deleted_at: None,
+            },
+            author: Named {
+                id: row.author_id,
+                name: row.author_name,
+            },
             categories,
         },
-        average_rating,
-        review_count,
+        average_rating: row.average_rating,
+        review_count: row.review_count,
     })
 }
 
@@ -354,15 +499,27 @@ async fn require_live_author<C: ConnectionTrait>(db: &C, author_id: Uuid) -> Res
     Ok(())
 }
 
-async fn link_categories<C: ConnectionTrait>(db: &C, book_id: Uuid, category_ids: &[Uuid]) -> Result<(), ServiceError> {
+/// Files the book under `category_ids` (which must all exist) and returns them by name.
+/// The existence check is the read of the names the response shows anyway.
+async fn link_categories<C: ConnectionTrait>(
+    db: &C,
+    book_id: Uuid,
+    category_ids: &[Uuid],
+) -> Result<Vec<Named>, ServiceError> {
     if category_ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let known = category::Entity::find()
+        .select_only()
+        .column(category::Column::Id)
+        .column(category::Column::Name)
         .filter(category::Column::Id.is_in(category_ids.to_vec()))
-        .count(db)
+        .order_by_asc(category::Column::Name)
+        .order_by_asc(category::Column::Id)
+        .into_model::<Named>()
+        .all(db)
         .await?;
-    if known != category_ids.len() as u64 {
+    if known.len() != category_ids.len() {
         return Err(ServiceError::InvalidFields(vec![FieldError::new(
             "category_ids",
             "lists a category that does not exist",
@@ -375,17 +532,31 @@ async fn link_categories<C: ConnectionTrait>(db: &C, book_id: Uuid, category_ids
     book_category::Entity::insert_many(links)
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(known)
 }
 
 fn isbn_conflict(err: sea_orm::DbErr) -> ServiceError {
     ServiceError::conflict_on_unique("a book with this ISBN already exists")(err)
 }
 
-/// Creates a book and its category links in one transaction.
+/// Creates a book and its category links in one transaction, and returns it without
+/// reading it back: the author and categories were read to check them, and a new book
+/// has no reviews. On PostgreSQL: `BEGIN`, the author (carrying the actor's settings),
+/// the insert, the categories and their links, `COMMIT`.
 pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Result<BookDetail, ServiceError> {
-    let txn = begin_write_as(db, Some(actor)).await?;
-    require_live_author(&*txn, new.author_id).await?;
+    let mut txn = begin_write_lazily_as(db, actor).await?;
+    let author = txn
+        .first_read::<Named>(
+            Query::select()
+                .columns([author::Column::Id, author::Column::Name])
+                .from(author::Entity)
+                .and_where(author::Column::Id.eq(new.author_id))
+                .and_where(author::Column::DeletedAt.is_null())
+                .to_owned(),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| ServiceError::InvalidFields(vec![FieldError::new("author_id", "no such author")]))?;
     let book = book::ActiveModel {
         author_id: Set(new.author_id),
         title: Set(new.title),
@@ -397,10 +568,17 @@ pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Resu
     .insert(&*txn)
     .await
     .map_err(isbn_conflict)?;
-    link_categories(&*txn, book.id, &new.category_ids).await?;
-    let detail = get(&*txn, book.id).await?;
+    let categories = link_categories(&*txn, book.id, &new.category_ids).await?;
     txn.commit().await?;
-    Ok(detail)
+    Ok(BookDetail {
+        item: BookItem {
+            book,
+            author,
+            categories,
+        },
+        average_rating: None,
+        review_count: 0,
+    })
 }
 
 pub async fn update(

@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use entity::user::Role;
-use sea_orm::Statement;
+use sea_orm::sea_query::{Expr, SelectStatement};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+use sea_orm::{FromQueryResult, Statement};
 use uuid::Uuid;
 
 /// A database URL that never prints its password.
@@ -198,6 +199,8 @@ pub struct Actor {
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     actor: Option<Actor>,
+    /// PostgreSQL: an actor not yet set, to be set by the first read (see [`WriteTxn::first_read`]).
+    pending: Option<Actor>,
     /// SQLite: the highest audit_log id before this transaction's own rows.
     audit_mark: Option<i64>,
 }
@@ -214,15 +217,34 @@ pub async fn begin_write_as(db: &DatabaseConnection, actor: Option<Actor>) -> Re
     let mut txn = WriteTxn {
         txn: begin_write(db).await?,
         actor: None,
+        pending: None,
         audit_mark: None,
     };
     txn.act_as(actor).await?;
     Ok(txn)
 }
 
+/// Like [`begin_write_as`], except that on PostgreSQL the actor is not set by a
+/// statement of its own but rides on the transaction's first statement, a read the
+/// write needs anyway ([`WriteTxn::first_read`]): one round trip fewer per write.
+pub async fn begin_write_lazily_as(db: &DatabaseConnection, actor: Actor) -> Result<WriteTxn, DbErr> {
+    let mut txn = WriteTxn {
+        txn: begin_write(db).await?,
+        actor: None,
+        pending: None,
+        audit_mark: None,
+    };
+    match txn.txn.get_database_backend() {
+        DbBackend::Postgres => txn.pending = Some(actor),
+        _ => txn.act_as(Some(actor)).await?,
+    }
+    Ok(txn)
+}
+
 impl WriteTxn {
     /// Writes from here on are done for `actor` (registration acts as the new user).
     pub async fn act_as(&mut self, actor: Option<Actor>) -> Result<(), DbErr> {
+        self.pending = None;
         let backend = self.txn.get_database_backend();
         match backend {
             DbBackend::Postgres => {
@@ -248,6 +270,42 @@ impl WriteTxn {
         }
         self.actor = actor;
         Ok(())
+    }
+
+    /// Runs `select`; if the actor is still pending, with `set_config` for it added to
+    /// the select list. Those run as a row is produced, so before any write of this
+    /// transaction: the audit trigger and the row-level security policies see the
+    /// actor as if it had been set on its own. A select that finds nothing sets
+    /// nothing, and the actor stays pending; [`ensure_actor`](Self::ensure_actor) then
+    /// sets it before a write.
+    pub async fn first_read<M: FromQueryResult>(&mut self, mut select: SelectStatement) -> Result<Vec<M>, DbErr> {
+        if let Some(actor) = self.pending {
+            select
+                .expr_as(
+                    Expr::cust_with_values("set_config('app.current_user_id', $1, true)", [actor.id.to_string()]),
+                    "acting_user_id",
+                )
+                .expr_as(
+                    Expr::cust_with_values("set_config('app.current_role', $1, true)", [role_name(actor.role)]),
+                    "acting_role",
+                );
+        }
+        let backend = self.txn.get_database_backend();
+        let rows = M::find_by_statement(backend.build(&select)).all(&self.txn).await?;
+        if !rows.is_empty()
+            && let Some(actor) = self.pending.take()
+        {
+            self.actor = Some(actor);
+        }
+        Ok(rows)
+    }
+
+    /// Sets a still-pending actor with a statement of its own.
+    pub async fn ensure_actor(&mut self) -> Result<(), DbErr> {
+        match self.pending.take() {
+            Some(actor) => self.act_as(Some(actor)).await,
+            None => Ok(()),
+        }
     }
 
     async fn stamp_audit_rows(&self) -> Result<(), DbErr> {

@@ -20,6 +20,7 @@ pub mod replicas;
 pub mod reviews;
 pub mod search;
 pub mod shelves;
+pub mod statement_cache;
 pub mod stats;
 pub mod visibility;
 

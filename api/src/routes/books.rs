@@ -19,8 +19,8 @@ use crate::views::{BookDetailView, BookPage};
 /// The page query (with the author joined in) and the page's categories, plus the
 /// category subtree when filtering by category.
 pub const LIST_STATEMENTS: u32 = 3;
-/// The book with its author, its categories, its rating summary.
-pub const GET_STATEMENTS: u32 = 3;
+/// The book with its author, its categories and its rating summary, in one statement.
+pub const GET_STATEMENTS: u32 = 1;
 
 #[derive(Deserialize, ToSchema, Clone, Copy, Default)]
 #[serde(rename_all = "snake_case")]

@@ -19,18 +19,19 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 const BOOK_COLUMNS: &str = "b.id, b.title, b.description, b.isbn, b.published_year, b.created_at, b.updated_at, \
-     a.id, a.name, \
-     ARRAY(SELECT c.id FROM book_categories bc JOIN categories c ON c.id = bc.category_id \
-           WHERE bc.book_id = b.id ORDER BY c.name, c.id), \
-     ARRAY(SELECT c.name FROM book_categories bc JOIN categories c ON c.id = bc.category_id \
-           WHERE bc.book_id = b.id ORDER BY c.name, c.id)";
+     a.id, a.name, COALESCE(c.ids, '{}'), COALESCE(c.names, '{}')";
+
+/// A book's categories as two parallel arrays, in one lateral subquery per book.
+const CATEGORIES: &str = "LEFT JOIN LATERAL (SELECT array_agg(c.id ORDER BY c.name, c.id) AS ids, \
+     array_agg(c.name ORDER BY c.name, c.id) AS names FROM book_categories bc \
+     JOIN categories c ON c.id = bc.category_id WHERE bc.book_id = b.id) c ON true";
 
 const LIVE: &str = "b.deleted_at IS NULL AND a.deleted_at IS NULL";
 
 fn detail_sql() -> String {
     format!(
         "SELECT {BOOK_COLUMNS}, r.average_rating, r.review_count \
-         FROM books b JOIN authors a ON a.id = b.author_id \
+         FROM books b JOIN authors a ON a.id = b.author_id {CATEGORIES} \
          CROSS JOIN LATERAL (SELECT CAST(AVG(rv.rating) AS DOUBLE PRECISION) AS average_rating, COUNT(*) AS review_count \
              FROM reviews rv WHERE rv.book_id = b.id AND rv.deleted_at IS NULL \
              AND EXISTS (SELECT 1 FROM users u WHERE u.id = rv.user_id AND u.deleted_at IS NULL)) r \
@@ -38,10 +39,14 @@ fn detail_sql() -> String {
     )
 }
 
+/// The page first (so the categories are gathered for its rows only), then each row's
+/// categories.
 fn list_sql() -> String {
     format!(
-        "SELECT {BOOK_COLUMNS} FROM books b JOIN authors a ON a.id = b.author_id \
-         WHERE {LIVE} ORDER BY b.created_at DESC, b.id DESC LIMIT $1"
+        "SELECT {BOOK_COLUMNS} FROM (SELECT * FROM books b WHERE b.deleted_at IS NULL \
+           AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL) \
+           ORDER BY b.created_at DESC, b.id DESC LIMIT $1) b \
+         JOIN authors a ON a.id = b.author_id {CATEGORIES} ORDER BY b.created_at DESC, b.id DESC"
     )
 }
 

@@ -130,7 +130,8 @@ struct Probe {
     token: Option<String>,
 }
 
-/// Statements that fetch no data: transaction control, settings, pings by query.
+/// Statements that fetch no data: transaction control, settings on their own (a
+/// `set_config` riding on a read is not one), pings by query.
 fn is_overhead(query: &str) -> bool {
     let q = query.trim_start().to_ascii_uppercase();
     [
@@ -145,7 +146,7 @@ fn is_overhead(query: &str) -> bool {
     ]
     .iter()
     .any(|p| q.starts_with(p))
-        || q.contains("SET_CONFIG(")
+        || q.starts_with("SELECT SET_CONFIG(")
         || q == "SELECT 1"
         || q == "SELECT $1"
 }
@@ -154,6 +155,9 @@ fn is_overhead(query: &str) -> bool {
 /// messages sent to the server (each statement and each ping is one), for every list
 /// at page sizes 1 and 50 and every detail.
 pub async fn p1(admin_url: &str, stack: &PgStack, api: &ApiProcess) -> Result<Value, String> {
+    if Command::new("ss").arg("-V").output().is_err() {
+        return Err("P1 counts round trips with `ss`: install iproute2".into());
+    }
     let counter = StatementCounter::new(admin_url, &stack.name(), &stack.app.name).await?;
     let pg_port = stack::port_of(&stack.app.url);
     let base = api.base_url.as_str();

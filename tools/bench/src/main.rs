@@ -48,12 +48,21 @@ struct Cli {
     /// Rewrite the generated part of docs/performance.md and its plots (full runs only).
     #[arg(long)]
     write_docs: bool,
+    /// Instead of the figures, drive `GET /books/{id}` at the API for this many
+    /// seconds, printing its pid first: a steady load to profile (`perf record -p`).
+    #[arg(long, value_name = "SECONDS")]
+    soak: Option<u64>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    // Interrupted, the run is dropped, and with it every database, role and server it made.
+    let outcome = tokio::select! {
+        outcome = run(cli) => outcome,
+        _ = tokio::signal::ctrl_c() => Err("interrupted; cleaned up".into()),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -91,6 +100,19 @@ async fn run(cli: Cli) -> Result<(), String> {
     let ids = stack::sample_ids(&stack.app.url, "books", 1_000).await?;
     let checked = figures::check_identical(&api.base_url, &baseline.base_url, &ids).await?;
     println!("  {checked} response bodies identical to the baseline's, byte for byte");
+    if let Some(seconds) = cli.soak {
+        println!("  soaking the API (pid {}) for {seconds} s", api.pid);
+        let paths = figures::detail_paths(&ids);
+        let measured = load::run(
+            &api.base_url,
+            paths,
+            plan.connections,
+            std::time::Duration::from_secs(seconds),
+        )
+        .await;
+        println!("  {:.0} req/s, p99 {:.2} ms", measured.rps(), measured.p99_ms());
+        return Ok(());
+    }
 
     report::section("P1 statements and round trips per request (page of 1 / page of 50)");
     let p1 = match stack::StatementCounter::new(&admin_url, &stack.name(), &stack.app.name).await {
