@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Value};
-use sea_orm::{ColumnTrait, Condition, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::ServiceError;
@@ -170,14 +170,16 @@ impl Ordering {
                 (CursorKey::Int(n), KeyKind::Int) => (*n).into(),
                 _ => return Err(invalid_cursor()),
             };
-            let (key, id) = (self.key.clone(), self.id.clone());
+            // A row-value comparison, not `key < v OR (key = v AND id < i)`: PostgreSQL
+            // turns the row value into a range on the (key, id) index and starts the
+            // scan at the cursor; the OR form it can only check row by row from the
+            // first page on, so page 1,000 of 100,000 books took 7 times page 1 (P8 in
+            // docs/performance.md). SQLite reads row values since 3.15.
+            let row = Expr::tuple([self.key.clone(), self.id.clone()]);
+            let at = Expr::tuple([Expr::val(value), Expr::val(after.id)]);
             let past = match self.order {
-                Order::Asc => Condition::any()
-                    .add(key.clone().gt(value.clone()))
-                    .add(key.eq(value).and(id.gt(after.id))),
-                _ => Condition::any()
-                    .add(key.clone().lt(value.clone()))
-                    .add(key.eq(value).and(id.lt(after.id))),
+                Order::Asc => row.gt(at),
+                _ => row.lt(at),
             };
             select = select.filter(past);
         }

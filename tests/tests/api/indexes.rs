@@ -154,3 +154,81 @@ async fn the_main_queries_use_their_indexes_not_sequential_scans() {
         assert!(used, "{what}: expected one of {indexes:?}, got {nodes:?}");
     }
 }
+
+/// A deep page of the keyset list starts reading at its cursor. Written as
+/// `created_at < $1 OR (created_at = $1 AND id < $2)`, the planner walked the index from
+/// the newest book and filtered out every row before the cursor (page 1,000 of 100,000
+/// books took seven times page 1); the row-value comparison is an index range.
+#[tokio::test]
+async fn a_deep_page_reads_from_its_cursor_not_from_the_first_page() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let mut db = database.connect().await;
+    Migrator::up(&db, None).await.unwrap();
+    let config = seed::SeedConfig {
+        authors: 200,
+        books_per_author: 50,
+        users: 10,
+        reviews_per_user: 1,
+        category_depth: 2,
+        seed: 9,
+    };
+    seed::run(&db, &config).await.unwrap();
+    db.execute_unprepared("VACUUM ANALYZE").await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT created_at, id FROM books ORDER BY created_at DESC, id DESC OFFSET 7999 LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let cursor = service::pagination::Cursor::time(row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap());
+    let page = service::pagination::PageRequest::parse(Some(20), Some(&cursor.encode())).unwrap();
+
+    let ran: std::sync::Arc<std::sync::Mutex<Vec<Statement>>> = Default::default();
+    let log = ran.clone();
+    db.set_metric_callback(move |info| log.lock().unwrap().push(info.statement.clone()));
+    let listed = service::books::list(&db, Default::default(), Default::default(), &page)
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 20);
+    let statement = ran
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s.sql.contains("LIMIT") && s.sql.contains("FROM \"books\""))
+        .cloned()
+        .expect("the page query ran");
+
+    let explain = Statement {
+        sql: format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", statement.sql),
+        ..statement
+    };
+    let json: Json = db
+        .query_one_raw(explain)
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    fn books_rows_read(plan: &Json) -> f64 {
+        let own = if plan.get("Relation Name").and_then(Json::as_str) == Some("books") {
+            plan["Actual Rows"].as_f64().unwrap_or(0.0) + plan["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        own + plan
+            .get("Plans")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .map(books_rows_read)
+            .sum::<f64>()
+    }
+    let read = books_rows_read(&json[0]["Plan"]);
+    assert!(
+        read <= 100.0,
+        "page 401 read {read} book rows to return 21; plan: {}",
+        json[0]["Plan"]
+    );
+}
