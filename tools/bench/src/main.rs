@@ -5,8 +5,8 @@
 //! cargo run --release -p bench -- [--quick]
 //! ```
 //!
-//! It builds nothing but itself: the release `api` binary it starts is built first
-//! (`cargo build --release -p api`) unless `--api` names another.
+//! Under `cargo run` it builds the `api` binary it measures first, in the same profile;
+//! run directly, it uses the one beside it, or the one `--api` names.
 
 mod baseline;
 mod compare;
@@ -52,6 +52,9 @@ struct Cli {
     /// seconds, printing its pid first: a steady load to profile (`perf record -p`).
     #[arg(long, value_name = "SECONDS")]
     soak: Option<u64>,
+    /// Measure only these figures (e.g. `P1,P2,P3`) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[tokio::main]
@@ -74,11 +77,18 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let started = Instant::now();
     let plan = Plan::new(cli.quick);
+    if cli.write_docs && (cli.quick || !cli.only.is_empty()) {
+        return Err("--write-docs needs a full run of every figure, not --quick or --only".into());
+    }
+    let wanted = |id: &str| cli.only.is_empty() || cli.only.iter().any(|o| o.eq_ignore_ascii_case(id));
     let admin_url = cli
         .postgres_url
         .or_else(|| std::env::var("TEST_POSTGRES_URL").ok())
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let api_binary = cli.api.unwrap_or_else(stack::default_api_binary);
+    let api_binary = match cli.api {
+        Some(path) => path,
+        None => stack::default_api_binary()?,
+    };
     let out = cli.out.unwrap_or_else(|| report::target_dir().join("bench"));
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
 
@@ -114,47 +124,63 @@ async fn run(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
 
-    report::section("P1 statements and round trips per request (page of 1 / page of 50)");
-    let p1 = match stack::StatementCounter::new(&admin_url, &stack.name(), &stack.app.name).await {
-        Ok(_) => figures::p1(&admin_url, &stack, &api).await?,
-        Err(why) => p1_on_own_cluster(&plan, &api_binary, &why).await?,
-    };
-    summary.insert("P1".into(), p1);
+    if wanted("P1") {
+        report::section("P1 statements and round trips per request (page of 1 / page of 50)");
+        let p1 = match stack::StatementCounter::new(&admin_url, &stack.name(), &stack.app.name).await {
+            Ok(_) => figures::p1(&admin_url, &stack, &api).await?,
+            Err(why) => p1_on_own_cluster(&plan, &api_binary, &why).await?,
+        };
+        summary.insert("P1".into(), p1);
+    }
 
-    report::section(&format!(
-        "P2 GET /books/{{id}} and P3 GET /books?limit=50 ({} rounds of {:.1} s, interleaved)",
-        plan.rounds,
-        plan.duration.as_secs_f64()
-    ));
-    let (p2, p3, sweep) = figures::p2_p3(&plan, &api, &baseline, &ids).await;
-    summary.insert("P2".into(), p2);
-    summary.insert("P3".into(), p3);
-    summary.insert("concurrency_sweep".into(), sweep);
+    if wanted("P2") || wanted("P3") {
+        report::section(&format!(
+            "P2 GET /books/{{id}} and P3 GET /books?limit=50 ({} rounds of {:.1} s, interleaved)",
+            plan.rounds,
+            plan.duration.as_secs_f64()
+        ));
+        let (p2, p3, sweep) = figures::p2_p3(&plan, &api, &baseline, &ids).await;
+        summary.insert("P2".into(), p2);
+        summary.insert("P3".into(), p3);
+        summary.insert("concurrency_sweep".into(), sweep);
+    }
 
-    report::section("P4 against pgbench -S on the same server");
-    summary.insert("P4".into(), figures::p4(&plan, &admin_url, &api, &ids).await?);
+    if wanted("P4") {
+        report::section("P4 against pgbench -S on the same server");
+        summary.insert("P4".into(), figures::p4(&plan, &admin_url, &api, &ids).await?);
+    }
 
-    report::section("P5 seed insert throughput against raw INSERT and COPY");
-    summary.insert("P5".into(), figures::p5(&plan, &admin_url).await?);
+    if wanted("P5") {
+        report::section("P5 seed insert throughput against raw INSERT and COPY");
+        summary.insert("P5".into(), figures::p5(&plan, &admin_url).await?);
+    }
 
-    report::section("P6 cached against uncached detail reads");
-    summary.insert(
-        "P6".into(),
-        json!({"available": false, "reason": "Bookworm has no response cache yet (issue #12)"}),
-    );
-    println!("    not yet: Bookworm has no cache (issue #12)");
+    if wanted("P6") {
+        report::section("P6 cached against uncached detail reads");
+        summary.insert(
+            "P6".into(),
+            json!({"available": false, "reason": "Bookworm has no response cache yet (issue #12)"}),
+        );
+        println!("    not yet: Bookworm has no cache (issue #12)");
+    }
 
-    report::section("P9 SQLite default against PostgreSQL");
-    summary.insert("P9".into(), figures::p9(&plan, &api_binary, &api, &ids).await?);
+    if wanted("P9") {
+        report::section("P9 SQLite default against PostgreSQL");
+        summary.insert("P9".into(), figures::p9(&plan, &api_binary, &api, &ids).await?);
+    }
 
-    report::section("P7 API resident memory");
-    summary.insert("P7".into(), figures::p7(idle_memory, &api));
+    if wanted("P7") {
+        report::section("P7 API resident memory");
+        summary.insert("P7".into(), figures::p7(idle_memory, &api));
+    }
     baseline.stop().await;
     drop(api);
     drop(stack);
 
-    report::section("P8 growth: latency against catalogue size, page 1 against a deep page");
-    summary.insert("P8".into(), figures::p8(&plan, &admin_url, &api_binary).await?);
+    if wanted("P8") {
+        report::section("P8 growth: latency against catalogue size, page 1 against a deep page");
+        summary.insert("P8".into(), figures::p8(&plan, &admin_url, &api_binary).await?);
+    }
 
     summary.insert("elapsed_s".into(), json!(started.elapsed().as_secs()));
     let summary = Value::Object(summary);
@@ -164,9 +190,6 @@ async fn run(cli: Cli) -> Result<(), String> {
     report::print_table(&summary);
     println!("\nsummary: {}", path.display());
     if cli.write_docs {
-        if plan.quick {
-            return Err("--write-docs needs a full run, not --quick".into());
-        }
         report::write_docs(&summary)?;
     }
     Ok(())

@@ -96,12 +96,25 @@ pub async fn sample_ids(url: &str, table: &str, count: usize) -> Result<Vec<Stri
     Ok(all.into_iter().step_by(step).take(count).collect())
 }
 
-/// Where `cargo` puts the release `api` binary: next to this one.
-pub fn default_api_binary() -> PathBuf {
-    std::env::current_exe()
+/// The `api` binary next to this one, built first (in the same profile) when the bench
+/// runs under `cargo run`, so `cargo run --release -p bench` measures the current code.
+pub fn default_api_binary() -> Result<PathBuf, String> {
+    let dir = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("api")))
-        .unwrap_or_else(|| PathBuf::from("target/release/api"))
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target/release"));
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "api", "--bin", "api"]);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().map_err(|e| format!("cargo build -p api: {e}"))?;
+        if !status.success() {
+            return Err("cargo build -p api failed".into());
+        }
+    }
+    Ok(dir.join("api"))
 }
 
 /// The real API binary, started as a child process on a free loopback port.
