@@ -95,9 +95,8 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-fn book_view(row: &Row) -> BookView {
-    let ids: Vec<Uuid> = row.get(9);
-    let names: Vec<String> = row.get(10);
+/// A book from the first seven columns of `row`, with its author and categories.
+fn book_from(row: &Row, author: Named, categories: Vec<Named>) -> BookView {
     BookView {
         id: row.get(0),
         title: row.get(1),
@@ -106,16 +105,26 @@ fn book_view(row: &Row) -> BookView {
         published_year: row.get(4),
         created_at: row.get(5),
         updated_at: row.get(6),
-        author: Named {
-            id: row.get(7),
-            name: row.get(8),
-        },
-        categories: ids
-            .into_iter()
+        author,
+        categories,
+    }
+}
+
+fn book_view(row: &Row) -> BookView {
+    let ids: Vec<Uuid> = row.get(9);
+    let names: Vec<String> = row.get(10);
+    let author = Named {
+        id: row.get(7),
+        name: row.get(8),
+    };
+    book_from(
+        row,
+        author,
+        ids.into_iter()
             .zip(names)
             .map(|(id, name)| Named { id, name })
             .collect(),
-    }
+    )
 }
 
 fn page(mut items: Vec<BookView>, limit: i64) -> BookPage {
@@ -172,35 +181,28 @@ async fn list(pool: web::Data<Pool>, query: web::Query<ListQuery>) -> HttpRespon
 
 async fn naive_list(pool: web::Data<Pool>, query: web::Query<ListQuery>) -> HttpResponse {
     let limit = limit(&query);
-    let result: Result<Vec<BookView>, tokio_postgres::Error> = async {
-        let client = pool.get().await.expect("a pooled connection");
-        let rows = client.query(NAIVE_PAGE_SQL, &[&(limit + 1)]).await?;
+    let result: Result<Vec<BookView>, String> = async {
+        let err = |e: tokio_postgres::Error| e.to_string();
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let rows = client.query(NAIVE_PAGE_SQL, &[&(limit + 1)]).await.map_err(err)?;
         let mut books = Vec::with_capacity(rows.len());
         for row in rows {
             let author_id: Uuid = row.get(7);
-            let author = client.query_one(NAIVE_AUTHOR_SQL, &[&author_id]).await?;
+            let author = client.query_one(NAIVE_AUTHOR_SQL, &[&author_id]).await.map_err(err)?;
             let id: Uuid = row.get(0);
-            let categories = client.query(NAIVE_CATEGORIES_SQL, &[&id]).await?;
-            books.push(BookView {
-                id,
-                title: row.get(1),
-                description: row.get(2),
-                isbn: row.get(3),
-                published_year: row.get(4),
-                created_at: row.get(5),
-                updated_at: row.get(6),
-                author: Named {
-                    id: author.get(0),
-                    name: author.get(1),
-                },
-                categories: categories
-                    .iter()
-                    .map(|c| Named {
-                        id: c.get(0),
-                        name: c.get(1),
-                    })
-                    .collect(),
-            });
+            let categories = client.query(NAIVE_CATEGORIES_SQL, &[&id]).await.map_err(err)?;
+            let author = Named {
+                id: author.get(0),
+                name: author.get(1),
+            };
+            let categories = categories
+                .iter()
+                .map(|c| Named {
+                    id: c.get(0),
+                    name: c.get(1),
+                })
+                .collect();
+            books.push(book_from(&row, author, categories));
         }
         Ok(books)
     }

@@ -168,6 +168,10 @@ pub async fn p1(admin_url: &str, stack: &PgStack, api: &ApiProcess) -> Result<Va
     let review = stack::sample_ids(app, "reviews", 1).await?.remove(0);
     let reader = reviewer(app).await?;
     let (admin_token, shelved) = admin_with_shelf(api, app, &stack.database).await?;
+    let as_admin = |name, path| Probe {
+        token: Some(admin_token.clone()),
+        ..probe(name, path)
+    };
     let probes = vec![
         probe("books list", "/books?limit={limit}"),
         probe("books detail", &format!("/books/{book}")),
@@ -182,22 +186,10 @@ pub async fn p1(admin_url: &str, stack: &PgStack, api: &ApiProcess) -> Result<Va
         probe("user reviews", &format!("/users/{reader}/reviews?limit={{limit}}")),
         probe("search books", "/search/books?q=the&limit={limit}"),
         probe("search reviews", "/search/reviews?q=book&limit={limit}"),
-        Probe {
-            token: Some(admin_token.clone()),
-            ..probe("my shelf", "/me/shelf?limit={limit}")
-        },
-        Probe {
-            token: Some(admin_token.clone()),
-            ..probe("me", "/me")
-        },
-        Probe {
-            token: Some(admin_token.clone()),
-            ..probe("admin users", "/admin/users?limit={limit}")
-        },
-        Probe {
-            token: Some(admin_token.clone()),
-            ..probe("admin audit", "/admin/audit?limit={limit}")
-        },
+        as_admin("my shelf", "/me/shelf?limit={limit}"),
+        as_admin("me", "/me"),
+        as_admin("admin users", "/admin/users?limit={limit}"),
+        as_admin("admin audit", "/admin/audit?limit={limit}"),
     ];
     assert!(shelved >= 50, "the shelf holds a page of 50");
     let client = load::client();
