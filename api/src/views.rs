@@ -30,6 +30,12 @@ pub struct BookRef {
     pub title: String,
 }
 
+impl From<Named> for AuthorRef {
+    fn from(a: Named) -> Self {
+        AuthorRef { id: a.id, name: a.name }
+    }
+}
+
 impl From<Named> for CategoryRef {
     fn from(c: Named) -> Self {
         CategoryRef { id: c.id, name: c.name }
@@ -92,10 +98,7 @@ impl From<BookItem> for BookView {
             published_year: b.published_year,
             created_at: b.created_at,
             updated_at: b.updated_at,
-            author: AuthorRef {
-                id: item.author.id,
-                name: item.author.name,
-            },
+            author: item.author.into(),
             categories: item.categories.into_iter().map(CategoryRef::from).collect(),
         }
     }

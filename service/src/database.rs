@@ -276,8 +276,8 @@ impl WriteTxn {
     /// the select list. Those run as a row is produced, so before any write of this
     /// transaction: the audit trigger and the row-level security policies see the
     /// actor as if it had been set on its own. A select that finds nothing sets
-    /// nothing, and the actor stays pending; [`ensure_actor`](Self::ensure_actor) then
-    /// sets it before a write.
+    /// nothing: the actor stays pending, so the caller must not write after an empty
+    /// first read (`books::create` fails instead).
     pub async fn first_read<M: FromQueryResult>(&mut self, mut select: SelectStatement) -> Result<Vec<M>, DbErr> {
         if let Some(actor) = self.pending {
             select
@@ -298,14 +298,6 @@ impl WriteTxn {
             self.actor = Some(actor);
         }
         Ok(rows)
-    }
-
-    /// Sets a still-pending actor with a statement of its own.
-    pub async fn ensure_actor(&mut self) -> Result<(), DbErr> {
-        match self.pending.take() {
-            Some(actor) => self.act_as(Some(actor)).await,
-            None => Ok(()),
-        }
     }
 
     async fn stamp_audit_rows(&self) -> Result<(), DbErr> {

@@ -167,7 +167,7 @@ pub async fn p1(admin_url: &str, stack: &PgStack, api: &ApiProcess) -> Result<Va
     let category = stack::sample_ids(app, "categories", 1).await?.remove(0);
     let review = stack::sample_ids(app, "reviews", 1).await?.remove(0);
     let reader = reviewer(app).await?;
-    let (admin_token, shelved) = admin_with_shelf(api, app, &stack.database).await?;
+    let (admin_token, shelved) = admin_with_shelf(api, app).await?;
     let as_admin = |name, path| Probe {
         token: Some(admin_token.clone()),
         ..probe(name, path)
@@ -360,11 +360,7 @@ async fn reviewer(url: &str) -> Result<String, String> {
 }
 
 /// Makes an admin with `api create-admin`, logs in, and shelves 60 books.
-async fn admin_with_shelf(
-    api: &ApiProcess,
-    app_url: &str,
-    _db: &tests::TestDatabase,
-) -> Result<(String, usize), String> {
+async fn admin_with_shelf(api: &ApiProcess, app_url: &str) -> Result<(String, usize), String> {
     let (email, password) = ("bench-admin@example.com", "bench-admin-password-1");
     let status = Command::new(api.binary())
         .args(["create-admin", "--email", email])
