@@ -63,6 +63,41 @@ pub struct Settings {
     pub replica_max_lag: Duration,
     /// Where `GET /metrics` is served; `None` turns metrics off.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Shared by every instance: the cache and the login throttle. `None`: both in process.
+    pub redis_url: Option<RedisUrl>,
+    /// Longest wait for one Redis call before Redis counts as down.
+    pub redis_timeout: Duration,
+    pub cache: CacheSettings,
+}
+
+/// The cache of public detail reads (`service::cache`).
+#[derive(Debug, Clone, Copy)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    /// How long an entry is kept: the bound on staleness if an invalidation is lost.
+    pub ttl: Duration,
+    /// Bytes of bodies the in-process cache may hold (not used with Redis).
+    pub max_bytes: u64,
+}
+
+/// `REDIS_URL`, which may hold a password: never printed.
+#[derive(Clone)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl(..)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +237,38 @@ impl Settings {
             })
             .collect();
 
+        let redis_url = env.raw("REDIS_URL").map(RedisUrl::new);
+        if let Some(url) = &redis_url
+            && redis::Client::open(url.expose()).is_err()
+        {
+            return Err(ConfigError {
+                name: "REDIS_URL",
+                reason: "is not a Redis URL (redis://[:password@]host[:port][/db])".into(),
+            });
+        }
+        let redis_timeout = env.millis("REDIS_TIMEOUT_MS", Duration::from_millis(250))?;
+        if redis_timeout.is_zero() {
+            return Err(ConfigError {
+                name: "REDIS_TIMEOUT_MS",
+                reason: "must be positive".into(),
+            });
+        }
+        let cache = CacheSettings {
+            enabled: env.choice("CACHE_ENABLED", BOOLEANS, true)?,
+            ttl: Duration::from_secs(env.parse("CACHE_TTL_SECS", 60)?),
+            max_bytes: env.parse::<u64>("CACHE_MAX_MIB", 64)?.saturating_mul(1024 * 1024),
+        };
+        if cache.enabled && (cache.ttl.is_zero() || cache.max_bytes == 0) {
+            return Err(ConfigError {
+                name: if cache.ttl.is_zero() {
+                    "CACHE_TTL_SECS"
+                } else {
+                    "CACHE_MAX_MIB"
+                },
+                reason: "must be at least 1 (or set CACHE_ENABLED=false)".into(),
+            });
+        }
+
         Ok(Settings {
             environment,
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
@@ -236,6 +303,9 @@ impl Settings {
                     })
                 })
                 .transpose()?,
+            redis_url,
+            redis_timeout,
+            cache,
         })
     }
 }

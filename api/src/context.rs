@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
+use service::cache::{Cache, Change};
 use service::field_crypto::FieldCipher;
 use service::replicas::Databases;
 
@@ -23,6 +24,16 @@ pub struct AppContext {
     pub token_ttl: Duration,
     /// Login and registration limits.
     pub throttle: Arc<Throttle>,
+    /// The public detail reads, and what each write invalidates in them.
+    pub cache: Arc<Cache>,
     /// Send `x-statement-count` on every response (development only).
     pub expose_statement_count: bool,
+}
+
+impl AppContext {
+    /// After a write has committed: what it changed leaves the cache, on every
+    /// instance that shares it.
+    pub async fn written(&self, changes: impl IntoIterator<Item = Change>) {
+        self.cache.after_write(&self.databases, changes).await;
+    }
 }

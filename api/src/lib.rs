@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod extract;
+pub mod http_cache;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

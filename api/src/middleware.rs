@@ -18,9 +18,11 @@ pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static(crate::extract
 /// an admin's view of users: no cache, shared or private, may keep them.
 const PRIVATE_PREFIXES: &[&str] = &["/me/", "/admin/", "/auth/"];
 
-/// Sends `Cache-Control: no-store` on every response for `/me` and under [`PRIVATE_PREFIXES`],
-/// errors included, so a proxy or browser cache never replays someone's account.
-pub async fn private_no_store(
+/// `Cache-Control` for every response: `no-store` for `/me` and under
+/// [`PRIVATE_PREFIXES`], errors included, so a proxy or browser cache never replays
+/// someone's account; elsewhere `no-store` unless the handler chose otherwise
+/// (`http_cache`).
+pub async fn cache_control(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -30,6 +32,8 @@ pub async fn private_no_store(
     if private {
         res.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else {
+        crate::http_cache::default_no_store(res.headers_mut());
     }
     Ok(res)
 }

@@ -10,7 +10,9 @@ use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash, from_fn
 use actix_web::{App, HttpServer, web};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbErr};
+use service::cache::Cache;
 use service::database::DatabaseUrl;
+use service::redis_link::RedisLink;
 use service::replicas::{Databases, Replica};
 use tracing_actix_web::TracingLogger;
 
@@ -26,6 +28,8 @@ pub enum StartupError {
     Database { url: DatabaseUrl, source: DbErr },
     #[error("applying migrations failed: {0}")]
     Migration(DbErr),
+    #[error("{0}")]
+    Redis(#[from] service::redis_link::BadRedisUrl),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -77,7 +81,21 @@ impl Application {
             databases.check_replicas().await;
             tokio::spawn(service::replicas::watch(databases.clone(), REPLICA_CHECK_EVERY));
         }
-        let throttle = Arc::new(Throttle::new(settings.throttle));
+        let redis = connect_redis(&settings).await?;
+        let throttle = Arc::new(match &redis {
+            Some(link) => Throttle::shared(settings.throttle, link.clone()),
+            None => Throttle::new(settings.throttle),
+        });
+        let cache = Arc::new(match (&redis, settings.cache.enabled) {
+            (_, false) => Cache::off(),
+            (Some(link), true) => Cache::redis(link.clone(), settings.cache.ttl),
+            (None, true) => Cache::local(settings.cache.ttl, settings.cache.max_bytes),
+        });
+        tracing::info!(
+            backend = cache.backend().as_str(),
+            ttl_secs = settings.cache.ttl.as_secs(),
+            "cache"
+        );
         let ctx = AppContext {
             db: db.clone(),
             databases,
@@ -86,11 +104,12 @@ impl Application {
             cipher: settings.cipher.clone(),
             token_ttl: settings.token_ttl,
             throttle: throttle.clone(),
+            cache,
             expose_statement_count: settings.environment == Environment::Development,
         };
         tokio::spawn(forget_idle_throttle_keys(throttle));
         if let Some(every) = settings.stats_refresh {
-            tokio::spawn(refresh_stats_periodically(db.clone(), every));
+            tokio::spawn(refresh_stats_periodically(ctx.clone(), every));
         }
         tokio::spawn(maintain_audit_log_periodically(
             db.clone(),
@@ -167,6 +186,29 @@ async fn connect_replicas(settings: &Settings, primary: DatabaseConnection) -> R
     Ok(Databases::new(primary, replicas, settings.replica_max_lag))
 }
 
+/// How often Redis is probed: how soon an outage, and a return, are noticed.
+const REDIS_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The shared Redis, when `REDIS_URL` is set. A Redis that is down at start-up does
+/// not stop it: the probe keeps trying, and until it succeeds everything runs locally.
+async fn connect_redis(settings: &Settings) -> Result<Option<Arc<RedisLink>>, StartupError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(None);
+    };
+    let link = Arc::new(RedisLink::new(url.expose(), settings.redis_timeout)?);
+    if !link.probe(service::cache::recover_after_outage).await {
+        tracing::warn!(redis = %link.location(), "Redis is not reachable yet; running on local fallbacks until it is");
+    }
+    tokio::spawn({
+        let link = link.clone();
+        async move {
+            link.watch(REDIS_PROBE_EVERY, service::cache::recover_after_outage)
+                .await
+        }
+    });
+    Ok(Some(link))
+}
+
 /// Applies pending migrations and stores `AUDIT_RETENTION_MONTHS` with the audit log's
 /// maintenance function, as the schema owner when `DATABASE_MIGRATION_URL` is set.
 pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
@@ -232,15 +274,17 @@ async fn maintain_audit_log_periodically(db: DatabaseConnection, retention_month
     }
 }
 
-/// Refreshes the reader statistics every `every`. A failure is logged and retried
-/// sooner (after at most 10 s), and never ends the task or the server.
-async fn refresh_stats_periodically(db: DatabaseConnection, every: std::time::Duration) {
+/// Refreshes the reader statistics every `every`, and drops the cached profiles that
+/// show them. A failure is logged and retried sooner (after at most 10 s), and never
+/// ends the task or the server.
+async fn refresh_stats_periodically(ctx: AppContext, every: std::time::Duration) {
     let retry = every.min(std::time::Duration::from_secs(10));
     let mut wait = every;
     loop {
         tokio::time::sleep(wait).await;
-        wait = match service::stats::refresh(&db).await {
+        wait = match service::stats::refresh(&ctx.db).await {
             Ok(done) => {
+                ctx.written([service::cache::Change::Stats]).await;
                 tracing::info!(
                     readers = done.readers,
                     took_ms = done.took.as_millis() as u64,
@@ -270,7 +314,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .wrap(from_fn(middleware::statement_count))
             .wrap(from_fn(middleware::consistency_token))
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
-            .wrap(from_fn(middleware::private_no_store))
+            .wrap(from_fn(middleware::cache_control))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(middleware::request_id))
             .wrap(from_fn(crate::metrics::http_metrics))

@@ -10,6 +10,7 @@ use crate::context::AppContext;
 use crate::problem::responses::AdminOnly;
 use crate::problem::responses::NeedsToken;
 use crate::problem::{ApiError, Problem};
+use service::cache::Change;
 
 #[derive(Serialize, ToSchema)]
 pub struct RefreshView {
@@ -27,6 +28,7 @@ pub struct RefreshView {
     ))]
 pub async fn refresh(ctx: web::Data<AppContext>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let done = stats::refresh(&ctx.db).await?;
+    ctx.written([Change::Stats]).await;
     Ok(HttpResponse::Ok().json(RefreshView {
         readers: done.readers,
         took_ms: done.took.as_millis() as u64,

@@ -14,6 +14,7 @@ use crate::extract::{Json, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
+use service::cache::Change;
 
 /// The token check, then the page joined with profiles.
 pub const LIST_STATEMENTS: u32 = 2;
@@ -95,7 +96,9 @@ pub async fn delete(
     Admin(admin): Admin,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    accounts::admin_delete_user(&ctx.db, &admin, id.into_inner()).await?;
+    let id = id.into_inner();
+    accounts::admin_delete_user(&ctx.db, &admin, id).await?;
+    ctx.written([Change::Account(id)]).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -111,6 +114,8 @@ pub async fn restore(
     Admin(admin): Admin,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = accounts::restore_user(&ctx.db, &ctx.cipher, (&admin).into(), id.into_inner()).await?;
+    let id = id.into_inner();
+    let account = accounts::restore_user(&ctx.db, &ctx.cipher, (&admin).into(), id).await?;
+    ctx.written([Change::Account(id)]).await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

@@ -59,7 +59,7 @@ pub async fn register(
     ctx: web::Data<AppContext>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.throttle.registration(client_address(&req))?;
+    ctx.throttle.registration(client_address(&req)).await?;
     let new = body.into_inner().parse()?;
     let account = accounts::register(&ctx.db, &ctx.cipher, new)
         .await
@@ -101,7 +101,7 @@ pub async fn login(
     ctx: web::Data<AppContext>,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.throttle.login_attempt(&body.email, client_address(&req))?;
+    ctx.throttle.login_attempt(&body.email, client_address(&req)).await?;
     let ttl = chrono::Duration::from_std(ctx.token_ttl).map_err(|_| ApiError::Internal)?;
     let issued = accounts::login(&ctx.db, &body.email, &body.password, ttl).await?;
     Ok(HttpResponse::Ok().json(TokenResponse {

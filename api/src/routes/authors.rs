@@ -1,8 +1,9 @@
 //! `/authors`: list with name-prefix search, read with books, curate (admin).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use service::authors::{self, AuthorChanges, NewAuthor};
+use service::cache::{Change, Key};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
 use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -33,7 +35,12 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(operation_id = "authors_list", get, path = "/authors", tag = "authors", params(ListQuery, ConsistencyHeader),
-    responses((status = 200, body = AuthorPage, description = "Live authors by name"), BadQuery, BadToken))]
+    responses(
+        (status = 200, body = AuthorPage, description = "Live authors by name",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        BadQuery,
+        BadToken,
+    ))]
 pub async fn list(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -57,27 +64,32 @@ pub struct AuthorDetailView {
     pub books: Vec<AuthorBook>,
 }
 
-#[utoipa::path(operation_id = "authors_get", get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path), ConsistencyHeader),
+#[utoipa::path(operation_id = "authors_get", get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
-        (status = 200, body = AuthorDetailView, description = "The author with their books"),
+        (status = 200, body = AuthorDetailView, description = "The author with their books",
+            headers(("ETag" = String, description = "Strong validator of this body"),
+                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
+        NotModified,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
         BadConsistency,
         BadToken,
     ))]
 pub async fn get(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (author, books) = ctx
-        .databases
-        .read(consistency.0, async |db| authors::get(db, *id).await)
-        .await?;
-    Ok(HttpResponse::Ok().json(AuthorDetailView {
-        author: author.into(),
-        books: books.into_iter().map(Into::into).collect(),
-    }))
+    let id = id.into_inner();
+    cached_detail(&ctx, &req, Key::Author(id), consistency.0, async |db| {
+        let (author, books) = authors::get(db, id).await?;
+        Ok(AuthorDetailView {
+            author: author.into(),
+            books: books.into_iter().map(Into::into).collect(),
+        })
+    })
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -139,6 +151,7 @@ pub async fn update(
     let body = body.into_inner();
     let changes = AuthorChanges::parse(body.name.as_deref(), body.bio.as_ref().map(|b| b.as_deref()))?;
     let author = authors::update(&ctx.db, id.into_inner(), changes).await?;
+    ctx.written([Change::Author(author.id)]).await;
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))
 }
 
@@ -150,6 +163,8 @@ pub async fn update(
         NeedsToken,
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    authors::delete(&ctx.db, id.into_inner()).await?;
+    let id = id.into_inner();
+    authors::delete(&ctx.db, id).await?;
+    ctx.written([Change::Author(id)]).await;
     Ok(HttpResponse::NoContent().finish())
 }

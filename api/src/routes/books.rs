@@ -1,9 +1,10 @@
 //! `/books`: filtered, sorted lists embedding author and categories; a book with its
 //! rating; curation and category assignment (admin).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use service::books::{self, BookChanges, BookFilter, BookSort, NewBook};
+use service::cache::{Change, Key};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
 use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -54,7 +56,8 @@ pub struct ListQuery {
 
 #[utoipa::path(operation_id = "books_list", get, path = "/books", tag = "books", params(ListQuery, ConsistencyHeader),
     responses(
-        (status = 200, body = BookPage, description = "Live books, each with its author and categories"),
+        (status = 200, body = BookPage, description = "Live books, each with its author and categories",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         BadQuery,
         BadToken,
     ))]
@@ -83,24 +86,28 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(BookPage::from(books)))
 }
 
-#[utoipa::path(operation_id = "books_get", get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path), ConsistencyHeader),
+#[utoipa::path(operation_id = "books_get", get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
-        (status = 200, body = BookDetailView, description = "The book with author, categories and rating"),
+        (status = 200, body = BookDetailView, description = "The book with author, categories and rating",
+            headers(("ETag" = String, description = "Strong validator of this body"),
+                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
+        NotModified,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         BadConsistency,
         BadToken,
     ))]
 pub async fn get(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let book = ctx
-        .databases
-        .read(consistency.0, async |db| books::get(db, *id).await)
-        .await?;
-    Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
+    let id = id.into_inner();
+    cached_detail(&ctx, &req, Key::Book(id), consistency.0, async |db| {
+        books::get(db, id).await.map(BookDetailView::from)
+    })
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -144,6 +151,7 @@ pub async fn create(
         &b.category_ids,
     )?;
     let book = books::create(&ctx.db, (&admin).into(), new).await?;
+    ctx.written([Change::Book(book.item.book.id)]).await;
     let location = format!("/books/{}", book.item.book.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -192,7 +200,20 @@ pub async fn update(
         b.isbn.as_ref().map(|i| i.as_deref()),
         b.published_year,
     )?;
-    let book = books::update(&ctx.db, (&admin).into(), id.into_inner(), changes).await?;
+    let id = id.into_inner();
+    // A move to another author changes the old author's list of books too.
+    let old_author = match changes.author_id {
+        Some(_) => service::cache::author_of_book(&ctx.db, id).await?,
+        None => None,
+    };
+    let book = books::update(&ctx.db, (&admin).into(), id, changes).await?;
+    ctx.written(
+        old_author
+            .map(Change::AuthorsBooks)
+            .into_iter()
+            .chain([Change::Book(id)]),
+    )
+    .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
 
@@ -208,7 +229,9 @@ pub async fn delete(
     Admin(admin): Admin,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    books::delete(&ctx.db, (&admin).into(), id.into_inner()).await?;
+    let id = id.into_inner();
+    books::delete(&ctx.db, (&admin).into(), id).await?;
+    ctx.written([Change::Book(id)]).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -236,6 +259,8 @@ pub async fn set_categories(
     id: web::Path<Uuid>,
     body: Json<BookCategoriesBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let book = books::set_categories(&ctx.db, (&admin).into(), id.into_inner(), &body.category_ids).await?;
+    let id = id.into_inner();
+    let book = books::set_categories(&ctx.db, (&admin).into(), id, &body.category_ids).await?;
+    ctx.written([Change::Book(id)]).await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }

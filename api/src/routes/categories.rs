@@ -1,8 +1,9 @@
 //! `/categories`: roots, a node with children and breadcrumb, a nested subtree;
 //! create, rename, move and delete (admin).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use service::cache::{Change, Key};
 use service::categories::{self, TreeNode};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +12,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
 use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
@@ -34,7 +36,8 @@ pub struct ListQuery {
 
 #[utoipa::path(operation_id = "categories_list_roots", get, path = "/categories", tag = "categories", params(ListQuery, ConsistencyHeader),
     responses(
-        (status = 200, body = CategoryPage, description = "Root categories by name"),
+        (status = 200, body = CategoryPage, description = "Root categories by name",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         BadQuery,
         BadToken,
     ))]
@@ -62,28 +65,33 @@ pub struct CategoryDetailView {
     pub path: Vec<CategoryRef>,
 }
 
-#[utoipa::path(operation_id = "categories_get", get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader),
+#[utoipa::path(operation_id = "categories_get", get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
-        (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb"),
+        (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb",
+            headers(("ETag" = String, description = "Strong validator of this body"),
+                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
+        NotModified,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         BadConsistency,
         BadToken,
     ))]
 pub async fn get(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = ctx
-        .databases
-        .read(consistency.0, async |db| categories::get(db, *id).await)
-        .await?;
-    Ok(HttpResponse::Ok().json(CategoryDetailView {
-        category: detail.category.into(),
-        children: detail.children.iter().map(CategoryRef::from).collect(),
-        path: detail.ancestors.iter().map(CategoryRef::from).collect(),
-    }))
+    let id = id.into_inner();
+    cached_detail(&ctx, &req, Key::Category(id), consistency.0, async |db| {
+        let detail = categories::get(db, id).await?;
+        Ok(CategoryDetailView {
+            category: detail.category.into(),
+            children: detail.children.iter().map(CategoryRef::from).collect(),
+            path: detail.ancestors.iter().map(CategoryRef::from).collect(),
+        })
+    })
+    .await
 }
 
 /// A category and everything below it.
@@ -105,24 +113,28 @@ impl From<TreeNode> for CategoryTree {
     }
 }
 
-#[utoipa::path(operation_id = "categories_tree", get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader),
+#[utoipa::path(operation_id = "categories_tree", get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
-        (status = 200, body = CategoryTree, description = "The whole subtree, nested"),
+        (status = 200, body = CategoryTree, description = "The whole subtree, nested",
+            headers(("ETag" = String, description = "Strong validator of this body"),
+                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
+        NotModified,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
         BadConsistency,
         BadToken,
     ))]
 pub async fn tree(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let tree = ctx
-        .databases
-        .read(consistency.0, async |db| categories::tree(db, *id).await)
-        .await?;
-    Ok(HttpResponse::Ok().json(CategoryTree::from(tree)))
+    let id = id.into_inner();
+    cached_detail(&ctx, &req, Key::CategoryTree(id), consistency.0, async |db| {
+        categories::tree(db, id).await.map(CategoryTree::from)
+    })
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -150,6 +162,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let name = categories::parse_name(&body.name)?;
     let category = categories::create(&ctx.db, name, body.parent_id).await?;
+    ctx.written([Change::Category(category.id)]).await;
     let location = format!("/categories/{}", category.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -189,6 +202,7 @@ pub async fn update(
     let body = body.into_inner();
     let name = body.name.as_deref().map(categories::parse_name).transpose()?;
     let category = categories::update(&ctx.db, id.into_inner(), name, body.parent_id).await?;
+    ctx.written([Change::Category(category.id)]).await;
     Ok(HttpResponse::Ok().json(CategoryView::from(category)))
 }
 
@@ -202,6 +216,10 @@ pub async fn update(
         NeedsToken,
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    categories::delete(&ctx.db, id.into_inner()).await?;
+    let id = id.into_inner();
+    // The delete takes the book links with it: read them first.
+    let books = service::cache::books_in_category(&ctx.db, id).await?;
+    categories::delete(&ctx.db, id).await?;
+    ctx.written([Change::CategoryDeleted { books }]).await;
     Ok(HttpResponse::NoContent().finish())
 }

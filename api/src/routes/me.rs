@@ -14,6 +14,7 @@ use crate::extract::Json;
 use crate::problem::responses::{Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
+use service::cache::Change;
 
 /// An account as its owner (or an admin) sees it: the phone number included.
 #[derive(Serialize, ToSchema)]
@@ -109,6 +110,7 @@ pub async fn update_profile(
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.into_inner().parse()?;
     let account = accounts::update_profile(&ctx.db, &ctx.cipher, (&user).into(), changes).await?;
+    ctx.written([Change::Profile(user.id)]).await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
@@ -119,5 +121,6 @@ pub async fn update_profile(
     ))]
 pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::delete_account(&ctx.db, (&user).into(), user.id).await?;
+    ctx.written([Change::Account(user.id)]).await;
     Ok(HttpResponse::NoContent().finish())
 }

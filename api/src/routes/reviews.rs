@@ -15,6 +15,7 @@ use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, Jso
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{ReviewPage, ReviewView};
+use service::cache::Change;
 
 /// The book (or reader) exists, the page joined with books, the page's reviewers.
 pub const LIST_STATEMENTS: u32 = 3;
@@ -126,6 +127,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewReview::parse(body.rating, body.title.as_deref(), &body.body)?;
     let review = reviews::create(&ctx.db, &user, id.into_inner(), new).await?;
+    ctx.written([Change::Review(review.review.id)]).await;
     let location = format!("/reviews/{}", review.review.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -163,6 +165,7 @@ pub async fn update(
     let b = body.into_inner();
     let changes = ReviewChanges::parse(b.rating, b.title.as_ref().map(|t| t.as_deref()), b.body.as_deref())?;
     let review = reviews::update(&ctx.db, &user, id.into_inner(), changes).await?;
+    ctx.written([Change::Review(review.review.id)]).await;
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
 }
 
@@ -178,6 +181,8 @@ pub async fn delete(
     Member(user): Member,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    reviews::delete(&ctx.db, &user, id.into_inner()).await?;
+    let id = id.into_inner();
+    reviews::delete(&ctx.db, &user, id).await?;
+    ctx.written([Change::Review(id)]).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,8 +1,9 @@
 //! `GET /users/{id}`: a reader's public profile with their review statistics.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use service::cache::Key;
 use service::stats;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader};
+use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
 use crate::problem::responses::{BadConsistency, BadToken};
 use crate::problem::{ApiError, Problem};
 
@@ -28,30 +30,40 @@ pub struct PublicProfileView {
     pub last_review_at: Option<DateTime<Utc>>,
 }
 
-#[utoipa::path(get, operation_id = "users_get", path = "/users/{id}", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
+#[utoipa::path(get, operation_id = "users_get", path = "/users/{id}", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
-        (status = 200, body = PublicProfileView, description = "The reader's public profile and statistics"),
+        (status = 200, body = PublicProfileView, description = "The reader's public profile and statistics",
+            headers(("ETag" = String, description = "Strong validator of this body"),
+                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
+        NotModified,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
         BadConsistency,
         BadToken,
     ))]
 pub async fn get(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = ctx
-        .databases
-        .read(consistency.0, async |db| stats::public_profile(db, *id).await)
-        .await?;
-    Ok(HttpResponse::Ok().json(PublicProfileView {
-        id: p.user.id,
-        display_name: p.profile.as_ref().map(|pr| pr.display_name.clone()).unwrap_or_default(),
-        bio: p.profile.and_then(|pr| pr.bio),
-        member_since: p.user.created_at,
-        review_count: p.stats.as_ref().map_or(0, |s| s.review_count),
-        average_rating: p.stats.as_ref().and_then(|s| s.average_rating),
-        last_review_at: p.stats.and_then(|s| s.last_review_at),
-    }))
+    let id = id.into_inner();
+    cached_detail(&ctx, &req, Key::User(id), consistency.0, async |db| {
+        stats::public_profile(db, id).await.map(PublicProfileView::from)
+    })
+    .await
+}
+
+impl From<stats::PublicProfile> for PublicProfileView {
+    fn from(p: stats::PublicProfile) -> Self {
+        PublicProfileView {
+            id: p.user.id,
+            display_name: p.profile.as_ref().map(|pr| pr.display_name.clone()).unwrap_or_default(),
+            bio: p.profile.and_then(|pr| pr.bio),
+            member_since: p.user.created_at,
+            review_count: p.stats.as_ref().map_or(0, |s| s.review_count),
+            average_rating: p.stats.as_ref().and_then(|s| s.average_rating),
+            last_review_at: p.stats.and_then(|s| s.last_review_at),
+        }
+    }
 }

@@ -1,0 +1,104 @@
+//! Caching as HTTP sees it. The public detail reads go through the shared cache
+//! (`service::cache`) and answer with a strong `ETag` and `Cache-Control: no-cache`:
+//! anyone may keep the body, but must revalidate, and `If-None-Match` makes that a
+//! bodiless `304`. Every other response is `no-store` unless its handler says
+//! otherwise: lists, search and errors change with any write, and a max-age would
+//! serve them stale with nothing to invalidate it.
+//!
+//! The ETag is a hash of the body, not a version: two instances, or the cache and
+//! the database, agree on it without sharing anything.
+
+use actix_web::http::header::{
+    self, CACHE_CONTROL, CacheControl, CacheDirective, EntityTag, Header, HeaderValue, IfNoneMatch,
+};
+use actix_web::{HttpRequest, HttpResponse, web};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use service::ServiceError;
+use service::cache::Key;
+use service::replicas::Lsn;
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, IntoResponses};
+
+use crate::context::AppContext;
+use crate::problem::ApiError;
+
+/// A public detail read: from the cache when it holds the current body, else loaded
+/// (where `service::replicas` routes it) and rendered once for every reader after.
+pub async fn cached_detail<V: Serialize>(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    key: Key,
+    token: Option<Lsn>,
+    load: impl AsyncFn(&DatabaseConnection) -> Result<V, ServiceError>,
+) -> Result<HttpResponse, ApiError> {
+    let cached = ctx
+        .cache
+        .get_or_load(key, token, async |at| {
+            let view = ctx.databases.read(at, load).await?;
+            serde_json::to_vec(&view).map_err(|e| ServiceError::Internal(format!("rendering a cached body: {e}")))
+        })
+        .await?;
+    let etag = strong_etag(&cached.body);
+    let revalidate = CacheControl(vec![CacheDirective::NoCache]);
+    if not_modified(req, &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(header::ETag(etag))
+            .insert_header(revalidate)
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(header::ETag(etag))
+        .insert_header(revalidate)
+        .content_type(mime_json())
+        .body(web::Bytes::from_owner(cached.body)))
+}
+
+fn mime_json() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}
+
+fn strong_etag(body: &[u8]) -> EntityTag {
+    let digest = Sha256::digest(body);
+    EntityTag::new_strong(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// RFC 9110 §13.1.2: `If-None-Match` compares weakly, and `*` matches any current body.
+fn not_modified(req: &HttpRequest, etag: &EntityTag) -> bool {
+    match IfNoneMatch::parse(req) {
+        Ok(IfNoneMatch::Any) => true,
+        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(etag)),
+        Err(_) => false,
+    }
+}
+
+/// Responses no handler gave a `Cache-Control` get `no-store`.
+pub fn default_no_store(headers: &mut header::HeaderMap) {
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// How `If-None-Match` appears in the OpenAPI document of every cached read.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfNoneMatchHeader {
+    /// The `ETag` of a copy you hold: if it is still current, the answer is `304` with
+    /// no body.
+    #[param(rename = "If-None-Match")]
+    pub etag: Option<String>,
+}
+
+/// The bodiless answer to a matching `If-None-Match`.
+#[derive(IntoResponses)]
+pub enum NotModified {
+    #[response(
+        status = 304,
+        description = "Your copy (the ETag you sent) is current",
+        headers(
+            ("ETag" = String, description = "The current body's strong validator"),
+            ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"),
+        )
+    )]
+    NotModified,
+}
