@@ -7,6 +7,7 @@ mod app;
 pub mod cluster;
 mod database;
 pub mod fixtures;
+pub mod redis_server;
 pub mod schema;
 
 pub use app::{PASSWORD, TestApp, TestUser, spawn_app, spawn_app_on, spawn_app_with, test_settings};

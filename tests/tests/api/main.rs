@@ -24,6 +24,7 @@ mod reviews_and_shelves;
 mod row_level_security;
 mod search;
 mod seed;
+mod shared_cache;
 mod sqlite_plans;
 mod startup;
 mod stats;

@@ -297,7 +297,59 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
         "back on the replica"
     );
 
+    // 6. With the cache on (a second instance): an entry read from the replica is not
+    //    served after a write that changed it, even to a client without the token,
+    //    while the replica has not replayed the write: the miss after the write is
+    //    loaded where the write is visible.
+    let cached = tests::spawn_app_on(&database, |s| {
+        s.database.url = DatabaseUrl::new(role.url.clone());
+        s.auto_migrate = false;
+        s.replicas = vec![PoolSettings {
+            url: DatabaseUrl::new(on_standby(&role.url)),
+            max_connections: 4,
+            min_connections: 0,
+            ..s.database.clone()
+        }];
+        s.replica_max_lag = Duration::from_secs(30);
+    })
+    .await;
+    let path = format!("/books/{}", books[0]);
+    caught_up(&cached).await;
+    let before: Value = cached.get(&path).await.json().await.unwrap();
+    assert_eq!(cached.get(&path).await.headers()["x-statement-count"], "0", "cached");
+    let standby_admin = tests::connect_as(&on_standby(&primary.admin_url())).await;
+    standby_admin
+        .execute_unprepared("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    let posted = cached
+        .send(
+            Method::POST,
+            &format!("{path}/reviews"),
+            Some(&admin.token),
+            Some(json!({"rating": 1, "body": "Written while replay is paused."})),
+        )
+        .await;
+    assert_eq!(posted.status(), 201);
+    primary_log.fresh();
+    let after: Value = cached.get(&path).await.json().await.unwrap();
+    assert_eq!(
+        after["review_count"].as_i64().unwrap(),
+        before["review_count"].as_i64().unwrap() + 1,
+        "no stale entry, and no stale replica read in its place"
+    );
+    assert!(
+        primary_log.fresh().contains(&books[0].to_string()),
+        "loaded from the primary"
+    );
+    standby_admin
+        .execute_unprepared("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    standby_admin.close().await.ok();
+
     owner.close().await.ok();
+    drop(cached);
     drop(app);
     drop(database);
     drop(role);
