@@ -196,8 +196,12 @@ async fn connect_redis(settings: &Settings) -> Result<Option<Arc<RedisLink>>, St
         return Ok(None);
     };
     let link = Arc::new(RedisLink::new(url.expose(), settings.redis_timeout)?);
-    if !link.probe(service::cache::recover_after_outage).await {
-        tracing::warn!(redis = %link.location(), "Redis is not reachable yet; running on local fallbacks until it is");
+    if let Err(cause) = link.probe(service::cache::recover_after_outage).await {
+        tracing::warn!(
+            redis = %link.location(),
+            cause,
+            "Redis is not usable yet: reads skip the cache and login throttling is per instance until it is"
+        );
     }
     tokio::spawn({
         let link = link.clone();

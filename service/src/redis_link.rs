@@ -121,8 +121,8 @@ impl RedisLink {
     }
 
     /// Checks Redis once. If it answers and this process saw an outage, runs
-    /// `recover` first; the link is up only when both succeed.
-    pub async fn probe<R, F>(&self, recover: R) -> bool
+    /// `recover` first; the link is up only when both succeed. `Err` says why not.
+    pub async fn probe<R, F>(&self, recover: R) -> Result<(), String>
     where
         R: FnOnce(ConnectionManager) -> F,
         F: Future<Output = RedisResult<()>>,
@@ -139,7 +139,7 @@ impl RedisLink {
         match tokio::time::timeout(self.timeout, ping).await {
             // A call failed while the recovery step ran: it may have missed an
             // invalidation too, so the next probe recovers again.
-            Ok(Ok(())) if self.missed.load(Ordering::Acquire) => false,
+            Ok(Ok(())) if self.missed.load(Ordering::Acquire) => Err("a call failed during recovery".into()),
             Ok(Ok(())) => {
                 let was_up = self.up.load(Ordering::Acquire);
                 let recovered = recovering;
@@ -152,15 +152,16 @@ impl RedisLink {
                         tracing::info!(redis = %self.location, "connected to Redis");
                     }
                 }
-                true
+                Ok(())
             }
             Ok(Err(err)) => {
-                self.mark_down("probe", &err.to_string());
-                false
+                let cause = err.to_string();
+                self.mark_down("probe", &cause);
+                Err(cause)
             }
             Err(_) => {
                 self.mark_down("probe", "timed out");
-                false
+                Err("timed out".into())
             }
         }
     }
@@ -176,7 +177,7 @@ impl RedisLink {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            self.probe(&recover).await;
+            let _ = self.probe(&recover).await;
         }
     }
 }

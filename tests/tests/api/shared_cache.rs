@@ -327,7 +327,7 @@ async fn a_read_that_stores_after_the_writes_invalidation_is_never_served(backen
 
     // A third instance's cache on the same Redis, caught mid-miss.
     let link = Arc::new(service::redis_link::RedisLink::new(&redis.url(), Duration::from_secs(1)).unwrap());
-    assert!(link.probe(service::cache::recover_after_outage).await);
+    link.probe(service::cache::recover_after_outage).await.unwrap();
     let slow = service::cache::Cache::redis(link, Duration::from_secs(60));
     let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
     let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -532,6 +532,6 @@ async fn concurrent_misses_load_once_in_process() {
 async fn concurrent_misses_load_once_in_redis() {
     let redis = RedisServer::start().await;
     let link = Arc::new(service::redis_link::RedisLink::new(&redis.url(), Duration::from_secs(1)).unwrap());
-    assert!(link.probe(service::cache::recover_after_outage).await);
+    link.probe(service::cache::recover_after_outage).await.unwrap();
     concurrent_misses_of_one_key_load_it_once(service::cache::Cache::redis(link, Duration::from_secs(60))).await;
 }

@@ -17,7 +17,7 @@ use service::pagination::Cursor;
 use crate::baseline::Baseline;
 use crate::compare::{self, Contender, Series, round};
 use crate::load;
-use crate::stack::{self, ApiProcess, PgStack, StatementCounter};
+use crate::stack::{self, ApiProcess, Caching, PgStack, StatementCounter};
 
 /// How hard and how long to push.
 #[derive(Debug, Clone)]
@@ -710,6 +710,92 @@ async fn cursor_before_page(url: &str, page: usize, limit: usize) -> Result<Stri
     let id: String = row.try_get_by_index(1).map_err(|e| e.to_string())?;
     db.close().await.ok();
     Ok(Cursor::time(at, id.parse().map_err(|_| "an id")?).encode())
+}
+
+/// P6: the book detail with the cache off (the API of P2), in process, and in Redis
+/// (a `redis-server` of the bench's own), interleaved on the same catalogue; then each
+/// cache's hit ratio from its own `/metrics`, and what the in-process one holds.
+pub async fn p6(
+    plan: &Plan,
+    api_binary: &Path,
+    database_url: &str,
+    uncached: &ApiProcess,
+    ids: &[String],
+) -> Result<Value, String> {
+    let redis = tests::redis_server::RedisServer::start().await;
+    let in_process = ApiProcess::start_caching(api_binary, database_url, plan.pool, Caching::InProcess).await?;
+    let shared = ApiProcess::start_caching(api_binary, database_url, plan.pool, Caching::Redis(redis.url())).await?;
+    let detail = detail_paths(ids);
+    println!("  detail of {} books, {} clients", ids.len(), plan.connections);
+    let s = compare::interleaved(
+        &[
+            Contender {
+                name: "uncached",
+                base_url: &uncached.base_url,
+                paths: detail.clone(),
+            },
+            Contender {
+                name: "in-process",
+                base_url: &in_process.base_url,
+                paths: detail.clone(),
+            },
+            Contender {
+                name: "redis",
+                base_url: &shared.base_url,
+                paths: detail.clone(),
+            },
+        ],
+        plan.connections,
+        plan.rounds,
+        plan.duration,
+    )
+    .await;
+    print_series(&s);
+    let in_process_hits = hit_ratio(&in_process).await?;
+    let redis_hits = hit_ratio(&shared).await?;
+    println!("    hit ratio: in-process {in_process_hits:.3}, redis {redis_hits:.3}");
+    Ok(json!({
+        "connections": plan.connections,
+        "books": ids.len(),
+        "uncached_rps": round(s[0].median_rps()),
+        "in_process_rps": round(s[1].median_rps()),
+        "redis_rps": round(s[2].median_rps()),
+        "in_process_ratio": round(s[1].median_rps() / s[0].median_rps()),
+        "redis_ratio": round(s[2].median_rps() / s[0].median_rps()),
+        "uncached_p99_ms": round(s[0].median_p99_ms()),
+        "in_process_p99_ms": round(s[1].median_p99_ms()),
+        "redis_p99_ms": round(s[2].median_p99_ms()),
+        "in_process_hit_ratio": round(in_process_hits),
+        "redis_hit_ratio": round(redis_hits),
+        "in_process_rss_mib": round(in_process.memory_mib().0),
+        "uncached_rss_mib": round(uncached.memory_mib().0),
+        "target": "reported",
+    }))
+}
+
+/// Hits over all lookups, from the API's own `bookworm_cache_requests_total`.
+async fn hit_ratio(api: &ApiProcess) -> Result<f64, String> {
+    let url = api.metrics_url.as_ref().ok_or("the API was started without metrics")?;
+    let text = load::client()
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let (mut hits, mut all) = (0.0, 0.0);
+    for line in text.lines().filter(|l| l.starts_with("bookworm_cache_requests_total{")) {
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        all += value;
+        if line.contains("result=\"hit\"") {
+            hits += value;
+        }
+    }
+    if all == 0.0 {
+        return Err(format!("{url} counted no cache lookups"));
+    }
+    Ok(hits / all)
 }
 
 /// P9: the same detail and list reads on the SQLite default, against PostgreSQL.

@@ -159,9 +159,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         report::section("P6 cached against uncached detail reads");
         summary.insert(
             "P6".into(),
-            json!({"available": false, "reason": "Bookworm has no response cache yet (issue #12)"}),
+            figures::p6(&plan, &api_binary, &stack.app.url, &api, &ids).await?,
         );
-        println!("    not yet: Bookworm has no cache (issue #12)");
     }
 
     if wanted("P9") {

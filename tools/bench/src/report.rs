@@ -196,10 +196,21 @@ fn rows(s: &Value) -> Vec<[String; 5]> {
         ],
         [
             "P6".into(),
-            s["P6"]["reason"].as_str().unwrap_or("-").into(),
+            format!(
+                "detail: uncached {} vs in-process {} vs Redis {} req/s; hits {} / {}",
+                num(&s["P6"]["uncached_rps"]),
+                num(&s["P6"]["in_process_rps"]),
+                num(&s["P6"]["redis_rps"]),
+                num(&s["P6"]["in_process_hit_ratio"]),
+                num(&s["P6"]["redis_hit_ratio"])
+            ),
             "reported".into(),
-            "-".into(),
-            "not yet".into(),
+            format!(
+                "{}× / {}×",
+                num(&s["P6"]["in_process_ratio"]),
+                num(&s["P6"]["redis_ratio"])
+            ),
+            met(None),
         ],
         [
             "P7".into(),

@@ -122,13 +122,55 @@ pub struct ApiProcess {
     child: Child,
     binary: PathBuf,
     pub base_url: String,
+    /// `/metrics`, for the processes started with them on.
+    pub metrics_url: Option<String>,
     pub pid: u32,
 }
 
+/// How a measured API caches its detail reads.
+#[derive(Debug, Clone)]
+pub enum Caching {
+    /// Every read reaches the database: the figures compared with the raw driver.
+    Off,
+    InProcess,
+    Redis(String),
+}
+
 impl ApiProcess {
+    /// An API with its cache off, so it is the queries, not the cache, that are measured.
     pub async fn start(binary: &Path, database_url: &str, max_connections: u32) -> Result<Self, String> {
+        Self::start_caching(binary, database_url, max_connections, Caching::Off).await
+    }
+
+    pub async fn start_caching(
+        binary: &Path,
+        database_url: &str,
+        max_connections: u32,
+        caching: Caching,
+    ) -> Result<Self, String> {
         let port = tests::cluster::free_port();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        let metrics_url = match &caching {
+            Caching::Off => {
+                command
+                    .env("CACHE_ENABLED", "false")
+                    .env_remove("METRICS_ADDR")
+                    .env_remove("REDIS_URL");
+                None
+            }
+            Caching::InProcess | Caching::Redis(_) => {
+                let metrics_port = tests::cluster::free_port();
+                command
+                    .env("CACHE_ENABLED", "true")
+                    .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
+                match &caching {
+                    Caching::Redis(url) => command.env("REDIS_URL", url),
+                    _ => command.env_remove("REDIS_URL"),
+                };
+                Some(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            }
+        };
+        let child = command
             .env("DATABASE_URL", database_url)
             .env("DATABASE_AUTO_MIGRATE", "false")
             .env("DATABASE_MAX_CONNECTIONS", max_connections.to_string())
@@ -137,7 +179,6 @@ impl ApiProcess {
             .env("PORT", port.to_string())
             // Periodic work would show up in the statement counts.
             .env("STATS_REFRESH_SECS", "0")
-            .env_remove("METRICS_ADDR")
             .env_remove("DATABASE_REPLICA_URLS")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -153,6 +194,7 @@ impl ApiProcess {
             child,
             binary: binary.to_owned(),
             base_url: format!("http://127.0.0.1:{port}"),
+            metrics_url,
             pid,
         };
         let client = crate::load::client();
