@@ -446,7 +446,10 @@ mod tests {
     #[test]
     fn redis_and_the_cache_are_checked_and_the_redis_password_never_shown() {
         let s = settings(&[("REDIS_URL", "redis://:hunter2@cache.internal:6380/1")]).unwrap();
-        assert_eq!(s.redis_url.as_ref().unwrap().expose(), "redis://:hunter2@cache.internal:6380/1");
+        assert_eq!(
+            s.redis_url.as_ref().unwrap().expose(),
+            "redis://:hunter2@cache.internal:6380/1"
+        );
         assert!(!format!("{s:?}").contains("hunter2"), "Debug output hides it");
         for bad in ["http://:hunter2@cache.internal", "redis://:hunter2@[::1"] {
             let err = settings(&[("REDIS_URL", bad)]).unwrap_err();
@@ -458,7 +461,10 @@ mod tests {
         assert_eq!(defaults.cache.ttl, Duration::from_secs(60));
         assert_eq!(settings(&[("CACHE_TTL_SECS", "0")]).unwrap_err().name, "CACHE_TTL_SECS");
         assert!(settings(&[("CACHE_TTL_SECS", "0"), ("CACHE_ENABLED", "false")]).is_ok());
-        assert_eq!(settings(&[("REDIS_TIMEOUT_MS", "0")]).unwrap_err().name, "REDIS_TIMEOUT_MS");
+        assert_eq!(
+            settings(&[("REDIS_TIMEOUT_MS", "0")]).unwrap_err().name,
+            "REDIS_TIMEOUT_MS"
+        );
     }
 
     #[test]
