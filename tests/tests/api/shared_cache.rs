@@ -266,7 +266,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
         Method::PATCH,
         "/me/profile",
         &ada.token,
-        Some(json!({"display_name": "Ada L."})),
+        Some(json!({"display_name": "Ada L.", "phone": "+44 20 7946 0958"})),
     )
     .await;
     assert_eq!(read(&a, &profile).await["display_name"], "Ada L.", "a profile edit");
@@ -309,6 +309,40 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
     cached(&a, &book_path).await;
     write(&b, Method::DELETE, &review, &admin.token, None).await;
     assert_eq!(read(&a, &book_path).await["review_count"], 0, "a deleted review");
+
+    // Accounts as their owners see them went through the same servers (Ada's profile
+    // edit answered with her phone number): none of it is in Redis.
+    let me = a.send(Method::GET, "/me", Some(&admin.token), None).await;
+    assert_eq!(me.status(), 200);
+    let everything = redis_contents(&redis).await;
+    assert!(!everything.is_empty());
+    for private in ["ada@example.com", "7946 0958", "admin@example.com"] {
+        assert!(
+            !everything.iter().any(|(_, value)| value.contains(private)),
+            "{private} is in Redis"
+        );
+    }
+    let kinds = ["book:", "author:", "category:", "category-tree:", "user:"];
+    for (key, _) in everything
+        .iter()
+        .filter(|(k, _)| k.starts_with("bookworm:cache:entry:"))
+    {
+        let kind = &key["bookworm:cache:entry:".len()..];
+        assert!(kinds.iter().any(|k| kind.starts_with(k)), "an unexpected entry: {key}");
+    }
+}
+
+/// Every key in the test's Redis, with its value (strings only).
+async fn redis_contents(redis: &RedisServer) -> Vec<(String, String)> {
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    let mut contents = Vec::new();
+    for key in keys {
+        let value: Option<Vec<u8>> = ::redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+        contents.push((key, String::from_utf8_lossy(&value.unwrap_or_default()).into_owned()));
+    }
+    contents
 }
 
 /// A slow read loaded the book before a write changed it, and stores what it loaded
