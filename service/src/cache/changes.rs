@@ -52,16 +52,10 @@ impl Change {
                     .into_tuple::<Uuid>()
                     .all(db)
                     .await?;
-                std::iter::once(Tag::Author(id))
-                    .chain(books.into_iter().map(Tag::Book))
-                    .collect()
+                and_books(Tag::Author(id), books)
             }
-            Change::Category(id) => std::iter::once(Tag::Categories)
-                .chain(books_in_category(db, id).await?.into_iter().map(Tag::Book))
-                .collect(),
-            Change::CategoryDeleted { books } => std::iter::once(Tag::Categories)
-                .chain(books.into_iter().map(Tag::Book))
-                .collect(),
+            Change::Category(id) => and_books(Tag::Categories, books_in_category(db, id).await?),
+            Change::CategoryDeleted { books } => and_books(Tag::Categories, books),
             Change::Review(id) => review::Entity::find_by_id(id)
                 .select_only()
                 .column(review::Column::BookId)
@@ -73,7 +67,7 @@ impl Change {
                 .collect(),
             Change::Profile(id) => vec![Tag::User(id)],
             Change::Account(id) => {
-                let books = review::Entity::find()
+                let reviewed = review::Entity::find()
                     .select_only()
                     .column(review::Column::BookId)
                     .distinct()
@@ -81,13 +75,15 @@ impl Change {
                     .into_tuple::<Uuid>()
                     .all(db)
                     .await?;
-                std::iter::once(Tag::User(id))
-                    .chain(books.into_iter().map(Tag::Book))
-                    .collect()
+                and_books(Tag::User(id), reviewed)
             }
             Change::Stats => vec![Tag::Stats],
         })
     }
+}
+
+fn and_books(first: Tag, books: Vec<Uuid>) -> Vec<Tag> {
+    std::iter::once(first).chain(books.into_iter().map(Tag::Book)).collect()
 }
 
 /// The books filed under a category, for [`Change::CategoryDeleted`].

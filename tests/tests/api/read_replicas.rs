@@ -122,7 +122,8 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
         url.set_port(Some(standby.port)).unwrap();
         url.to_string()
     };
-    let app = tests::spawn_app_on(&database, |s| {
+    // The API as the restricted role, reading from the standby.
+    let on_the_pair = |s: &mut api::config::Settings| {
         s.database.url = DatabaseUrl::new(role.url.clone());
         s.auto_migrate = false;
         s.replicas = vec![PoolSettings {
@@ -131,6 +132,9 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
             min_connections: 0,
             ..s.database.clone()
         }];
+    };
+    let app = tests::spawn_app_on(&database, |s| {
+        on_the_pair(s);
         s.replica_max_lag = Duration::from_millis(1500);
         s.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
         // Routing is what is watched here: every read must reach a database.
@@ -302,14 +306,7 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
     //    while the replica has not replayed the write: the miss after the write is
     //    loaded where the write is visible.
     let cached = tests::spawn_app_on(&database, |s| {
-        s.database.url = DatabaseUrl::new(role.url.clone());
-        s.auto_migrate = false;
-        s.replicas = vec![PoolSettings {
-            url: DatabaseUrl::new(on_standby(&role.url)),
-            max_connections: 4,
-            min_connections: 0,
-            ..s.database.clone()
-        }];
+        on_the_pair(s);
         s.replica_max_lag = Duration::from_secs(30);
     })
     .await;

@@ -488,6 +488,31 @@ async fn with_redis_down_every_request_is_served_and_nothing_missed_comes_back(b
     );
 }
 
+/// A Redis that stops answering (frozen, its connections open) costs the request that
+/// notices one `REDIS_TIMEOUT_MS`; the ones after it do not wait at all.
+async fn a_redis_that_stops_answering_costs_one_timeout_not_a_hang(backend: Backend) {
+    let redis = RedisServer::start().await;
+    let (a, _b) = two_instances(backend, &redis, 5).await;
+    assert_eq!(a.register("ada@example.com", PASSWORD, "Ada").await.status(), 201);
+    let author = fixtures::authors(&a.db, 1, "Author").await[0];
+    let book = fixtures::books(&a.db, author, 1).await[0];
+    let path = format!("/books/{book}");
+    cached(&a, &path).await;
+
+    redis.pause();
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        assert_eq!(a.get(&path).await.status(), 200);
+    }
+    assert_eq!(a.login("ada@example.com", PASSWORD).await.status(), 200);
+    let took = started.elapsed();
+    let seen_down = a.scrape().await.contains("bookworm_redis_up 0");
+    redis.resume();
+    // One 250 ms timeout, not 20 of them, and nothing near a hang.
+    assert!(took < Duration::from_secs(3), "20 reads and a login took {took:?}");
+    assert!(seen_down, "the frozen Redis counts as down");
+}
+
 async fn a_detail_answers_304_to_its_own_etag(backend: Backend) {
     let app = tests::spawn_app(backend).await;
     let admin = app.admin().await;
@@ -549,6 +574,7 @@ backend_tests!(
     reviews_and_accounts_written_through_one_instance_are_read_through_the_other,
     a_read_that_stores_after_the_writes_invalidation_is_never_served,
     with_redis_down_every_request_is_served_and_nothing_missed_comes_back,
+    a_redis_that_stops_answering_costs_one_timeout_not_a_hang,
     a_detail_answers_304_to_its_own_etag,
 );
 
