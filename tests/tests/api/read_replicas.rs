@@ -72,6 +72,9 @@ async fn replica_state(app: &TestApp) -> Value {
 
 /// Waits until the replica is up and has replayed everything.
 async fn caught_up(app: &TestApp) {
+    // The state must come from a check that began after the caller's last write: the
+    // API checks every 500 ms, and one finished just before the write says "no lag".
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let started = Instant::now();
     loop {
         let state = replica_state(app).await;
