@@ -70,8 +70,15 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// No route at this address.
     #[error("not found")]
     NotFound,
+    /// A route, but no such thing (or a soft-deleted one): "book not found".
+    #[error("{0} not found")]
+    NoSuch(&'static str),
+    /// The path is a route's, the method is not: the `Allow` header lists those it takes.
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
     #[error("bad request: {0}")]
     BadRequest(String),
     /// A request that breaks a rule for all input (see `extract`), naming the fields.
@@ -122,6 +129,14 @@ impl ApiError {
                 detail: Some("no resource at this address".into()),
                 ..base
             },
+            ApiError::NoSuch(what) => Problem {
+                detail: Some(format!("{what} not found")),
+                ..base
+            },
+            ApiError::MethodNotAllowed(allowed) => Problem {
+                detail: Some(format!("this address takes {allowed}")),
+                ..base
+            },
             ApiError::BadRequest(detail) => Problem {
                 detail: Some(detail.clone()),
                 ..base
@@ -169,7 +184,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoSuch(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) | ApiError::BadField(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -199,6 +215,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { invalid_token: true } => {
                 let challenge = r#"Bearer realm="bookworm", error="invalid_token""#;
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                if let Ok(value) = HeaderValue::from_str(allowed) {
+                    headers.insert(header::ALLOW, value);
+                }
             }
             _ => {}
         }
@@ -233,7 +254,7 @@ impl From<Vec<service::accounts::FieldError>> for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
-            ServiceError::NotFound(_) => ApiError::NotFound,
+            ServiceError::NotFound(what) => ApiError::NoSuch(what),
             ServiceError::Conflict(detail) => ApiError::Conflict(detail),
             ServiceError::Invalid(detail) => ApiError::BadRequest(detail),
             ServiceError::InvalidCredentials => ApiError::InvalidCredentials,

@@ -15,6 +15,7 @@ use service::database::DatabaseUrl;
 use service::redis_link::RedisLink;
 use service::replicas::{Databases, Replica};
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
 use crate::config::{Environment, Settings};
 use crate::context::AppContext;
@@ -306,15 +307,20 @@ async fn refresh_stats_periodically(ctx: AppContext, every: std::time::Duration)
 
 fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::Result<Server> {
     let ctx = web::Data::new(ctx);
+    let document = web::Data::new(crate::openapi::Document::new());
     let (json, path, query) = routes::extractor_config(settings.max_body_bytes);
     let server = HttpServer::new(move || {
         App::new()
+            .into_utoipa_app()
+            .configure(routes::configure)
+            .into_app()
+            .service(web::resource("/openapi.json").get(crate::openapi::document))
             .app_data(ctx.clone())
+            .app_data(document.clone())
             .app_data(json.clone())
             .app_data(path.clone())
             .app_data(query.clone())
-            .configure(routes::configure)
-            .default_service(web::to(routes::not_found))
+            .default_service(web::to(routes::unrouted))
             .wrap(from_fn(middleware::statement_count))
             .wrap(from_fn(middleware::consistency_token))
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))

@@ -1,12 +1,13 @@
 //! `GET /admin/audit`: the trigger-written audit log.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use entity::audit_log::{self, AuditAction};
 use serde::{Deserialize, Serialize};
 use service::audit::{self, AuditFilter};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
@@ -14,6 +15,11 @@ use crate::context::AppContext;
 use crate::extract::Query;
 use crate::problem::ApiError;
 use crate::problem::responses::{AdminOnly, BadQuery, NeedsToken};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list);
+}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -55,7 +61,7 @@ impl From<audit_log::Model> for AuditEntryView {
 
 crate::views::page!(AuditPage, AuditEntryView);
 
-#[utoipa::path(get, operation_id = "admin_audit_list", path = "/admin/audit", tag = "admin", params(AuditQuery),
+#[utoipa::path(operation_id = "admin_audit_list", tag = "admin", params(AuditQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuditPage, description = "Audit entries, newest first"),
@@ -63,6 +69,7 @@ crate::views::page!(AuditPage, AuditEntryView);
         BadQuery,
         NeedsToken,
     ))]
+#[get("/admin/audit")]
 pub async fn list(
     ctx: web::Data<AppContext>,
     _admin: Admin,

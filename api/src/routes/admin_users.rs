@@ -1,11 +1,12 @@
 //! Admin management of users: list, change role, soft-delete, restore.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use entity::user::Role;
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, UserFilter};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
@@ -15,6 +16,11 @@ use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
 use service::cache::Change;
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(update).service(delete).service(restore);
+}
 
 /// The token check, then the page joined with profiles.
 pub const LIST_STATEMENTS: u32 = 2;
@@ -35,13 +41,14 @@ pub struct ListQuery {
 
 crate::views::page!(UserPage, AccountView);
 
-#[utoipa::path(operation_id = "admin_users_list", get, path = "/admin/users", tag = "admin", params(ListQuery), security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_users_list", tag = "admin", params(ListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = UserPage, description = "Accounts, newest first"),
         AdminOnly,
         BadQuery,
         NeedsToken,
     ))]
+#[get("/admin/users")]
 pub async fn list(
     ctx: web::Data<AppContext>,
     _admin: Admin,
@@ -63,7 +70,7 @@ pub struct UserPatch {
     pub role: Role,
 }
 
-#[utoipa::path(operation_id = "admin_users_update", patch, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
+#[utoipa::path(operation_id = "admin_users_update", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"),
@@ -73,6 +80,7 @@ pub struct UserPatch {
         JsonBody,
         NeedsToken,
     ))]
+#[patch("/admin/users/{id}")]
 pub async fn update(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
@@ -83,7 +91,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
-#[utoipa::path(operation_id = "admin_users_delete", delete, path = "/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_users_delete", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted; the user's tokens are revoked"),
         AdminOnly,
@@ -91,6 +99,7 @@ pub async fn update(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"),
         NeedsToken,
     ))]
+#[delete("/admin/users/{id}")]
 pub async fn delete(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
@@ -102,13 +111,14 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(operation_id = "admin_users_restore", post, path = "/admin/users/{id}/restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_users_restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Restored"),
         AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
         NeedsToken,
     ))]
+#[post("/admin/users/{id}/restore")]
 pub async fn restore(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,

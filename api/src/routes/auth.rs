@@ -2,11 +2,12 @@
 
 use std::net::IpAddr;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, DisplayName, Email, FieldErrors, NewAccount, Password};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::context::AppContext;
@@ -14,6 +15,11 @@ use crate::extract::Json;
 use crate::problem::responses::{BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(register).service(login).service(logout);
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +51,7 @@ impl RegisterRequest {
     }
 }
 
-#[utoipa::path(operation_id = "auth_register", post, path = "/auth/register", tag = "accounts", request_body = RegisterRequest,
+#[utoipa::path(operation_id = "auth_register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, body = AccountView, description = "Account and profile created"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Email cannot be registered"),
@@ -54,6 +60,7 @@ impl RegisterRequest {
         BadToken,
         Invalid,
     ))]
+#[post("/auth/register")]
 pub async fn register(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
@@ -89,13 +96,14 @@ pub struct TokenResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-#[utoipa::path(operation_id = "auth_login", post, path = "/auth/login", tag = "accounts", request_body = LoginRequest,
+#[utoipa::path(operation_id = "auth_login", tag = "accounts", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse, description = "A new bearer token"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Invalid email or password"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts; see Retry-After"),
         JsonBody,
     ))]
+#[post("/auth/login")]
 pub async fn login(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
@@ -116,11 +124,12 @@ fn client_address(req: &HttpRequest) -> IpAddr {
     req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
-#[utoipa::path(operation_id = "auth_logout", post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(operation_id = "auth_logout", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "The token used is revoked"),
         NeedsToken,
     ))]
+#[post("/auth/logout")]
 pub async fn logout(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::logout(&ctx.db, &user).await?;
     Ok(HttpResponse::NoContent().finish())

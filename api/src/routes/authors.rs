@@ -1,11 +1,12 @@
 //! `/authors`: list with name-prefix search, read with books, curate (admin).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::authors::{self, AuthorChanges, NewAuthor};
 use service::cache::{Change, Key};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
@@ -16,6 +17,15 @@ use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, I
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(delete);
+}
 
 /// Statements a request may run, whatever the page size (checked by the tests).
 pub const LIST_STATEMENTS: u32 = 1;
@@ -34,13 +44,14 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "authors_list", get, path = "/authors", tag = "authors", params(ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "authors_list", tag = "authors", params(ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = AuthorPage, description = "Live authors by name",
             headers(("Cache-Control" = String, description = "`no-store`"))),
         BadQuery,
         BadToken,
     ))]
+#[get("/authors")]
 pub async fn list(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -64,7 +75,7 @@ pub struct AuthorDetailView {
     pub books: Vec<AuthorBook>,
 }
 
-#[utoipa::path(operation_id = "authors_get", get, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
+#[utoipa::path(operation_id = "authors_get", tag = "authors", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
         (status = 200, body = AuthorDetailView, description = "The author with their books",
             headers(("ETag" = String, description = "Strong validator of this body"),
@@ -74,6 +85,7 @@ pub struct AuthorDetailView {
         BadConsistency,
         BadToken,
     ))]
+#[get("/authors/{id}")]
 pub async fn get(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
@@ -101,7 +113,7 @@ pub struct NewAuthorBody {
     pub bio: Option<String>,
 }
 
-#[utoipa::path(operation_id = "authors_create", post, path = "/authors", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
+#[utoipa::path(operation_id = "authors_create", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
     responses(
         (status = 201, body = AuthorView, description = "Created"),
         AdminOnly,
@@ -109,6 +121,7 @@ pub struct NewAuthorBody {
         NeedsToken,
         Invalid,
     ))]
+#[post("/authors")]
 pub async fn create(
     ctx: web::Data<AppContext>,
     _admin: Admin,
@@ -132,7 +145,7 @@ pub struct AuthorPatch {
     pub bio: Option<Option<String>>,
 }
 
-#[utoipa::path(operation_id = "authors_update", patch, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
+#[utoipa::path(operation_id = "authors_update", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuthorView, description = "Updated"),
@@ -142,6 +155,7 @@ pub struct AuthorPatch {
         NeedsToken,
         Invalid,
     ))]
+#[patch("/authors/{id}")]
 pub async fn update(
     ctx: web::Data<AppContext>,
     _admin: Admin,
@@ -155,13 +169,14 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))
 }
 
-#[utoipa::path(operation_id = "authors_delete", delete, path = "/authors/{id}", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "authors_delete", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted, with their books"),
         AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
         NeedsToken,
     ))]
+#[delete("/authors/{id}")]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     authors::delete(&ctx.db, id).await?;

@@ -1,12 +1,13 @@
 //! `/books`: filtered, sorted lists embedding author and categories; a book with its
 //! rating; curation and category assignment (admin).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
 use service::books::{self, BookChanges, BookFilter, BookSort, NewBook};
 use service::cache::{Change, Key};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
@@ -17,6 +18,16 @@ use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, I
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{BookDetailView, BookPage};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(delete)
+        .service(set_categories);
+}
 
 /// The page query (with the author joined in) and the page's categories, plus the
 /// category subtree when filtering by category.
@@ -54,13 +65,14 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "books_list", get, path = "/books", tag = "books", params(ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "books_list", tag = "books", params(ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = BookPage, description = "Live books, each with its author and categories",
             headers(("Cache-Control" = String, description = "`no-store`"))),
         BadQuery,
         BadToken,
     ))]
+#[get("/books")]
 pub async fn list(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -86,7 +98,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(BookPage::from(books)))
 }
 
-#[utoipa::path(operation_id = "books_get", get, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
+#[utoipa::path(operation_id = "books_get", tag = "books", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
         (status = 200, body = BookDetailView, description = "The book with author, categories and rating",
             headers(("ETag" = String, description = "Strong validator of this body"),
@@ -96,6 +108,7 @@ pub async fn list(
         BadConsistency,
         BadToken,
     ))]
+#[get("/books/{id}")]
 pub async fn get(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
@@ -127,7 +140,7 @@ pub struct NewBookBody {
     pub category_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(operation_id = "books_create", post, path = "/books", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
+#[utoipa::path(operation_id = "books_create", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
     responses(
         (status = 201, body = BookDetailView, description = "Created"),
         AdminOnly,
@@ -136,6 +149,7 @@ pub struct NewBookBody {
         NeedsToken,
         Invalid,
     ))]
+#[post("/books")]
 pub async fn create(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
@@ -175,7 +189,7 @@ pub struct BookPatch {
     pub published_year: Option<Option<i32>>,
 }
 
-#[utoipa::path(operation_id = "books_update", patch, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
+#[utoipa::path(operation_id = "books_update", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "Updated"),
@@ -186,6 +200,7 @@ pub struct BookPatch {
         NeedsToken,
         Invalid,
     ))]
+#[patch("/books/{id}")]
 pub async fn update(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
@@ -217,13 +232,14 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
 
-#[utoipa::path(operation_id = "books_delete", delete, path = "/books/{id}", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "books_delete", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
         AdminOnly,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         NeedsToken,
     ))]
+#[delete("/books/{id}")]
 pub async fn delete(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,
@@ -243,7 +259,7 @@ pub struct BookCategoriesBody {
     pub category_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(operation_id = "books_set_categories", put, path = "/books/{id}/categories", tag = "books", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "books_set_categories", tag = "books", params(("id" = Uuid, Path)),
     request_body = BookCategoriesBody, security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "The book with its new categories"),
@@ -253,6 +269,7 @@ pub struct BookCategoriesBody {
         JsonBody,
         NeedsToken,
     ))]
+#[put("/books/{id}/categories")]
 pub async fn set_categories(
     ctx: web::Data<AppContext>,
     Admin(admin): Admin,

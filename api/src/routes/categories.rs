@@ -1,12 +1,13 @@
 //! `/categories`: roots, a node with children and breadcrumb, a nested subtree;
 //! create, rename, move and delete (admin).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::cache::{Change, Key};
 use service::categories::{self, TreeNode};
 use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
@@ -17,6 +18,16 @@ use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, I
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_roots)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(delete)
+        .service(tree);
+}
 
 pub const LIST_STATEMENTS: u32 = 1;
 /// The category, its children, its ancestors (one recursive CTE).
@@ -34,13 +45,14 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "categories_list_roots", get, path = "/categories", tag = "categories", params(ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "categories_list_roots", tag = "categories", params(ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = CategoryPage, description = "Root categories by name",
             headers(("Cache-Control" = String, description = "`no-store`"))),
         BadQuery,
         BadToken,
     ))]
+#[get("/categories")]
 pub async fn list_roots(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -65,7 +77,7 @@ pub struct CategoryDetailView {
     pub path: Vec<CategoryRef>,
 }
 
-#[utoipa::path(operation_id = "categories_get", get, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
+#[utoipa::path(operation_id = "categories_get", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
         (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb",
             headers(("ETag" = String, description = "Strong validator of this body"),
@@ -75,6 +87,7 @@ pub struct CategoryDetailView {
         BadConsistency,
         BadToken,
     ))]
+#[get("/categories/{id}")]
 pub async fn get(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
@@ -113,7 +126,7 @@ impl From<TreeNode> for CategoryTree {
     }
 }
 
-#[utoipa::path(operation_id = "categories_tree", get, path = "/categories/{id}/tree", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
+#[utoipa::path(operation_id = "categories_tree", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
         (status = 200, body = CategoryTree, description = "The whole subtree, nested",
             headers(("ETag" = String, description = "Strong validator of this body"),
@@ -123,6 +136,7 @@ impl From<TreeNode> for CategoryTree {
         BadConsistency,
         BadToken,
     ))]
+#[get("/categories/{id}/tree")]
 pub async fn tree(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
@@ -146,7 +160,7 @@ pub struct NewCategoryBody {
     pub parent_id: Option<Uuid>,
 }
 
-#[utoipa::path(operation_id = "categories_create", post, path = "/categories", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
+#[utoipa::path(operation_id = "categories_create", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
     responses(
         (status = 201, body = CategoryView, description = "Created"),
         AdminOnly,
@@ -155,6 +169,7 @@ pub struct NewCategoryBody {
         NeedsToken,
         Invalid,
     ))]
+#[post("/categories")]
 pub async fn create(
     ctx: web::Data<AppContext>,
     _admin: Admin,
@@ -181,7 +196,7 @@ pub struct CategoryPatch {
     pub parent_id: Option<Option<Uuid>>,
 }
 
-#[utoipa::path(operation_id = "categories_update", patch, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "categories_update", tag = "categories", params(("id" = Uuid, Path)),
     request_body = CategoryPatch, security(("bearer" = [])),
     responses(
         (status = 200, body = CategoryView, description = "Renamed and/or moved"),
@@ -193,6 +208,7 @@ pub struct CategoryPatch {
         NeedsToken,
         Invalid,
     ))]
+#[patch("/categories/{id}")]
 pub async fn update(
     ctx: web::Data<AppContext>,
     _admin: Admin,
@@ -206,7 +222,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(CategoryView::from(category)))
 }
 
-#[utoipa::path(operation_id = "categories_delete", delete, path = "/categories/{id}", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "categories_delete", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted; its children became roots"),
         AdminOnly,
@@ -215,6 +231,7 @@ pub async fn update(
             description = "A child would become a root with a name another root has"),
         NeedsToken,
     ))]
+#[delete("/categories/{id}")]
 pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // The delete takes the book links with it: read them first.

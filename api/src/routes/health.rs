@@ -4,12 +4,18 @@
 //! unreachable, its role cannot read the tables it serves, or the schema is behind the
 //! binary (`service::readiness`) — taking it out of rotation until that is fixed.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::context::AppContext;
 use crate::problem::{ApiError, Problem};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(live).service(ready);
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -36,7 +42,8 @@ pub struct ReplicaHealth {
     pub lag_ms: u64,
 }
 
-#[utoipa::path(operation_id = "health_live", get, path = "/health/live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
+#[utoipa::path(operation_id = "health_live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
+#[get("/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
@@ -45,11 +52,12 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-#[utoipa::path(operation_id = "health_ready", get, path = "/health/ready", tag = "health",
+#[utoipa::path(operation_id = "health_ready", tag = "health",
     responses(
         (status = 200, body = Health, description = "The database answers, every served table is readable, the schema is current"),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "Not ready; `detail` says why"),
     ))]
+#[get("/health/ready")]
 pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
     match service::readiness::check(&ctx.db, ctx.ready_timeout, &ctx.expected_migrations).await {
         Ok(()) => Ok(HttpResponse::Ok().json(Health {

@@ -1,11 +1,12 @@
 //! The caller's own account: `GET /me`, `PATCH /me/profile`, `DELETE /me`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, patch, web};
 use chrono::{DateTime, Utc};
 use entity::user::Role;
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, Account, Bio, DisplayName, FieldErrors, Phone, ProfileChanges};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
@@ -15,6 +16,11 @@ use crate::problem::responses::{Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use service::cache::Change;
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(get).service(delete).service(update_profile);
+}
 
 /// An account as its owner (or an admin) sees it: the phone number included.
 #[derive(Serialize, ToSchema)]
@@ -48,11 +54,12 @@ impl From<Account> for AccountView {
     }
 }
 
-#[utoipa::path(operation_id = "me_get", get, path = "/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(operation_id = "me_get", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Your account"),
         NeedsToken,
     ))]
+#[get("/me")]
 pub async fn get(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     let account = accounts::account(&ctx.db, &ctx.cipher, user.id).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
@@ -95,7 +102,7 @@ impl ProfilePatch {
     }
 }
 
-#[utoipa::path(operation_id = "me_update_profile", patch, path = "/me/profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
+#[utoipa::path(operation_id = "me_update_profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Updated"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
@@ -103,6 +110,7 @@ impl ProfilePatch {
         NeedsToken,
         Invalid,
     ))]
+#[patch("/me/profile")]
 pub async fn update_profile(
     ctx: web::Data<AppContext>,
     Member(user): Member,
@@ -114,11 +122,12 @@ pub async fn update_profile(
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
-#[utoipa::path(operation_id = "me_delete", delete, path = "/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(operation_id = "me_delete", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "Your account is soft-deleted and all its tokens revoked"),
         NeedsToken,
     ))]
+#[delete("/me")]
 pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
     accounts::delete_account(&ctx.db, (&user).into(), user.id).await?;
     ctx.written([Change::Account(user.id)]).await;

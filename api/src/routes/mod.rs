@@ -17,75 +17,27 @@ pub mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::problem::ApiError;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/health/live").get(health::live))
-        .service(web::resource("/health/ready").get(health::ready))
-        .service(web::resource("/openapi.json").get(crate::openapi::document))
-        .service(web::resource("/auth/register").post(auth::register))
-        .service(web::resource("/auth/login").post(auth::login))
-        .service(web::resource("/auth/logout").post(auth::logout))
-        .service(web::resource("/me").get(me::get).delete(me::delete))
-        .service(web::resource("/me/profile").patch(me::update_profile))
-        .service(web::resource("/me/shelf").get(shelf::list))
-        .service(
-            web::resource("/me/shelf/{book_id}")
-                .put(shelf::put)
-                .delete(shelf::delete),
-        )
-        .service(web::resource("/admin/users").get(admin_users::list))
-        .service(
-            web::resource("/admin/users/{id}")
-                .patch(admin_users::update)
-                .delete(admin_users::delete),
-        )
-        .service(web::resource("/admin/users/{id}/restore").post(admin_users::restore))
-        .service(web::resource("/authors").get(authors::list).post(authors::create))
-        .service(
-            web::resource("/authors/{id}")
-                .get(authors::get)
-                .patch(authors::update)
-                .delete(authors::delete),
-        )
-        .service(web::resource("/books").get(books::list).post(books::create))
-        .service(
-            web::resource("/books/{id}")
-                .get(books::get)
-                .patch(books::update)
-                .delete(books::delete),
-        )
-        .service(web::resource("/books/{id}/categories").put(books::set_categories))
-        .service(
-            web::resource("/books/{id}/reviews")
-                .get(reviews::list_for_book)
-                .post(reviews::create),
-        )
-        .service(web::resource("/users/{id}").get(users::get))
-        .service(web::resource("/users/{id}/reviews").get(reviews::list_for_user))
-        .service(web::resource("/admin/stats/refresh").post(admin_stats::refresh))
-        .service(web::resource("/admin/audit").get(admin_audit::list))
-        .service(
-            web::resource("/reviews/{id}")
-                .get(reviews::get)
-                .patch(reviews::update)
-                .delete(reviews::delete),
-        )
-        .service(
-            web::resource("/categories")
-                .get(categories::list_roots)
-                .post(categories::create),
-        )
-        .service(
-            web::resource("/categories/{id}")
-                .get(categories::get)
-                .patch(categories::update)
-                .delete(categories::delete),
-        )
-        .service(web::resource("/categories/{id}/tree").get(categories::tree))
-        .service(web::resource("/search/books").get(search::books))
-        .service(web::resource("/search/reviews").get(search::reviews));
+/// Every documented route: each module registers its own, and the OpenAPI document is
+/// collected from these same registrations (`openapi::Document`), so a route cannot be
+/// served undocumented or documented unserved.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.configure(health::routes)
+        .configure(auth::routes)
+        .configure(me::routes)
+        .configure(shelf::routes)
+        .configure(admin_users::routes)
+        .configure(admin_stats::routes)
+        .configure(admin_audit::routes)
+        .configure(authors::routes)
+        .configure(books::routes)
+        .configure(reviews::routes)
+        .configure(users::routes)
+        .configure(categories::routes)
+        .configure(search::routes);
 }
 
 /// For PATCH bodies: tells `"field": null` (`Some(None)`, clear it) from a missing
@@ -96,8 +48,16 @@ pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'d
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// What no route took: `405` with `Allow` when the path is a route's and only the method
+/// is wrong (each method of a path is a route of its own, so actix cannot tell), else `404`.
+pub async fn unrouted(
+    req: HttpRequest,
+    document: web::Data<crate::openapi::Document>,
+) -> Result<HttpResponse, ApiError> {
+    match document.methods_for(req.path()) {
+        Some(allowed) => Err(ApiError::MethodNotAllowed(allowed)),
+        None => Err(ApiError::NotFound),
+    }
 }
 
 /// Extractor configuration: malformed bodies, paths and queries become problems with

@@ -1,11 +1,12 @@
 //! Reviews: a book's and a reader's lists; write (members), edit and delete (the
 //! author or an admin).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;
 use service::pagination::PageRequest;
 use service::reviews::{self, NewReview, ReviewChanges};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Caller, Member};
@@ -16,6 +17,16 @@ use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{ReviewPage, ReviewView};
 use service::cache::Change;
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_for_book)
+        .service(create)
+        .service(list_for_user)
+        .service(get)
+        .service(update)
+        .service(delete);
+}
 
 /// The book (or reader) exists, the page joined with books, the page's reviewers.
 pub const LIST_STATEMENTS: u32 = 3;
@@ -32,13 +43,14 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "reviews_list_for_book", get, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "reviews_list_for_book", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The book's reviews, newest first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
         BadQuery,
         BadToken,
     ))]
+#[get("/books/{id}/reviews")]
 pub async fn list_for_book(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -54,13 +66,14 @@ pub async fn list_for_book(
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(operation_id = "reviews_list_for_user", get, path = "/users/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "reviews_list_for_user", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
         BadQuery,
         BadToken,
     ))]
+#[get("/users/{id}/reviews")]
 pub async fn list_for_user(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -76,13 +89,14 @@ pub async fn list_for_user(
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(operation_id = "reviews_get", get, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
+#[utoipa::path(operation_id = "reviews_get", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = ReviewView, description = "The review"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
         BadConsistency,
         BadToken,
     ))]
+#[get("/reviews/{id}")]
 pub async fn get(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -108,7 +122,7 @@ pub struct NewReviewBody {
     pub body: String,
 }
 
-#[utoipa::path(operation_id = "reviews_create", post, path = "/books/{id}/reviews", tag = "reviews", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "reviews_create", tag = "reviews", params(("id" = Uuid, Path)),
     request_body = NewReviewBody, security(("bearer" = [])),
     responses(
         (status = 201, body = ReviewView, description = "Created"),
@@ -119,6 +133,7 @@ pub struct NewReviewBody {
         NeedsToken,
         Invalid,
     ))]
+#[post("/books/{id}/reviews")]
 pub async fn create(
     ctx: web::Data<AppContext>,
     Member(user): Member,
@@ -146,7 +161,7 @@ pub struct ReviewPatch {
     pub body: Option<String>,
 }
 
-#[utoipa::path(operation_id = "reviews_update", patch, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
+#[utoipa::path(operation_id = "reviews_update", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = ReviewView, description = "Updated"),
@@ -156,6 +171,7 @@ pub struct ReviewPatch {
         NeedsToken,
         Invalid,
     ))]
+#[patch("/reviews/{id}")]
 pub async fn update(
     ctx: web::Data<AppContext>,
     Member(user): Member,
@@ -169,13 +185,14 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
 }
 
-#[utoipa::path(operation_id = "reviews_delete", delete, path = "/reviews/{id}", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "reviews_delete", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
         NeedsToken,
     ))]
+#[delete("/reviews/{id}")]
 pub async fn delete(
     ctx: web::Data<AppContext>,
     Member(user): Member,

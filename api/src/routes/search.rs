@@ -1,10 +1,11 @@
 //! `/search/books` and `/search/reviews`: full-text search, best matches first.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use service::pagination::PageRequest;
 use service::search::{self, SearchText};
 use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
@@ -12,6 +13,11 @@ use crate::extract::{Consistency, ConsistencyHeader, Query};
 use crate::problem::ApiError;
 use crate::problem::responses::{BadQuery, BadToken};
 use crate::views::{BookPage, ReviewPage};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(books).service(reviews);
+}
 
 /// The ranked ids, then the page's rows with their embeds (two statements).
 pub const SEARCH_STATEMENTS: u32 = 3;
@@ -37,8 +43,9 @@ fn parse(query: &SearchQuery) -> Result<(SearchText, PageRequest), ApiError> {
     ))
 }
 
-#[utoipa::path(get, operation_id = "search_books", path = "/search/books", tag = "search", params(SearchQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "search_books", tag = "search", params(SearchQuery, ConsistencyHeader),
     responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
+#[get("/search/books")]
 pub async fn books(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
@@ -53,8 +60,9 @@ pub async fn books(
     )))
 }
 
-#[utoipa::path(get, operation_id = "search_reviews", path = "/search/reviews", tag = "search", params(SearchQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "search_reviews", tag = "search", params(SearchQuery, ConsistencyHeader),
     responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
+#[get("/search/reviews")]
 pub async fn reviews(
     ctx: web::Data<AppContext>,
     consistency: Consistency,

@@ -1,11 +1,12 @@
 //! `/me/shelf`: the caller's shelf.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, put, web};
 use entity::shelf_entry::ShelfStatus;
 use serde::Deserialize;
 use service::pagination::PageRequest;
 use service::shelves;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
@@ -14,6 +15,11 @@ use crate::extract::{Json, Query};
 use crate::problem::responses::{BadQuery, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::views::{ShelfEntryView, ShelfPage};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(put).service(delete);
+}
 
 /// The token check, the page joined with its books, the page's authors.
 pub const LIST_STATEMENTS: u32 = 3;
@@ -29,12 +35,13 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "shelf_list", get, path = "/me/shelf", tag = "shelf", params(ListQuery), security(("bearer" = [])),
+#[utoipa::path(operation_id = "shelf_list", tag = "shelf", params(ListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"),
         BadQuery,
         NeedsToken,
     ))]
+#[get("/me/shelf")]
 pub async fn list(
     ctx: web::Data<AppContext>,
     Authenticated(user): Authenticated,
@@ -51,7 +58,7 @@ pub struct ShelfBody {
     pub status: ShelfStatus,
 }
 
-#[utoipa::path(operation_id = "shelf_put", put, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), request_body = ShelfBody,
+#[utoipa::path(operation_id = "shelf_put", tag = "shelf", params(("book_id" = Uuid, Path)), request_body = ShelfBody,
     security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfEntryView, description = "Status changed"),
@@ -61,6 +68,7 @@ pub struct ShelfBody {
         JsonBody,
         NeedsToken,
     ))]
+#[put("/me/shelf/{book_id}")]
 pub async fn put(
     ctx: web::Data<AppContext>,
     Member(user): Member,
@@ -76,13 +84,14 @@ pub async fn put(
     Ok(response.json(ShelfEntryView::from(entry)))
 }
 
-#[utoipa::path(operation_id = "shelf_delete", delete, path = "/me/shelf/{book_id}", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "shelf_delete", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed from the shelf"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Not on your shelf"),
         NeedsToken,
     ))]
+#[delete("/me/shelf/{book_id}")]
 pub async fn delete(
     ctx: web::Data<AppContext>,
     Member(user): Member,

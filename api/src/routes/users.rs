@@ -1,11 +1,12 @@
 //! `GET /users/{id}`: a reader's public profile with their review statistics.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use service::cache::Key;
 use service::stats;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -14,6 +15,11 @@ use crate::extract::{Consistency, ConsistencyHeader};
 use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
 use crate::problem::responses::{BadConsistency, BadToken};
 use crate::problem::{ApiError, Problem};
+
+/// This module's routes, in the order they are matched.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(get);
+}
 
 pub const GET_STATEMENTS: u32 = 2;
 
@@ -30,7 +36,7 @@ pub struct PublicProfileView {
     pub last_review_at: Option<DateTime<Utc>>,
 }
 
-#[utoipa::path(get, operation_id = "users_get", path = "/users/{id}", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
+#[utoipa::path(operation_id = "users_get", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
     responses(
         (status = 200, body = PublicProfileView, description = "The reader's public profile and statistics",
             headers(("ETag" = String, description = "Strong validator of this body"),
@@ -40,6 +46,7 @@ pub struct PublicProfileView {
         BadConsistency,
         BadToken,
     ))]
+#[get("/users/{id}")]
 pub async fn get(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
