@@ -19,6 +19,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
+use service::pagination::PageRequest;
 use service::replicas::Lsn;
 
 use crate::problem::{ApiError, FieldError};
@@ -147,6 +148,39 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
                 .into_inner()
                 .map(|q| Query(q.into_inner())),
         })
+    }
+}
+
+/// `limit` and `cursor`, which every list takes, as the OpenAPI document shows them.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20; larger values are capped).
+    #[param(minimum = 1)]
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page of the same list, in the same order.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+/// The page a list asks for, parsed once from `limit` and `cursor` ([`PageQuery`]) by
+/// the same rules as every query string ([`Query`]); the list's own filters are a
+/// `Query` of their own beside it.
+pub struct Page(pub PageRequest);
+
+impl FromRequest for Page {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let page = Query::<PageQuery>::from_request(req, payload)
+            .into_inner()
+            .and_then(|query| {
+                PageRequest::parse(query.limit, query.cursor.as_deref())
+                    .map(Page)
+                    .map_err(|e| ApiError::from(e).into())
+            });
+        std::future::ready(page)
     }
 }
 

@@ -368,6 +368,18 @@ pub mod responses {
         NotJson(Problem),
     }
 
+    /// What an operation on one thing by id answers when there is no such thing (or it
+    /// was deleted).
+    #[derive(IntoResponses)]
+    pub enum NotFound {
+        #[response(
+            status = 404,
+            description = "No such thing, or a deleted one; `detail` names it (\"book not found\")",
+            content_type = "application/problem+json"
+        )]
+        NotFound(Problem),
+    }
+
     /// Field-level validation failures.
     #[derive(IntoResponses)]
     pub enum Invalid {

@@ -5,14 +5,13 @@ use chrono::{DateTime, Utc};
 use entity::audit_log::{self, AuditAction};
 use serde::{Deserialize, Serialize};
 use service::audit::{self, AuditFilter};
-use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::extract::Query;
+use crate::extract::{Page, PageQuery, Query};
 use crate::problem::ApiError;
 use crate::problem::responses::{AdminOnly, BadQuery, NeedsToken};
 
@@ -28,11 +27,6 @@ pub struct AuditQuery {
     pub table: Option<String>,
     pub record_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -61,7 +55,7 @@ impl From<audit_log::Model> for AuditEntryView {
 
 crate::views::page!(AuditPage, AuditEntryView);
 
-#[utoipa::path(operation_id = "admin_audit_list", tag = "admin", params(AuditQuery),
+#[utoipa::path(operation_id = "admin_audit_list", tag = "admin", params(AuditQuery, PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuditPage, description = "Audit entries, newest first"),
@@ -74,9 +68,9 @@ pub async fn list(
     ctx: web::Data<AppContext>,
     _admin: Admin,
     query: Query<AuditQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = AuditFilter {
         table: query.table,
         record_id: query.record_id,

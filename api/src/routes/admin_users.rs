@@ -4,15 +4,14 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use entity::user::Role;
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, UserFilter};
-use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::extract::{Json, Query};
-use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken};
+use crate::extract::{Json, Page, PageQuery, Query};
+use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::routes::me::AccountView;
 use service::cache::Change;
@@ -28,11 +27,6 @@ pub const LIST_STATEMENTS: u32 = 2;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
     pub role: Option<Role>,
     /// Include soft-deleted accounts.
     #[serde(default)]
@@ -41,7 +35,7 @@ pub struct ListQuery {
 
 crate::views::page!(UserPage, AccountView);
 
-#[utoipa::path(operation_id = "admin_users_list", tag = "admin", params(ListQuery), security(("bearer" = [])),
+#[utoipa::path(operation_id = "admin_users_list", tag = "admin", params(ListQuery, PageQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = UserPage, description = "Accounts, newest first"),
         AdminOnly,
@@ -53,9 +47,9 @@ pub async fn list(
     ctx: web::Data<AppContext>,
     _admin: Admin,
     query: Query<ListQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = UserFilter {
         role: query.role,
         include_deleted: query.include_deleted,
@@ -75,7 +69,7 @@ pub struct UserPatch {
     responses(
         (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Your own role"),
         JsonBody,
         NeedsToken,
@@ -95,7 +89,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Soft-deleted; the user's tokens are revoked"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"),
         NeedsToken,
     ))]
@@ -115,7 +109,7 @@ pub async fn delete(
     responses(
         (status = 200, body = AccountView, description = "Restored"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such user"),
+        NotFound,
         NeedsToken,
     ))]
 #[post("/admin/users/{id}/restore")]

@@ -4,17 +4,18 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::authors::{self, AuthorChanges, NewAuthor};
 use service::cache::{Change, Key};
-use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery, Query};
 use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
-use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
+use crate::problem::responses::{
+    AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
+};
 use crate::routes::present;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
 
@@ -36,15 +37,9 @@ pub const GET_STATEMENTS: u32 = 2;
 pub struct ListQuery {
     /// Authors whose name starts with this, ignoring case.
     pub prefix: Option<String>,
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "authors_list", tag = "authors", params(ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "authors_list", tag = "authors", params(ListQuery, PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = AuthorPage, description = "Live authors by name",
             headers(("Cache-Control" = String, description = "`no-store`"))),
@@ -57,8 +52,8 @@ pub async fn list(
     consistency: Consistency,
     _caller: Caller,
     query: Query<ListQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let authors = ctx
         .databases
         .read(consistency.0, async |db| {
@@ -81,7 +76,7 @@ pub struct AuthorDetailView {
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
         NotModified,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+        NotFound,
         BadConsistency,
         BadToken,
     ))]
@@ -150,7 +145,7 @@ pub struct AuthorPatch {
     responses(
         (status = 200, body = AuthorView, description = "Updated"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+        NotFound,
         JsonBody,
         NeedsToken,
         Invalid,
@@ -173,7 +168,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Soft-deleted, with their books"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such author"),
+        NotFound,
         NeedsToken,
     ))]
 #[delete("/authors/{id}")]

@@ -5,16 +5,17 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
 use service::books::{self, BookChanges, BookFilter, BookSort, NewBook};
 use service::cache::{Change, Key};
-use service::pagination::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery, Query};
 use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
-use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::problem::responses::{
+    AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
+};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{BookDetailView, BookPage};
@@ -57,15 +58,9 @@ pub struct ListQuery {
     pub year_to: Option<i32>,
     #[param(inline)]
     pub sort: Option<Sort>,
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    /// `next_cursor` of the previous page (of the same sort).
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "books_list", tag = "books", params(ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "books_list", tag = "books", params(ListQuery, PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = BookPage, description = "Live books, each with its author and categories",
             headers(("Cache-Control" = String, description = "`no-store`"))),
@@ -78,8 +73,8 @@ pub async fn list(
     consistency: Consistency,
     _caller: Caller,
     query: Query<ListQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = BookFilter {
         author_id: query.author_id,
         category_id: query.category_id,
@@ -104,7 +99,7 @@ pub async fn list(
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
         NotModified,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NotFound,
         BadConsistency,
         BadToken,
     ))]
@@ -194,7 +189,7 @@ pub struct BookPatch {
     responses(
         (status = 200, body = BookDetailView, description = "Updated"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
         JsonBody,
         NeedsToken,
@@ -236,7 +231,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Soft-deleted"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NotFound,
         NeedsToken,
     ))]
 #[delete("/books/{id}")]
@@ -264,7 +259,7 @@ pub struct BookCategoriesBody {
     responses(
         (status = 200, body = BookDetailView, description = "The book with its new categories"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NotFound,
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown or repeated category"),
         JsonBody,
         NeedsToken,

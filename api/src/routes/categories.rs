@@ -5,16 +5,17 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::cache::{Change, Key};
 use service::categories::{self, TreeNode};
-use service::pagination::PageRequest;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery};
 use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
-use crate::problem::responses::{AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::problem::responses::{
+    AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
+};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
@@ -35,17 +36,7 @@ pub const GET_STATEMENTS: u32 = 3;
 /// One recursive CTE, however deep the tree.
 pub const TREE_STATEMENTS: u32 = 1;
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
-}
-
-#[utoipa::path(operation_id = "categories_list_roots", tag = "categories", params(ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "categories_list_roots", tag = "categories", params(PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = CategoryPage, description = "Root categories by name",
             headers(("Cache-Control" = String, description = "`no-store`"))),
@@ -57,9 +48,8 @@ pub async fn list_roots(
     ctx: web::Data<AppContext>,
     consistency: Consistency,
     _caller: Caller,
-    query: Query<ListQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let roots = ctx
         .databases
         .read(consistency.0, async |db| categories::list_roots(db, &page).await)
@@ -83,7 +73,7 @@ pub struct CategoryDetailView {
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
         NotModified,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        NotFound,
         BadConsistency,
         BadToken,
     ))]
@@ -132,7 +122,7 @@ impl From<TreeNode> for CategoryTree {
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
         NotModified,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        NotFound,
         BadConsistency,
         BadToken,
     ))]
@@ -201,7 +191,7 @@ pub struct CategoryPatch {
     responses(
         (status = 200, body = CategoryView, description = "Renamed and/or moved"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json",
             description = "Name taken among siblings, or a move under its own descendant"),
         JsonBody,
@@ -226,7 +216,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted; its children became roots"),
         AdminOnly,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such category"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json",
             description = "A child would become a root with a name another root has"),
         NeedsToken,

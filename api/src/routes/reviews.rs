@@ -3,16 +3,15 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;
-use service::pagination::PageRequest;
 use service::reviews::{self, NewReview, ReviewChanges};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Caller, Member};
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Query};
-use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken};
+use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery};
+use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::routes::present;
 use crate::views::{ReviewPage, ReviewView};
@@ -33,20 +32,10 @@ pub const LIST_STATEMENTS: u32 = 3;
 /// The review joined with its book, the reviewer's profile.
 pub const GET_STATEMENTS: u32 = 2;
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
-}
-
-#[utoipa::path(operation_id = "reviews_list_for_book", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "reviews_list_for_book", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The book's reviews, newest first"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NotFound,
         BadQuery,
         BadToken,
     ))]
@@ -56,9 +45,8 @@ pub async fn list_for_book(
     consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
-    query: Query<ListQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let reviews = ctx
         .databases
         .read(consistency.0, async |db| reviews::list_for_book(db, *id, &page).await)
@@ -66,10 +54,10 @@ pub async fn list_for_book(
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(operation_id = "reviews_list_for_user", tag = "reviews", params(("id" = Uuid, Path), ListQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "reviews_list_for_user", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
+        NotFound,
         BadQuery,
         BadToken,
     ))]
@@ -79,9 +67,8 @@ pub async fn list_for_user(
     consistency: Consistency,
     _caller: Caller,
     id: web::Path<Uuid>,
-    query: Query<ListQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let reviews = ctx
         .databases
         .read(consistency.0, async |db| reviews::list_for_user(db, *id, &page).await)
@@ -92,7 +79,7 @@ pub async fn list_for_user(
 #[utoipa::path(operation_id = "reviews_get", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = ReviewView, description = "The review"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+        NotFound,
         BadConsistency,
         BadToken,
     ))]
@@ -127,7 +114,7 @@ pub struct NewReviewBody {
     responses(
         (status = 201, body = ReviewView, description = "Created"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Already reviewed"),
         JsonBody,
         NeedsToken,
@@ -166,7 +153,7 @@ pub struct ReviewPatch {
     responses(
         (status = 200, body = ReviewView, description = "Updated"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+        NotFound,
         JsonBody,
         NeedsToken,
         Invalid,
@@ -189,7 +176,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Soft-deleted"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such review"),
+        NotFound,
         NeedsToken,
     ))]
 #[delete("/reviews/{id}")]

@@ -2,14 +2,13 @@
 
 use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
-use service::pagination::PageRequest;
 use service::search::{self, SearchText};
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Query};
+use crate::extract::{Consistency, ConsistencyHeader, Page, PageQuery, Query};
 use crate::problem::ApiError;
 use crate::problem::responses::{BadQuery, BadToken};
 use crate::views::{BookPage, ReviewPage};
@@ -29,21 +28,9 @@ pub struct SearchQuery {
     /// web search engines (PostgreSQL); on SQLite every word must match.
     #[param(min_length = 1, max_length = 200)]
     pub q: String,
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
-fn parse(query: &SearchQuery) -> Result<(SearchText, PageRequest), ApiError> {
-    Ok((
-        SearchText::parse(&query.q)?,
-        PageRequest::parse(query.limit, query.cursor.as_deref())?,
-    ))
-}
-
-#[utoipa::path(operation_id = "search_books", tag = "search", params(SearchQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "search_books", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
 #[get("/search/books")]
 pub async fn books(
@@ -51,8 +38,9 @@ pub async fn books(
     consistency: Consistency,
     _caller: Caller,
     query: Query<SearchQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let (text, page) = parse(&query)?;
+    let text = SearchText::parse(&query.q)?;
     Ok(HttpResponse::Ok().json(BookPage::from(
         ctx.databases
             .read(consistency.0, async |db| search::books(db, &text, &page).await)
@@ -60,7 +48,7 @@ pub async fn books(
     )))
 }
 
-#[utoipa::path(operation_id = "search_reviews", tag = "search", params(SearchQuery, ConsistencyHeader),
+#[utoipa::path(operation_id = "search_reviews", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
 #[get("/search/reviews")]
 pub async fn reviews(
@@ -68,8 +56,9 @@ pub async fn reviews(
     consistency: Consistency,
     _caller: Caller,
     query: Query<SearchQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let (text, page) = parse(&query)?;
+    let text = SearchText::parse(&query.q)?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(
         ctx.databases
             .read(consistency.0, async |db| search::reviews(db, &text, &page).await)

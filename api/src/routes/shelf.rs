@@ -3,7 +3,6 @@
 use actix_web::{HttpResponse, delete, get, put, web};
 use entity::shelf_entry::ShelfStatus;
 use serde::Deserialize;
-use service::pagination::PageRequest;
 use service::shelves;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -11,8 +10,8 @@ use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
 use crate::context::AppContext;
-use crate::extract::{Json, Query};
-use crate::problem::responses::{BadQuery, JsonBody, NeedsToken};
+use crate::extract::{Json, Page, PageQuery, Query};
+use crate::problem::responses::{BadQuery, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::views::{ShelfEntryView, ShelfPage};
 
@@ -28,14 +27,9 @@ pub const LIST_STATEMENTS: u32 = 3;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<ShelfStatus>,
-    /// Page size, 1 to 100 (default 20; larger values are capped).
-    #[param(minimum = 1)]
-    pub limit: Option<u64>,
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "shelf_list", tag = "shelf", params(ListQuery), security(("bearer" = [])),
+#[utoipa::path(operation_id = "shelf_list", tag = "shelf", params(ListQuery, PageQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"),
         BadQuery,
@@ -46,8 +40,8 @@ pub async fn list(
     ctx: web::Data<AppContext>,
     Authenticated(user): Authenticated,
     query: Query<ListQuery>,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let entries = shelves::list(&ctx.db, user.id, query.status, &page).await?;
     Ok(HttpResponse::Ok().json(ShelfPage::from(entries)))
 }
@@ -64,7 +58,7 @@ pub struct ShelfBody {
         (status = 200, body = ShelfEntryView, description = "Status changed"),
         (status = 201, body = ShelfEntryView, description = "Added to the shelf"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such book"),
+        NotFound,
         JsonBody,
         NeedsToken,
     ))]

@@ -13,8 +13,8 @@ use crate::auth::Caller;
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader};
 use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
-use crate::problem::responses::{BadConsistency, BadToken};
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
+use crate::problem::responses::{BadConsistency, BadToken, NotFound};
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -42,7 +42,7 @@ pub struct PublicProfileView {
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
         NotModified,
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such reader"),
+        NotFound,
         BadConsistency,
         BadToken,
     ))]
