@@ -32,8 +32,9 @@ pub fn now(backend: DbBackend) -> Result<Expr, DbErr> {
 
 const SQLITE_NOW: &str = "(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))";
 
-/// A `timestamptz NOT NULL DEFAULT now()` column.
-pub fn created_at<C: IntoIden>(backend: DbBackend, col: C) -> Result<ColumnDef, DbErr> {
+/// A `timestamptz NOT NULL DEFAULT now()` column: every `created_at`, `updated_at`,
+/// `added_at` and `changed_at` in the schema.
+pub fn timestamp<C: IntoIden>(backend: DbBackend, col: C) -> Result<ColumnDef, DbErr> {
     Ok(ColumnDef::new(col)
         .timestamp_with_time_zone()
         .not_null()
@@ -147,6 +148,31 @@ pub async fn create_updated_at_trigger(manager: &SchemaManager<'_>, table: &str)
         other => return Err(unsupported(other)),
     };
     execute(manager, &sql).await
+}
+
+/// Runs `statements`, in order, on PostgreSQL: for what exists only there (row-level
+/// security, a materialized view, partitions). SQLite has no counterpart to build, and
+/// the calling migration says why; any other backend is refused by name.
+pub async fn postgres_only(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    match manager.get_database_backend() {
+        DbBackend::Postgres => {
+            for sql in statements {
+                execute(manager, sql).await?;
+            }
+            Ok(())
+        }
+        DbBackend::Sqlite => Ok(()),
+        other => Err(unsupported(other)),
+    }
+}
+
+/// Runs this backend's form of one change, written once per backend by the migration.
+pub async fn per_backend(manager: &SchemaManager<'_>, postgres: &str, sqlite: &str) -> Result<(), DbErr> {
+    match manager.get_database_backend() {
+        DbBackend::Postgres => execute(manager, postgres).await,
+        DbBackend::Sqlite => execute(manager, sqlite).await,
+        other => Err(unsupported(other)),
+    }
 }
 
 async fn execute(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {

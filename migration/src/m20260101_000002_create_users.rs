@@ -11,7 +11,7 @@ const ROLES: &[&str] = &["admin", "user", "guest"];
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         dialect::create_enum(manager, ROLE_TYPE, ROLES).await?;
         manager
             .create_table(
@@ -28,12 +28,12 @@ impl MigrationTrait for Migration {
                     )
                     .col(ColumnDef::new(Users::PasswordHash).string_len(255).not_null())
                     .col(
-                        dialect::enum_column(db, Users::Role, ROLE_TYPE, ROLES)?
+                        dialect::enum_column(backend, Users::Role, ROLE_TYPE, ROLES)?
                             .default("user")
                             .to_owned(),
                     )
-                    .col(dialect::created_at(db, Users::CreatedAt)?)
-                    .col(dialect::created_at(db, Users::UpdatedAt)?)
+                    .col(dialect::timestamp(backend, Users::CreatedAt)?)
+                    .col(dialect::timestamp(backend, Users::UpdatedAt)?)
                     .col(ColumnDef::new(Users::DeletedAt).timestamp_with_time_zone().null())
                     .to_owned(),
             )

@@ -10,7 +10,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -25,8 +25,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Profiles::Bio).text().null())
                     // Ciphertext envelope written by the application (AEAD); never plaintext.
                     .col(ColumnDef::new(Profiles::Phone).text().null())
-                    .col(dialect::created_at(db, Profiles::CreatedAt)?)
-                    .col(dialect::created_at(db, Profiles::UpdatedAt)?)
+                    .col(dialect::timestamp(backend, Profiles::CreatedAt)?)
+                    .col(dialect::timestamp(backend, Profiles::UpdatedAt)?)
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_profiles_user_id")

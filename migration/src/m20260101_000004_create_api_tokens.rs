@@ -11,7 +11,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -24,7 +24,7 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .unique_key(),
                     )
-                    .col(dialect::created_at(db, ApiTokens::CreatedAt)?)
+                    .col(dialect::timestamp(backend, ApiTokens::CreatedAt)?)
                     .col(
                         ColumnDef::new(ApiTokens::ExpiresAt)
                             .timestamp_with_time_zone()

@@ -8,7 +8,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -21,8 +21,8 @@ impl MigrationTrait for Migration {
                             .check(Expr::cust("length(name) BETWEEN 1 AND 255")),
                     )
                     .col(ColumnDef::new(Authors::Bio).text().null())
-                    .col(dialect::created_at(db, Authors::CreatedAt)?)
-                    .col(dialect::created_at(db, Authors::UpdatedAt)?)
+                    .col(dialect::timestamp(backend, Authors::CreatedAt)?)
+                    .col(dialect::timestamp(backend, Authors::UpdatedAt)?)
                     .col(ColumnDef::new(Authors::DeletedAt).timestamp_with_time_zone().null())
                     .to_owned(),
             )

@@ -8,7 +8,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -36,8 +36,8 @@ impl MigrationTrait for Migration {
                             .null()
                             .check(Expr::cust("published_year BETWEEN -3000 AND 3000")),
                     )
-                    .col(dialect::created_at(db, Books::CreatedAt)?)
-                    .col(dialect::created_at(db, Books::UpdatedAt)?)
+                    .col(dialect::timestamp(backend, Books::CreatedAt)?)
+                    .col(dialect::timestamp(backend, Books::UpdatedAt)?)
                     .col(ColumnDef::new(Books::DeletedAt).timestamp_with_time_zone().null())
                     .foreign_key(
                         ForeignKey::create()

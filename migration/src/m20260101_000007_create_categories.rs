@@ -11,7 +11,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -24,8 +24,8 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .check(Expr::cust("length(name) BETWEEN 1 AND 100")),
                     )
-                    .col(dialect::created_at(db, Categories::CreatedAt)?)
-                    .col(dialect::created_at(db, Categories::UpdatedAt)?)
+                    .col(dialect::timestamp(backend, Categories::CreatedAt)?)
+                    .col(dialect::timestamp(backend, Categories::UpdatedAt)?)
                     .check(Expr::cust("parent_id IS NULL OR parent_id <> id"))
                     .foreign_key(
                         ForeignKey::create()

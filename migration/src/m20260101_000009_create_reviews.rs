@@ -8,7 +8,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -29,8 +29,8 @@ impl MigrationTrait for Migration {
                             .check(Expr::cust("length(title) BETWEEN 1 AND 200")),
                     )
                     .col(ColumnDef::new(Reviews::Body).text().not_null())
-                    .col(dialect::created_at(db, Reviews::CreatedAt)?)
-                    .col(dialect::created_at(db, Reviews::UpdatedAt)?)
+                    .col(dialect::timestamp(backend, Reviews::CreatedAt)?)
+                    .col(dialect::timestamp(backend, Reviews::UpdatedAt)?)
                     .col(ColumnDef::new(Reviews::DeletedAt).timestamp_with_time_zone().null())
                     .foreign_key(
                         ForeignKey::create()

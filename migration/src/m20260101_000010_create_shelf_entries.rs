@@ -14,7 +14,7 @@ const STATUSES: &[&str] = &["want_to_read", "reading", "read"];
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         dialect::create_enum(manager, STATUS_TYPE, STATUSES).await?;
         manager
             .create_table(
@@ -22,9 +22,14 @@ impl MigrationTrait for Migration {
                     .table(ShelfEntries::Table)
                     .col(ColumnDef::new(ShelfEntries::UserId).uuid().not_null())
                     .col(ColumnDef::new(ShelfEntries::BookId).uuid().not_null())
-                    .col(dialect::enum_column(db, ShelfEntries::Status, STATUS_TYPE, STATUSES)?)
-                    .col(dialect::created_at(db, ShelfEntries::AddedAt)?)
-                    .col(dialect::created_at(db, ShelfEntries::UpdatedAt)?)
+                    .col(dialect::enum_column(
+                        backend,
+                        ShelfEntries::Status,
+                        STATUS_TYPE,
+                        STATUSES,
+                    )?)
+                    .col(dialect::timestamp(backend, ShelfEntries::AddedAt)?)
+                    .col(dialect::timestamp(backend, ShelfEntries::UpdatedAt)?)
                     .primary_key(Index::create().col(ShelfEntries::UserId).col(ShelfEntries::BookId))
                     .foreign_key(
                         ForeignKey::create()

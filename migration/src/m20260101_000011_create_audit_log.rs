@@ -11,7 +11,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_database_backend();
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -32,7 +32,7 @@ impl MigrationTrait for Migration {
                             .check(Expr::col(AuditLog::Action).is_in(["INSERT", "UPDATE", "DELETE"])),
                     )
                     .col(ColumnDef::new(AuditLog::ActorId).uuid().null())
-                    .col(dialect::created_at(db, AuditLog::ChangedAt)?)
+                    .col(dialect::timestamp(backend, AuditLog::ChangedAt)?)
                     .to_owned(),
             )
             .await?;

@@ -5,8 +5,8 @@
 //! run as a role that owns nothing. SQLite has no materialized views: there the
 //! table of migration 12 stays, and the same refresh call rebuilds it.
 
+use crate::dialect;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -44,24 +44,10 @@ CREATE TABLE user_stats (
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => manager
-                .get_connection()
-                .execute_unprepared(UP_POSTGRES)
-                .await
-                .map(|_| ()),
-            _ => Ok(()),
-        }
+        dialect::postgres_only(manager, &[UP_POSTGRES]).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => manager
-                .get_connection()
-                .execute_unprepared(DOWN_POSTGRES)
-                .await
-                .map(|_| ()),
-            _ => Ok(()),
-        }
+        dialect::postgres_only(manager, &[DOWN_POSTGRES]).await
     }
 }

@@ -8,8 +8,8 @@
 //! stored twice) kept in step by triggers; `UPDATE OF` lists only the indexed columns
 //! so the `updated_at` trigger's own UPDATE does not re-index.
 
+use crate::dialect;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -73,28 +73,10 @@ fn down_sqlite() -> String {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sql = match manager.get_database_backend() {
-            DbBackend::Postgres => UP_POSTGRES.to_owned(),
-            DbBackend::Sqlite => up_sqlite(),
-            other => {
-                return Err(DbErr::Migration(format!(
-                    "full-text search is not written for {other:?} yet"
-                )));
-            }
-        };
-        manager.get_connection().execute_unprepared(&sql).await.map(|_| ())
+        dialect::per_backend(manager, UP_POSTGRES, &up_sqlite()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sql = match manager.get_database_backend() {
-            DbBackend::Postgres => DOWN_POSTGRES.to_owned(),
-            DbBackend::Sqlite => down_sqlite(),
-            other => {
-                return Err(DbErr::Migration(format!(
-                    "full-text search is not written for {other:?} yet"
-                )));
-            }
-        };
-        manager.get_connection().execute_unprepared(&sql).await.map(|_| ())
+        dialect::per_backend(manager, DOWN_POSTGRES, &down_sqlite()).await
     }
 }

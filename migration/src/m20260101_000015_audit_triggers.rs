@@ -9,8 +9,8 @@
 //! the actor in the same transaction before committing. `UPDATE OF` lists the audited
 //! columns so the updated_at trigger's own UPDATE is not logged twice.
 
+use crate::dialect;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -39,76 +39,60 @@ END;
 $$;
 ";
 
-fn up_sql(backend: DbBackend) -> Result<String, DbErr> {
-    let mut sql = String::new();
-    match backend {
-        DbBackend::Postgres => {
-            sql.push_str(POSTGRES_FUNCTION);
-            for (table, _) in AUDITED {
-                sql.push_str(&format!(
-                    "CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {table}
-                     FOR EACH ROW EXECUTE FUNCTION bookworm_audit();\n"
-                ));
-            }
-        }
-        DbBackend::Sqlite => {
-            for (table, columns) in AUDITED {
-                sql.push_str(&format!(
-                    "CREATE TRIGGER {table}_audit_insert AFTER INSERT ON {table} BEGIN
-                         INSERT INTO audit_log (table_name, record_id, action) VALUES ('{table}', NEW.id, 'INSERT');
-                     END;
-                     CREATE TRIGGER {table}_audit_update AFTER UPDATE OF {columns} ON {table} BEGIN
-                         INSERT INTO audit_log (table_name, record_id, action) VALUES ('{table}', NEW.id, 'UPDATE');
-                     END;
-                     CREATE TRIGGER {table}_audit_delete AFTER DELETE ON {table} BEGIN
-                         INSERT INTO audit_log (table_name, record_id, action) VALUES ('{table}', OLD.id, 'DELETE');
-                     END;\n"
-                ));
-            }
-        }
-        other => {
-            return Err(DbErr::Migration(format!(
-                "audit triggers are not written for {other:?} yet"
-            )));
-        }
+fn up_postgres() -> String {
+    let mut sql = POSTGRES_FUNCTION.to_owned();
+    for (table, _) in AUDITED {
+        sql.push_str(&format!(
+            "CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {table}
+             FOR EACH ROW EXECUTE FUNCTION bookworm_audit();\n"
+        ));
     }
-    Ok(sql)
+    sql
 }
 
-fn down_sql(backend: DbBackend) -> Result<String, DbErr> {
+fn up_sqlite() -> String {
     let mut sql = String::new();
-    match backend {
-        DbBackend::Postgres => {
-            for (table, _) in AUDITED {
-                sql.push_str(&format!("DROP TRIGGER {table}_audit ON {table};\n"));
-            }
-            sql.push_str("DROP FUNCTION bookworm_audit();\n");
-        }
-        DbBackend::Sqlite => {
-            for (table, _) in AUDITED {
-                for action in ["insert", "update", "delete"] {
-                    sql.push_str(&format!("DROP TRIGGER {table}_audit_{action};\n"));
-                }
-            }
-        }
-        other => {
-            return Err(DbErr::Migration(format!(
-                "audit triggers are not written for {other:?} yet"
-            )));
+    for (table, columns) in AUDITED {
+        sql.push_str(&format!(
+            "CREATE TRIGGER {table}_audit_insert AFTER INSERT ON {table} BEGIN
+                 INSERT INTO audit_log (table_name, record_id, action) VALUES ('{table}', NEW.id, 'INSERT');
+             END;
+             CREATE TRIGGER {table}_audit_update AFTER UPDATE OF {columns} ON {table} BEGIN
+                 INSERT INTO audit_log (table_name, record_id, action) VALUES ('{table}', NEW.id, 'UPDATE');
+             END;
+             CREATE TRIGGER {table}_audit_delete AFTER DELETE ON {table} BEGIN
+                 INSERT INTO audit_log (table_name, record_id, action) VALUES ('{table}', OLD.id, 'DELETE');
+             END;\n"
+        ));
+    }
+    sql
+}
+
+fn down_postgres() -> String {
+    let mut sql = String::new();
+    for (table, _) in AUDITED {
+        sql.push_str(&format!("DROP TRIGGER {table}_audit ON {table};\n"));
+    }
+    sql + "DROP FUNCTION bookworm_audit();\n"
+}
+
+fn down_sqlite() -> String {
+    let mut sql = String::new();
+    for (table, _) in AUDITED {
+        for action in ["insert", "update", "delete"] {
+            sql.push_str(&format!("DROP TRIGGER {table}_audit_{action};\n"));
         }
     }
-    Ok(sql)
+    sql
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sql = up_sql(manager.get_database_backend())?;
-        manager.get_connection().execute_unprepared(&sql).await.map(|_| ())
+        dialect::per_backend(manager, &up_postgres(), &up_sqlite()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sql = down_sql(manager.get_database_backend())?;
-        manager.get_connection().execute_unprepared(&sql).await.map(|_| ())
+        dialect::per_backend(manager, &down_postgres(), &down_sqlite()).await
     }
 }

@@ -8,8 +8,8 @@
 //!
 //! SQLite has no row-level security; there the API's own checks are the only guard.
 
+use crate::dialect;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -57,24 +57,10 @@ fn down_postgres() -> String {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => manager
-                .get_connection()
-                .execute_unprepared(&up_postgres())
-                .await
-                .map(|_| ()),
-            _ => Ok(()),
-        }
+        dialect::postgres_only(manager, &[&up_postgres()]).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => manager
-                .get_connection()
-                .execute_unprepared(&down_postgres())
-                .await
-                .map(|_| ()),
-            _ => Ok(()),
-        }
+        dialect::postgres_only(manager, &[&down_postgres()]).await
     }
 }

@@ -15,8 +15,8 @@
 //! nothing that a shadowing object could abuse; it is left as it is. SQLite has no
 //! functions, so there is nothing to do there.
 
+use crate::dialect;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -56,25 +56,13 @@ CREATE OR REPLACE FUNCTION bookworm_refresh_user_stats() RETURNS void
     AS 'REFRESH MATERIALIZED VIEW CONCURRENTLY user_stats';
 ";
 
-async fn run(manager: &SchemaManager<'_>, postgres_sql: &str) -> Result<(), DbErr> {
-    match manager.get_database_backend() {
-        DbBackend::Postgres => manager
-            .get_connection()
-            .execute_unprepared(postgres_sql)
-            .await
-            .map(|_| ()),
-        DbBackend::Sqlite => Ok(()),
-        other => Err(DbErr::Migration(format!("the {other:?} backend is not supported yet"))),
-    }
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, UP_POSTGRES).await
+        dialect::postgres_only(manager, &[UP_POSTGRES]).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, DOWN_POSTGRES).await
+        dialect::postgres_only(manager, &[DOWN_POSTGRES]).await
     }
 }

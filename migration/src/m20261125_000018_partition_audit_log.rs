@@ -22,8 +22,8 @@
 //! than two functions, and it is one more extension for every operator to install.
 //! SQLite keeps its table; the service deletes expired rows there in small batches.
 
+use crate::dialect;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -175,26 +175,13 @@ DROP SCHEMA bookworm_audit;
 DROP FUNCTION bookworm_copy_grants(regclass, regclass);
 ";
 
-async fn run(manager: &SchemaManager<'_>, postgres_sql: &[&str]) -> Result<(), DbErr> {
-    match manager.get_database_backend() {
-        DbBackend::Postgres => {
-            for sql in postgres_sql {
-                manager.get_connection().execute_unprepared(sql).await?;
-            }
-            Ok(())
-        }
-        DbBackend::Sqlite => Ok(()),
-        other => Err(DbErr::Migration(format!("the {other:?} backend is not supported yet"))),
-    }
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, &[COPY_GRANTS, UP_POSTGRES]).await
+        dialect::postgres_only(manager, &[COPY_GRANTS, UP_POSTGRES]).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, &[DOWN_POSTGRES]).await
+        dialect::postgres_only(manager, &[DOWN_POSTGRES]).await
     }
 }
