@@ -1,7 +1,8 @@
 //! Connecting to the database: pool settings and the backend-specific options.
 //!
-//! The pool settings are the pattern catalogue's, each a named field with its
-//! default. A few sqlx defaults are deliberately overridden:
+//! The pool settings are the usual production defaults (at most 20 connections, 5 kept
+//! open, connect timeout 2 s, idle timeout 30 s, statement timeout 10 s, a health
+//! check before reuse), each a named field. A few sqlx defaults are deliberately overridden:
 //! - acquire timeout: sqlx waits 30 s for a connection, so a stopped database would
 //!   hang every request; we fail after `connect_timeout` instead;
 //! - health check: sqlx pings on every checkout; we ping only connections idle for
@@ -105,7 +106,7 @@ pub struct PoolSettings {
 }
 
 impl PoolSettings {
-    /// The pattern catalogue's defaults for the given URL.
+    /// The defaults (see the module doc) for the given URL.
     pub fn with_defaults(url: DatabaseUrl) -> Self {
         Self {
             url,
