@@ -4,8 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::shelf_entry::ShelfStatus;
+use entity::user::Role;
 use entity::{author, book, category};
 use serde::Serialize;
+use service::accounts::Account;
 use service::books::{BookDetail, BookItem, Named};
 use service::reviews::ReviewItem;
 use service::shelves::ShelfItem;
@@ -264,6 +266,38 @@ impl From<category::Model> for CategoryView {
             parent_id: c.parent_id,
             created_at: c.created_at,
             updated_at: c.updated_at,
+        }
+    }
+}
+
+/// An account as its owner (or an admin) sees it: the phone number included.
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub display_name: String,
+    pub bio: Option<String>,
+    pub phone: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Present (admin listings only) when the account is soft-deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            id: a.id,
+            email: a.email,
+            role: a.role,
+            display_name: a.display_name,
+            bio: a.bio,
+            phone: a.phone,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            deleted_at: a.deleted_at,
         }
     }
 }

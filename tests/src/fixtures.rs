@@ -42,7 +42,7 @@ pub async fn categories(db: &DatabaseConnection, parent: Option<Uuid>, n: usize,
     ids
 }
 
-pub async fn file(db: &DatabaseConnection, book_ids: &[Uuid], category_ids: &[Uuid]) {
+pub async fn file_under_categories(db: &DatabaseConnection, book_ids: &[Uuid], category_ids: &[Uuid]) {
     let rows = book_ids.iter().flat_map(|b| {
         category_ids.iter().map(move |c| book_category::ActiveModel {
             book_id: Set(*b),

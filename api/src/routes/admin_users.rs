@@ -13,7 +13,7 @@ use crate::context::AppContext;
 use crate::extract::{Json, Page, PageQuery, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
-use crate::routes::me::AccountView;
+use crate::views::AccountView;
 use service::cache::Change;
 
 /// This module's routes, in the order they are matched.

@@ -14,7 +14,7 @@ use crate::context::AppContext;
 use crate::extract::Json;
 use crate::problem::responses::{BadToken, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
-use crate::routes::me::AccountView;
+use crate::views::AccountView;
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {

@@ -16,7 +16,7 @@ use crate::problem::ApiError;
 use crate::problem::responses::{
     AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
 };
-use crate::routes::present;
+use crate::routes::patch_field;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
 
 /// This module's routes, in the order they are matched.
@@ -135,7 +135,7 @@ pub struct AuthorPatch {
     #[schema(min_length = 1, max_length = 255)]
     pub name: Option<String>,
     /// `null` clears the biography.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>, max_length = 10000)]
     pub bio: Option<Option<String>>,
 }

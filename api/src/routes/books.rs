@@ -17,7 +17,7 @@ use crate::problem::responses::{
     AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
 };
 use crate::problem::{ApiError, Problem};
-use crate::routes::present;
+use crate::routes::patch_field;
 use crate::views::{BookDetailView, BookPage};
 
 /// This module's routes, in the order they are matched.
@@ -173,13 +173,13 @@ pub struct BookPatch {
     pub author_id: Option<Uuid>,
     #[schema(min_length = 1, max_length = 500)]
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>, max_length = 20000)]
     pub description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>)]
     pub isbn: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<i32>, minimum = -3000)]
     pub published_year: Option<Option<i32>>,
 }

@@ -17,7 +17,7 @@ use crate::problem::responses::{
     AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
 };
 use crate::problem::{ApiError, Problem};
-use crate::routes::present;
+use crate::routes::patch_field;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
 
 /// This module's routes, in the order they are matched.
@@ -181,7 +181,7 @@ pub struct CategoryPatch {
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Move under this category; `null` makes it a root.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<Uuid>)]
     pub parent_id: Option<Option<Uuid>>,
 }

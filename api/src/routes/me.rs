@@ -1,57 +1,23 @@
 //! The caller's own account: `GET /me`, `PATCH /me/profile`, `DELETE /me`.
 
 use actix_web::{HttpResponse, delete, get, patch, web};
-use chrono::{DateTime, Utc};
-use entity::user::Role;
-use serde::{Deserialize, Serialize};
-use service::accounts::{self, Account, Bio, DisplayName, FieldErrors, Phone, ProfileChanges};
+use serde::Deserialize;
+use service::accounts::{self, Bio, DisplayName, FieldErrors, Phone, ProfileChanges};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
-use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
 use crate::context::AppContext;
 use crate::extract::Json;
 use crate::problem::responses::{Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
-use crate::routes::present;
+use crate::routes::patch_field;
+use crate::views::AccountView;
 use service::cache::Change;
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(get).service(delete).service(update_profile);
-}
-
-/// An account as its owner (or an admin) sees it: the phone number included.
-#[derive(Serialize, ToSchema)]
-pub struct AccountView {
-    pub id: Uuid,
-    pub email: String,
-    pub role: Role,
-    pub display_name: String,
-    pub bio: Option<String>,
-    pub phone: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Present (admin listings only) when the account is soft-deleted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-impl From<Account> for AccountView {
-    fn from(a: Account) -> Self {
-        AccountView {
-            id: a.id,
-            email: a.email,
-            role: a.role,
-            display_name: a.display_name,
-            bio: a.bio,
-            phone: a.phone,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-            deleted_at: a.deleted_at,
-        }
-    }
 }
 
 #[utoipa::path(operation_id = "me_get", tag = "accounts", security(("bearer" = [])),
@@ -72,11 +38,11 @@ pub struct ProfilePatch {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub bio: Option<Option<String>>,
     /// International format, e.g. `+44 20 7946 0958`. Stored encrypted.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
 }

@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// For PATCH bodies: tells `"field": null` (`Some(None)`, clear it) from a missing
 /// field (`None`, leave it alone).
-pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+pub(crate) fn patch_field<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)

@@ -13,7 +13,7 @@ use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery};
 use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
-use crate::routes::present;
+use crate::routes::patch_field;
 use crate::views::{ReviewPage, ReviewView};
 use service::cache::Change;
 
@@ -141,7 +141,7 @@ pub async fn create(
 pub struct ReviewPatch {
     #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>, max_length = 200)]
     pub title: Option<Option<String>>,
     #[schema(min_length = 1, max_length = 20000)]

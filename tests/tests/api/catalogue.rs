@@ -326,9 +326,9 @@ async fn filtering_by_category_covers_its_whole_subtree(backend: Backend) {
     let child = fixtures::categories(&app.db, Some(root), 1, "Fantasy").await[0];
     let grandchild = fixtures::categories(&app.db, Some(child), 1, "Epic").await[0];
     let elsewhere = fixtures::categories(&app.db, None, 1, "Science").await[0];
-    fixtures::file(&app.db, &books[0..1], &[root]).await;
-    fixtures::file(&app.db, &books[1..2], &[grandchild]).await;
-    fixtures::file(&app.db, &books[2..3], &[elsewhere]).await;
+    fixtures::file_under_categories(&app.db, &books[0..1], &[root]).await;
+    fixtures::file_under_categories(&app.db, &books[1..2], &[grandchild]).await;
+    fixtures::file_under_categories(&app.db, &books[2..3], &[elsewhere]).await;
     let set = app
         .send(
             Method::PUT,

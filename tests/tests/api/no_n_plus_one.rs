@@ -45,8 +45,8 @@ async fn author_and_book_lists_and_details(backend: Backend) {
     let prolific = fixtures::books(&app.db, authors[0], 55).await;
     let single = fixtures::books(&app.db, authors[1], 1).await;
     let genres = fixtures::categories(&app.db, None, 3, "Genre").await;
-    fixtures::file(&app.db, &prolific, &genres).await;
-    fixtures::file(&app.db, &single, &genres[..1]).await;
+    fixtures::file_under_categories(&app.db, &prolific, &genres).await;
+    fixtures::file_under_categories(&app.db, &single, &genres[..1]).await;
 
     assert_eq!(page_len(&app, "/authors?limit=50", None).await, 50);
     assert_flat(

@@ -152,7 +152,7 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
     let book = fixtures::books(&a.db, author, 1).await[0];
     let roots = fixtures::categories(&a.db, None, 2, "Root").await;
     let child = fixtures::categories(&a.db, Some(roots[0]), 1, "Child").await[0];
-    fixtures::file(&a.db, &[book], &[child]).await;
+    fixtures::file_under_categories(&a.db, &[book], &[child]).await;
     let (book_path, tree) = (format!("/books/{book}"), format!("/categories/{}/tree", roots[0]));
     let child_path = format!("/categories/{child}");
 
