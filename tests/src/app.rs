@@ -36,15 +36,24 @@ pub struct TestApp {
 
 impl TestApp {
     /// Every item of a keyset-paginated list, following `next_cursor` from `path` (which
-    /// has a query string) to the last page.
+    /// has a query string) to the last page; no page is longer than the path's `limit`.
     pub async fn walk_pages(&self, path: &str, token: Option<&str>) -> Vec<serde_json::Value> {
+        let limit: Option<usize> = path
+            .split(['?', '&'])
+            .find_map(|pair| pair.strip_prefix("limit="))
+            .and_then(|n| n.parse().ok());
         let mut items = Vec::new();
         let mut next = path.to_owned();
         loop {
             let response = self.send(reqwest::Method::GET, &next, token, None).await;
             assert_eq!(response.status(), 200, "GET {next}");
             let page: serde_json::Value = response.json().await.unwrap();
-            items.extend(page["items"].as_array().expect("a page of items").iter().cloned());
+            let page_items = page["items"].as_array().unwrap_or_else(|| panic!("not a page: {page}"));
+            assert!(
+                limit.is_none_or(|limit| page_items.len() <= limit),
+                "GET {next}: longer than the limit"
+            );
+            items.extend(page_items.iter().cloned());
             match page["next_cursor"].as_str() {
                 Some(cursor) => next = format!("{path}&cursor={cursor}"),
                 None => return items,
@@ -112,6 +121,56 @@ impl TestApp {
             None => builder,
         };
         builder.send().await.expect("request reaches the server")
+    }
+
+    /// GETs `path` (anonymously) and expects a 200; the body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        json_of(response).await
+    }
+
+    /// GET as the holder of `token`.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// A POST with no body (a command such as a logout or a restore).
+    pub async fn post_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, Some(token), None).await
+    }
+
+    pub async fn patch_json(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put_json(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, path, Some(token), None).await
+    }
+
+    /// An author made through the API by `admin`; its id.
+    pub async fn create_author(&self, admin: &TestUser, name: &str) -> uuid::Uuid {
+        let created = self
+            .post_json("/authors", &admin.token, serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(created.status(), 201, "creating author {name}");
+        id_of(created).await
+    }
+
+    /// A book by `author` made through the API by `admin`; its id.
+    pub async fn create_book(&self, admin: &TestUser, author: uuid::Uuid, title: &str) -> uuid::Uuid {
+        let body = serde_json::json!({ "author_id": author, "title": title });
+        let created = self.post_json("/books", &admin.token, body).await;
+        assert_eq!(created.status(), 201, "creating book {title}");
+        id_of(created).await
     }
 
     pub async fn register(&self, email: &str, password: &str, display_name: &str) -> reqwest::Response {
@@ -223,4 +282,31 @@ pub async fn spawn_app_on(database: &Arc<TestDatabase>, customise: impl FnOnce(&
         client: reqwest::Client::new(),
         database: database.clone(),
     }
+}
+
+/// A response's body as JSON, whatever its status.
+pub async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    response.json().await.expect("a JSON body")
+}
+
+/// The `id` of what a response created.
+async fn id_of(response: reqwest::Response) -> uuid::Uuid {
+    json_of(response).await["id"]
+        .as_str()
+        .expect("an id")
+        .parse()
+        .expect("a UUID")
+}
+
+/// The `errors` of a problem document, as `(field, message)` pairs.
+pub fn field_errors(problem: &serde_json::Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no field errors in {problem}"))
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+            (text("field"), text("message"))
+        })
+        .collect()
 }

@@ -10,7 +10,9 @@ pub mod fixtures;
 pub mod redis_server;
 pub mod schema;
 
-pub use app::{PASSWORD, TestApp, TestUser, spawn_app, spawn_app_on, spawn_app_with, test_settings};
+pub use app::{
+    PASSWORD, TestApp, TestUser, field_errors, json_of, spawn_app, spawn_app_on, spawn_app_with, test_settings,
+};
 pub use database::{
     APP_ROLE_PASSWORD, AppRole, Backend, TestDatabase, app_role_grants, connect_as, superuser_and_bypassrls,
 };

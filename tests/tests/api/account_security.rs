@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use reqwest::Method;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -239,13 +238,8 @@ async fn a_phone_ciphertext_copied_to_another_profile_reveals_nothing(backend: B
     let app = spawn_app(backend).await;
     let ada = app.reader("ada@example.com").await;
     let eve = app.reader("eve@example.com").await;
-    app.send(
-        Method::PATCH,
-        "/me/profile",
-        Some(&ada.token),
-        Some(json!({"phone": "+442079460958"})),
-    )
-    .await;
+    app.patch_json("/me/profile", &ada.token, json!({"phone": "+442079460958"}))
+        .await;
     let sealed = entity::Profile::find_by_id(ada.id)
         .one(&app.db)
         .await
@@ -263,19 +257,9 @@ async fn a_phone_ciphertext_copied_to_another_profile_reveals_nothing(backend: B
     eve_profile.phone = Set(sealed);
     eve_profile.update(&app.db).await.unwrap();
 
-    let me: Value = app
-        .send(Method::GET, "/me", Some(&eve.token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/me", &eve.token).await.json().await.unwrap();
     assert_eq!(me["phone"], Value::Null, "the row id is bound into the ciphertext");
-    let ada_me: Value = app
-        .send(Method::GET, "/me", Some(&ada.token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let ada_me: Value = app.get_as("/me", &ada.token).await.json().await.unwrap();
     assert_eq!(ada_me["phone"], "+442079460958");
 }
 
@@ -285,32 +269,17 @@ async fn rotated_keys_still_read_old_values_and_write_with_the_new_key(backend: 
     let keys = |spec: &str| service::field_crypto::FieldCipher::from_config(spec).unwrap();
     let app = spawn_app_with(backend, |s| s.cipher = keys(OLD)).await;
     let ada = app.reader("ada@example.com").await;
-    app.send(
-        Method::PATCH,
-        "/me/profile",
-        Some(&ada.token),
-        Some(json!({"phone": "+15551234567"})),
-    )
-    .await;
+    app.patch_json("/me/profile", &ada.token, json!({"phone": "+15551234567"}))
+        .await;
 
     // A second server on the same database, configured with the new key first.
     let rotated = tests::spawn_app_on(&app.database, |s| s.cipher = keys(&format!("{NEW},{OLD}"))).await;
     let token = rotated.token_for("ada@example.com", PASSWORD).await;
 
-    let me: Value = rotated
-        .send(Method::GET, "/me", Some(&token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = rotated.get_as("/me", &token).await.json().await.unwrap();
     assert_eq!(me["phone"], "+15551234567", "old values still decrypt");
     rotated
-        .send(
-            Method::PATCH,
-            "/me/profile",
-            Some(&token),
-            Some(json!({"phone": "+15557654321"})),
-        )
+        .patch_json("/me/profile", &token, json!({"phone": "+15557654321"}))
         .await;
     let stored = entity::Profile::find_by_id(ada.id)
         .one(&app.db)

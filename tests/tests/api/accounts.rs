@@ -3,7 +3,7 @@
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use tests::{Backend, PASSWORD, backend_tests, spawn_app};
+use tests::{Backend, PASSWORD, backend_tests, field_errors, spawn_app};
 
 async fn registering_creates_the_user_and_profile_and_never_returns_the_hash(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -77,12 +77,7 @@ async fn invalid_registrations_list_every_bad_field(backend: Backend) {
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["type"], "urn:bookworm:problem:validation");
-    let mut fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let mut fields: Vec<String> = field_errors(&body).into_iter().map(|(field, _)| field).collect();
     fields.sort();
     assert_eq!(fields, ["display_name", "email", "password"]);
 
@@ -163,19 +158,16 @@ async fn logout_revokes_only_the_token_used(backend: Backend) {
     let ada = app.reader("ada@example.com").await;
     let other_session = app.token_for("ada@example.com", PASSWORD).await;
 
-    let response = app.send(Method::POST, "/auth/logout", Some(&ada.token), None).await;
+    let response = app.post_as("/auth/logout", &ada.token).await;
 
     assert_eq!(response.status(), 204);
-    let after = app.send(Method::GET, "/me", Some(&ada.token), None).await;
+    let after = app.get_as("/me", &ada.token).await;
     assert_eq!(after.status(), 401);
     assert_eq!(
         after.headers()["www-authenticate"],
         r#"Bearer realm="bookworm", error="invalid_token""#
     );
-    assert_eq!(
-        app.send(Method::GET, "/me", Some(&other_session), None).await.status(),
-        200
-    );
+    assert_eq!(app.get_as("/me", &other_session).await.status(), 200);
 }
 
 async fn missing_malformed_and_expired_tokens_are_401(backend: Backend) {
@@ -215,11 +207,7 @@ async fn missing_malformed_and_expired_tokens_are_401(backend: Backend) {
         .exec(&app.db)
         .await
         .unwrap();
-    assert_eq!(
-        app.send(Method::GET, "/me", Some(&ada.token), None).await.status(),
-        401,
-        "an expired token"
-    );
+    assert_eq!(app.get_as("/me", &ada.token).await.status(), 401, "an expired token");
 }
 
 async fn owners_edit_their_profile_and_the_phone_is_stored_encrypted(backend: Backend) {
@@ -227,9 +215,7 @@ async fn owners_edit_their_profile_and_the_phone_is_stored_encrypted(backend: Ba
     let ada = app.reader("ada@example.com").await;
 
     let patch = json!({"display_name": "Countess", "bio": "Poetical science.", "phone": "+44 20 7946 0958"});
-    let response = app
-        .send(Method::PATCH, "/me/profile", Some(&ada.token), Some(patch))
-        .await;
+    let response = app.patch_json("/me/profile", &ada.token, patch).await;
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -251,14 +237,7 @@ async fn owners_edit_their_profile_and_the_phone_is_stored_encrypted(backend: Ba
     );
 
     // Absent fields stay; null clears.
-    let response = app
-        .send(
-            Method::PATCH,
-            "/me/profile",
-            Some(&ada.token),
-            Some(json!({"phone": null})),
-        )
-        .await;
+    let response = app.patch_json("/me/profile", &ada.token, json!({"phone": null})).await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["phone"], Value::Null);
     assert_eq!(body["bio"], "Poetical science.");
@@ -269,18 +248,11 @@ async fn profile_edits_are_validated_field_by_field(backend: Backend) {
     let ada = app.reader("ada@example.com").await;
 
     let patch = json!({"display_name": " ", "phone": "call me"});
-    let response = app
-        .send(Method::PATCH, "/me/profile", Some(&ada.token), Some(patch))
-        .await;
+    let response = app.patch_json("/me/profile", &ada.token, patch).await;
 
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.unwrap();
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<String> = field_errors(&body).into_iter().map(|(field, _)| field).collect();
     assert_eq!(fields, ["display_name", "phone"]);
     assert_eq!(
         app.send(Method::PATCH, "/me/profile", None, Some(json!({"bio": "x"})))
@@ -295,11 +267,11 @@ async fn deleting_your_account_is_a_soft_delete_that_ends_every_session(backend:
     let ada = app.reader("ada@example.com").await;
     let second_session = app.token_for("ada@example.com", PASSWORD).await;
 
-    let response = app.send(Method::DELETE, "/me", Some(&ada.token), None).await;
+    let response = app.delete_as("/me", &ada.token).await;
 
     assert_eq!(response.status(), 204);
     for token in [&ada.token, &second_session] {
-        assert_eq!(app.send(Method::GET, "/me", Some(token), None).await.status(), 401);
+        assert_eq!(app.get_as("/me", token).await.status(), 401);
     }
     let login = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(login.status(), 401, "a deleted account cannot log in");

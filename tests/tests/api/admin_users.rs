@@ -24,12 +24,7 @@ async fn only_admins_manage_users(backend: Backend) {
         assert_eq!(as_reader.status(), 403, "reader {method} {path}");
         assert_eq!(as_reader.headers()["content-type"], "application/problem+json");
     }
-    let me: Value = app
-        .send(Method::GET, "/me", Some(&reader.token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/me", &reader.token).await.json().await.unwrap();
     assert_eq!(me["role"], "user", "nothing changed");
 }
 
@@ -40,50 +35,29 @@ async fn admins_page_through_users_with_filters(backend: Backend) {
         app.reader(&format!("reader{n}@example.com")).await;
     }
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/admin/users?limit=3&cursor={c}"),
-            None => "/admin/users?limit=3".to_owned(),
-        };
-        let page: Value = app
-            .send(Method::GET, &path, Some(&admin.token), None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap_or_else(|| panic!("not a page: {page}"));
-        assert!(items.len() <= 3);
-        seen.extend(items.iter().map(|u| u["email"].as_str().unwrap().to_owned()));
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let seen: Vec<String> = app
+        .walk_pages("/admin/users?limit=3", Some(&admin.token))
+        .await
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(seen.len(), 8, "{seen:?}");
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 8, "no duplicates");
     assert_eq!(seen.last().unwrap(), "admin@example.com", "newest first");
 
     let admins: Value = app
-        .send(Method::GET, "/admin/users?role=admin", Some(&admin.token), None)
+        .get_as("/admin/users?role=admin", &admin.token)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(admins["items"].as_array().unwrap().len(), 1);
 
-    let bad_cursor = app
-        .send(Method::GET, "/admin/users?cursor=garbage", Some(&admin.token), None)
-        .await;
+    let bad_cursor = app.get_as("/admin/users?cursor=garbage", &admin.token).await;
     assert_eq!(bad_cursor.status(), 400);
-    let bad_role = app
-        .send(Method::GET, "/admin/users?role=emperor", Some(&admin.token), None)
-        .await;
+    let bad_role = app.get_as("/admin/users?role=emperor", &admin.token).await;
     assert_eq!(bad_role.status(), 400);
-    let zero = app
-        .send(Method::GET, "/admin/users?limit=0", Some(&admin.token), None)
-        .await;
+    let zero = app.get_as("/admin/users?limit=0", &admin.token).await;
     assert_eq!(zero.status(), 400);
 }
 
@@ -93,49 +67,39 @@ async fn a_role_change_applies_at_once_and_ends_the_users_sessions(backend: Back
     let reader = app.reader("reader@example.com").await;
 
     let response = app
-        .send(
-            Method::PATCH,
+        .patch_json(
             &format!("/admin/users/{}", reader.id),
-            Some(&admin.token),
-            Some(json!({"role": "guest"})),
+            &admin.token,
+            json!({"role": "guest"}),
         )
         .await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["role"], "guest");
     assert_eq!(
-        app.send(Method::GET, "/me", Some(&reader.token), None).await.status(),
+        app.get_as("/me", &reader.token).await.status(),
         401,
         "old token revoked"
     );
     let token = app.token_for("reader@example.com", PASSWORD).await;
-    let me: Value = app
-        .send(Method::GET, "/me", Some(&token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/me", &token).await.json().await.unwrap();
     assert_eq!(me["role"], "guest");
-    let edit = app
-        .send(Method::PATCH, "/me/profile", Some(&token), Some(json!({"bio": "hi"})))
-        .await;
+    let edit = app.patch_json("/me/profile", &token, json!({"bio": "hi"})).await;
     assert_eq!(edit.status(), 403, "guest accounts are read-only");
 
     let own = app
-        .send(
-            Method::PATCH,
+        .patch_json(
             &format!("/admin/users/{}", admin.id),
-            Some(&admin.token),
-            Some(json!({"role": "user"})),
+            &admin.token,
+            json!({"role": "user"}),
         )
         .await;
     assert_eq!(own.status(), 409, "an admin cannot demote themselves");
     let bad = app
-        .send(
-            Method::PATCH,
+        .patch_json(
             &format!("/admin/users/{}", reader.id),
-            Some(&admin.token),
-            Some(json!({"role": "root"})),
+            &admin.token,
+            json!({"role": "root"}),
         )
         .await;
     assert_eq!(bad.status(), 400);
@@ -147,30 +111,14 @@ async fn admins_soft_delete_and_restore_users(backend: Backend) {
     let reader = app.reader("reader@example.com").await;
     let path = format!("/admin/users/{}", reader.id);
 
-    assert_eq!(
-        app.send(Method::DELETE, &path, Some(&admin.token), None).await.status(),
-        204
-    );
+    assert_eq!(app.delete_as(&path, &admin.token).await.status(), 204);
 
-    assert_eq!(
-        app.send(Method::GET, "/me", Some(&reader.token), None).await.status(),
-        401
-    );
+    assert_eq!(app.get_as("/me", &reader.token).await.status(), 401);
     assert_eq!(app.login("reader@example.com", PASSWORD).await.status(), 401);
-    let live: Value = app
-        .send(Method::GET, "/admin/users", Some(&admin.token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let live: Value = app.get_as("/admin/users", &admin.token).await.json().await.unwrap();
     assert_eq!(live["items"].as_array().unwrap().len(), 1, "only the admin is live");
     let all: Value = app
-        .send(
-            Method::GET,
-            "/admin/users?include_deleted=true",
-            Some(&admin.token),
-            None,
-        )
+        .get_as("/admin/users?include_deleted=true", &admin.token)
         .await
         .json()
         .await
@@ -183,25 +131,18 @@ async fn admins_soft_delete_and_restore_users(backend: Backend) {
         .unwrap();
     assert!(deleted["deleted_at"].is_string());
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&admin.token), None).await.status(),
+        app.delete_as(&path, &admin.token).await.status(),
         404,
         "already deleted"
     );
 
-    let restored = app
-        .send(Method::POST, &format!("{path}/restore"), Some(&admin.token), None)
-        .await;
+    let restored = app.post_as(&format!("{path}/restore"), &admin.token).await;
     assert_eq!(restored.status(), 200);
     assert_eq!(app.login("reader@example.com", PASSWORD).await.status(), 200);
     assert_eq!(
-        app.send(
-            Method::DELETE,
-            &format!("/admin/users/{}", admin.id),
-            Some(&admin.token),
-            None
-        )
-        .await
-        .status(),
+        app.delete_as(&format!("/admin/users/{}", admin.id), &admin.token)
+            .await
+            .status(),
         409
     );
 }
@@ -214,13 +155,9 @@ async fn unknown_and_malformed_ids_are_404(backend: Backend) {
         format!("/admin/users/{}", uuid::Uuid::now_v7()),
         "/admin/users/not-a-uuid".to_owned(),
     ] {
-        let response = app
-            .send(Method::PATCH, &path, Some(&admin.token), Some(json!({"role": "user"})))
-            .await;
+        let response = app.patch_json(&path, &admin.token, json!({"role": "user"})).await;
         assert_eq!(response.status(), 404, "{path}");
-        let restore = app
-            .send(Method::POST, &format!("{path}/restore"), Some(&admin.token), None)
-            .await;
+        let restore = app.post_as(&format!("{path}/restore"), &admin.token).await;
         assert_eq!(restore.status(), 404, "{path}/restore");
     }
 }
@@ -229,20 +166,10 @@ async fn admins_see_phone_numbers_in_the_user_list(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
     let reader = app.reader("reader@example.com").await;
-    app.send(
-        Method::PATCH,
-        "/me/profile",
-        Some(&reader.token),
-        Some(json!({"phone": "+15551234567"})),
-    )
-    .await;
+    app.patch_json("/me/profile", &reader.token, json!({"phone": "+15551234567"}))
+        .await;
 
-    let list: Value = app
-        .send(Method::GET, "/admin/users", Some(&admin.token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_as("/admin/users", &admin.token).await.json().await.unwrap();
 
     let listed = list["items"]
         .as_array()

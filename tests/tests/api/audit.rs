@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 use tests::{Backend, TestApp, backend_tests, fixtures, spawn_app, spawn_app_with};
 
 async fn audit(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
-    let response = app
-        .send(Method::GET, &format!("/admin/audit?{query}"), Some(token), None)
-        .await;
+    let response = app.get_as(&format!("/admin/audit?{query}"), token).await;
     assert_eq!(response.status(), 200, "{query}");
     response.json::<Value>().await.unwrap()["items"]
         .as_array()
@@ -29,36 +27,18 @@ async fn api_changes_are_audited_with_their_actor(backend: Backend) {
     let admin = app.admin().await;
     let reader = app.reader("reader@example.com").await;
     let author = fixtures::authors(&app.db, 1, "Author").await[0];
-    let created = app
-        .send(
-            Method::POST,
-            "/books",
-            Some(&admin.token),
-            Some(json!({"author_id": author, "title": "Dune"})),
-        )
-        .await;
-    let book = created.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let book = app.create_book(&admin, author, "Dune").await;
     let posted = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book}/reviews"),
-            Some(&reader.token),
-            Some(json!({"rating": 4, "body": "Sand."})),
+            &reader.token,
+            json!({"rating": 4, "body": "Sand."}),
         )
         .await;
     let review = posted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    app.send(
-        Method::PATCH,
-        &format!("/reviews/{review}"),
-        Some(&reader.token),
-        Some(json!({"rating": 5})),
-    )
-    .await;
-    app.send(Method::DELETE, &format!("/reviews/{review}"), Some(&reader.token), None)
+    app.patch_json(&format!("/reviews/{review}"), &reader.token, json!({"rating": 5}))
         .await;
+    app.delete_as(&format!("/reviews/{review}"), &reader.token).await;
 
     let me = json!(reader.id.to_string());
     let review_log = audit(&app, &admin.token, &format!("table=reviews&record_id={review}")).await;
@@ -119,11 +99,10 @@ async fn the_actor_never_leaks_to_the_next_request(backend: Backend) {
     let author = fixtures::authors(&app.db, 1, "Author").await[0];
     let book = fixtures::books(&app.db, author, 1).await[0];
     let posted = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book}/reviews"),
-            Some(&reader.token),
-            Some(json!({"rating": 4, "body": "x"})),
+            &reader.token,
+            json!({"rating": 4, "body": "x"}),
         )
         .await;
     assert_eq!(posted.status(), 201);
@@ -158,17 +137,10 @@ async fn only_admins_read_the_log_and_filters_are_checked(backend: Backend) {
         app.reader(&format!("r{n}@example.com")).await;
     }
 
-    assert_eq!(
-        app.send(Method::GET, "/admin/audit", Some(&reader.token), None)
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(app.get_as("/admin/audit", &reader.token).await.status(), 403);
     assert_eq!(app.send(Method::GET, "/admin/audit", None, None).await.status(), 401);
     assert_eq!(
-        app.send(Method::GET, "/admin/audit?table=passwords", Some(&admin.token), None)
-            .await
-            .status(),
+        app.get_as("/admin/audit?table=passwords", &admin.token).await.status(),
         400
     );
 

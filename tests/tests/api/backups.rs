@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use migration::{Migrator, MigratorTrait};
-use reqwest::Method;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
 use tests::{Backend, TestDatabase, backend_tests, spawn_app_on};
@@ -82,11 +81,10 @@ async fn a_backup_restores_into_a_fresh_database_that_the_api_serves(backend: Ba
     assert_eq!(app.get(&format!("/books/{book}")).await.status(), 200);
     let reader = app.reader("after-restore@example.com").await;
     let review = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book}/reviews"),
-            Some(&reader.token),
-            Some(json!({"rating": 4, "body": "Read after the restore."})),
+            &reader.token,
+            json!({"rating": 4, "body": "Read after the restore."}),
         )
         .await;
     assert_eq!(review.status(), 201, "the restored copy takes writes too");
@@ -189,22 +187,11 @@ async fn a_backup_taken_while_the_api_writes_is_consistent(backend: Backend) {
                 for book in &books {
                     let path = format!("/books/{book}/reviews");
                     let body = json!({"rating": 3, "body": "Written during a backup."});
-                    if app
-                        .send(Method::POST, &path, Some(&reader.token), Some(body))
-                        .await
-                        .status()
-                        == 201
-                    {
+                    if app.post_json(&path, &reader.token, body).await.status() == 201 {
                         written += 1;
                     }
                     let shelf = json!({"status": "reading"});
-                    app.send(
-                        Method::PUT,
-                        &format!("/me/shelf/{book}"),
-                        Some(&reader.token),
-                        Some(shelf),
-                    )
-                    .await;
+                    app.put_json(&format!("/me/shelf/{book}"), &reader.token, shelf).await;
                 }
                 written
             })
@@ -368,11 +355,10 @@ async fn a_copy_restored_by_the_owner_serves_the_restricted_api_role() {
     let book = books["items"][0]["id"].as_str().unwrap().to_owned();
     let ada = app.reader("ada@example.com").await;
     let review = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book}/reviews"),
-            Some(&ada.token),
-            Some(json!({"rating": 5, "body": "Restored and reviewed."})),
+            &ada.token,
+            json!({"rating": 5, "body": "Restored and reviewed."}),
         )
         .await;
     assert_eq!(review.status(), 201);

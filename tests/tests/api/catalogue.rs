@@ -5,35 +5,18 @@ use std::collections::HashSet;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tests::{Backend, TestApp, TestUser, backend_tests, fixtures, spawn_app};
+use tests::{Backend, TestApp, TestUser, backend_tests, field_errors, fixtures, json_of, spawn_app};
 use uuid::Uuid;
 
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
-
-async fn create_author(app: &TestApp, admin: &TestUser, name: &str) -> Uuid {
-    let response = app
-        .send(
-            Method::POST,
-            "/authors",
-            Some(&admin.token),
-            Some(json!({"name": name})),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    json_of(response).await["id"].as_str().unwrap().parse().unwrap()
-}
-
-async fn create_book(app: &TestApp, admin: &TestUser, body: Value) -> reqwest::Response {
-    app.send(Method::POST, "/books", Some(&admin.token), Some(body)).await
+async fn post_book(app: &TestApp, admin: &TestUser, body: Value) -> reqwest::Response {
+    app.post_json("/books", &admin.token, body).await
 }
 
 async fn only_admins_curate_the_catalogue(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
     let reader = app.reader("reader@example.com").await;
-    let author = create_author(&app, &admin, "Ursula K. Le Guin").await;
+    let author = app.create_author(&admin, "Ursula K. Le Guin").await;
 
     let writes = [
         (Method::POST, "/authors".to_owned(), Some(json!({"name": "X"}))),
@@ -54,12 +37,7 @@ async fn only_admins_curate_the_catalogue(backend: Backend) {
     }
     // Everyone may read.
     assert_eq!(app.get(&format!("/authors/{author}")).await.status(), 200);
-    assert_eq!(
-        app.send(Method::GET, "/books", Some(&reader.token), None)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.get_as("/books", &reader.token).await.status(), 200);
     let author_now = json_of(app.get(&format!("/authors/{author}")).await).await;
     assert_eq!(author_now["name"], "Ursula K. Le Guin", "no write got through");
 }
@@ -67,30 +45,27 @@ async fn only_admins_curate_the_catalogue(backend: Backend) {
 async fn books_are_validated_field_by_field(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
-    let author = create_author(&app, &admin, "Author").await;
+    let author = app.create_author(&admin, "Author").await;
 
-    let response = create_book(
+    let response = post_book(
         &app,
         &admin,
         json!({"author_id": Uuid::now_v7(), "title": " ", "isbn": "978-0-306-40615-8", "published_year": 9999}),
     )
     .await;
     assert_eq!(response.status(), 422);
-    let body = json_of(response).await;
-    let mut fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
+    let mut fields: Vec<String> = field_errors(&json_of(response).await)
+        .into_iter()
+        .map(|(field, _)| field)
         .collect();
     fields.sort();
     assert_eq!(fields, ["isbn", "published_year", "title"]);
 
-    let unknown_author = create_book(&app, &admin, json!({"author_id": Uuid::now_v7(), "title": "Orphan"})).await;
+    let unknown_author = post_book(&app, &admin, json!({"author_id": Uuid::now_v7(), "title": "Orphan"})).await;
     assert_eq!(unknown_author.status(), 422);
     assert_eq!(json_of(unknown_author).await["errors"][0]["field"], "author_id");
 
-    let created = create_book(
+    let created = post_book(
         &app,
         &admin,
         json!({"author_id": author, "title": "Dune", "isbn": "0-441-17271-7"}),
@@ -102,7 +77,7 @@ async fn books_are_validated_field_by_field(backend: Backend) {
         "9780441172719",
         "ISBN-10 is stored as ISBN-13"
     );
-    let duplicate = create_book(
+    let duplicate = post_book(
         &app,
         &admin,
         json!({"author_id": author, "title": "Dune again", "isbn": "9780441172719"}),
@@ -115,45 +90,35 @@ async fn soft_deleted_books_and_authors_disappear_everywhere(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
     let reader = app.reader("reader@example.com").await;
-    let author = create_author(&app, &admin, "Author").await;
-    let other = create_author(&app, &admin, "Other").await;
-    let book: Uuid =
-        json_of(create_book(&app, &admin, json!({"author_id": author, "title": "Gone"})).await).await["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-    let kept: Uuid = json_of(create_book(&app, &admin, json!({"author_id": other, "title": "Kept"})).await).await["id"]
+    let author = app.create_author(&admin, "Author").await;
+    let other = app.create_author(&admin, "Other").await;
+    let book: Uuid = json_of(post_book(&app, &admin, json!({"author_id": author, "title": "Gone"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let kept: Uuid = json_of(post_book(&app, &admin, json!({"author_id": other, "title": "Kept"})).await).await["id"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
     let review = json!({"rating": 4, "body": "Good."});
     assert_eq!(
-        app.send(
-            Method::POST,
-            &format!("/books/{book}/reviews"),
-            Some(&reader.token),
-            Some(review)
-        )
-        .await
-        .status(),
+        app.post_json(&format!("/books/{book}/reviews"), &reader.token, review)
+            .await
+            .status(),
         201
     );
 
     assert_eq!(
-        app.send(Method::DELETE, &format!("/books/{book}"), Some(&admin.token), None)
-            .await
-            .status(),
+        app.delete_as(&format!("/books/{book}"), &admin.token).await.status(),
         204
     );
 
     assert_eq!(app.get(&format!("/books/{book}")).await.status(), 404);
     assert_eq!(app.get(&format!("/books/{book}/reviews")).await.status(), 404);
     assert_eq!(
-        app.send(Method::DELETE, &format!("/books/{book}"), Some(&admin.token), None)
-            .await
-            .status(),
+        app.delete_as(&format!("/books/{book}"), &admin.token).await.status(),
         404
     );
     let listed: Vec<String> = json_of(app.get("/books").await).await["items"]
@@ -168,20 +133,17 @@ async fn soft_deleted_books_and_authors_disappear_everywhere(backend: Backend) {
     let reader_reviews = json_of(app.get(&format!("/users/{}/reviews", reader.id)).await).await;
     assert_eq!(reader_reviews["items"], json!([]), "nor its reviews");
     let shelve = app
-        .send(
-            Method::PUT,
+        .put_json(
             &format!("/me/shelf/{book}"),
-            Some(&reader.token),
-            Some(json!({"status": "reading"})),
+            &reader.token,
+            json!({"status": "reading"}),
         )
         .await;
     assert_eq!(shelve.status(), 404);
 
     // Deleting an author hides them and their books.
     assert_eq!(
-        app.send(Method::DELETE, &format!("/authors/{other}"), Some(&admin.token), None)
-            .await
-            .status(),
+        app.delete_as(&format!("/authors/{other}"), &admin.token).await.status(),
         204
     );
     assert_eq!(app.get(&format!("/authors/{other}")).await.status(), 404);
@@ -219,7 +181,7 @@ async fn unknown_and_malformed_ids_are_404(backend: Backend) {
 async fn a_category_cannot_move_under_its_own_descendant(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
-    let post = |body: Value| app.send(Method::POST, "/categories", Some(&admin.token), Some(body));
+    let post = |body: Value| app.post_json("/categories", &admin.token, body);
     let fiction: Uuid = json_of(post(json!({"name": "Fiction"})).await).await["id"]
         .as_str()
         .unwrap()
@@ -239,7 +201,7 @@ async fn a_category_cannot_move_under_its_own_descendant(backend: Backend) {
     let patch = |id: Uuid, body: Value| {
         let path = format!("/categories/{id}");
         let token = admin.token.clone();
-        async move { app.send(Method::PATCH, &path, Some(&token), Some(body)).await }
+        async move { app.patch_json(&path, &token, body).await }
     };
 
     for target in [epic, fantasy, fiction] {
@@ -275,14 +237,9 @@ async fn a_category_cannot_move_under_its_own_descendant(backend: Backend) {
 
     // Deleting a category makes its children roots.
     assert_eq!(
-        app.send(
-            Method::DELETE,
-            &format!("/categories/{science}"),
-            Some(&admin.token),
-            None
-        )
-        .await
-        .status(),
+        app.delete_as(&format!("/categories/{science}"), &admin.token)
+            .await
+            .status(),
         204
     );
     let moved = json_of(app.get(&format!("/categories/{fantasy}")).await).await;
@@ -302,14 +259,7 @@ async fn a_category_cannot_move_under_its_own_descendant(backend: Backend) {
         .unwrap()
         .parse()
         .unwrap();
-    let refused = app
-        .send(
-            Method::DELETE,
-            &format!("/categories/{fiction}"),
-            Some(&admin.token),
-            None,
-        )
-        .await;
+    let refused = app.delete_as(&format!("/categories/{fiction}"), &admin.token).await;
     assert_eq!(refused.status(), 409, "two roots would share a name");
     assert!(
         app.get(&format!("/categories/{clash}")).await.status().is_success(),
@@ -330,11 +280,10 @@ async fn filtering_by_category_covers_its_whole_subtree(backend: Backend) {
     fixtures::file_under_categories(&app.db, &books[1..2], &[grandchild]).await;
     fixtures::file_under_categories(&app.db, &books[2..3], &[elsewhere]).await;
     let set = app
-        .send(
-            Method::PUT,
+        .put_json(
             &format!("/books/{}/categories", books[3]),
-            Some(&admin.token),
-            Some(json!({"category_ids": [child]})),
+            &admin.token,
+            json!({"category_ids": [child]}),
         )
         .await;
     assert_eq!(set.status(), 200);
@@ -365,21 +314,12 @@ async fn walking_120_books_in_pages_misses_and_repeats_nothing(backend: Backend)
     }
 
     for sort in ["created", "title", "year"] {
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/books?sort={sort}&limit=7&cursor={c}"),
-                None => format!("/books?sort={sort}&limit=7"),
-            };
-            let page = json_of(app.get(&path).await).await;
-            let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
-            seen.extend(items.iter().map(|b| b["id"].as_str().unwrap().parse::<Uuid>().unwrap()));
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
-            }
-        }
+        let seen: Vec<Uuid> = app
+            .walk_pages(&format!("/books?sort={sort}&limit=7"), None)
+            .await
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().parse().unwrap())
+            .collect();
         assert_eq!(seen.len(), 120, "sort={sort}");
         assert_eq!(
             seen.iter().copied().collect::<HashSet<_>>(),

@@ -104,18 +104,13 @@ async fn every_text_parameter_and_field_refuses_a_nul(backend: Backend) {
 async fn a_nul_in_a_profile_is_refused_and_nothing_is_stored(backend: Backend) {
     let app = spawn_app(backend).await;
     let ada = app.reader("ada@example.com").await;
-    let patch = |body: Value| app.send(Method::PATCH, "/me/profile", Some(&ada.token), Some(body));
+    let patch = |body: Value| app.patch_json("/me/profile", &ada.token, body);
     assert_eq!(patch(json!({"bio": "Reads a lot."})).await.status(), 200);
 
     assert_nul_refused(patch(json!({"bio": "a\u{0}b"})).await, "bio", "bio").await;
     assert_nul_refused(patch(json!({"display_name": "Ada\u{0}"})).await, "display_name", "name").await;
 
-    let me: Value = app
-        .send(Method::GET, "/me", Some(&ada.token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/me", &ada.token).await.json().await.unwrap();
     assert_eq!(me["bio"], "Reads a lot.");
     assert_eq!(me["display_name"], "Reader");
 }
@@ -125,23 +120,13 @@ async fn an_array_is_not_an_object_body(backend: Backend) {
     let ada = app.reader("ada@example.com").await;
 
     let positional = app
-        .send(
-            Method::PATCH,
-            "/me/profile",
-            Some(&ada.token),
-            Some(json!(["Positional Name", "positional bio"])),
-        )
+        .patch_json("/me/profile", &ada.token, json!(["Positional Name", "positional bio"]))
         .await;
 
     assert_eq!(positional.status(), 400);
     let problem: Value = positional.json().await.unwrap();
     assert!(problem["detail"].as_str().unwrap().contains("JSON object"), "{problem}");
-    let me: Value = app
-        .send(Method::GET, "/me", Some(&ada.token), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/me", &ada.token).await.json().await.unwrap();
     assert_eq!(
         (me["display_name"].as_str(), me["bio"].as_str()),
         (Some("Reader"), None)
@@ -154,11 +139,10 @@ async fn a_whole_float_is_an_integer_and_a_fraction_is_refused(backend: Backend)
     let author = fixtures::authors(&app.db, 1, "Author").await[0];
     let books = fixtures::books(&app.db, author, 2).await;
     let review = async |book: Uuid, rating: Value| {
-        app.send(
-            Method::POST,
+        app.post_json(
             &format!("/books/{book}/reviews"),
-            Some(&ada.token),
-            Some(json!({"rating": rating, "body": "Fine."})),
+            &ada.token,
+            json!({"rating": rating, "body": "Fine."}),
         )
         .await
     };
@@ -187,7 +171,7 @@ async fn private_responses_are_never_stored_by_caches(backend: Backend) {
     let private = ["/me", "/me/shelf", "/admin/users", "/admin/audit"];
 
     for path in private {
-        let response = app.send(Method::GET, path, Some(&admin.token), None).await;
+        let response = app.get_as(path, &admin.token).await;
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
     }

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 use tests::{Backend, TestApp, backend_tests, fixtures, spawn_app_with};
@@ -24,14 +23,7 @@ async fn assert_retryable_503(response: reqwest::Response, what: &str) {
 async fn a_statement_that_waits_past_its_timeout_is_a_503(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.database.statement_timeout = Duration::from_millis(300)).await;
     let ada = app.reader("ada@example.com").await;
-    let update_bio = || {
-        app.send(
-            Method::PATCH,
-            "/me/profile",
-            Some(&ada.token),
-            Some(json!({"bio": "Waiting."})),
-        )
-    };
+    let update_bio = || app.patch_json("/me/profile", &ada.token, json!({"bio": "Waiting."}));
 
     // Another session holds what the request needs: the users/profiles rows on
     // PostgreSQL (so statement_timeout cancels the wait), SQLite's one write lock

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
-use reqwest::Method;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
 use tests::cluster::{Scratch, as_postgres};
@@ -141,23 +140,17 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
     let admin = app.admin().await;
     let reader = app.reader("ada@example.com").await;
     let author_a = app
-        .send(
-            Method::POST,
-            "/authors",
-            Some(&admin.token),
-            Some(json!({"name": "Set A Author"})),
-        )
+        .post_json("/authors", &admin.token, json!({"name": "Set A Author"}))
         .await;
     assert_eq!(author_a.status(), 201);
     let author_a = id_of(&author_a.json().await.unwrap());
     let books: Value = app.get("/books?limit=2").await.json().await.unwrap();
     let (book_1, book_2) = (id_of(&books["items"][0]), id_of(&books["items"][1]));
     let review_a = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book_1}/reviews"),
-            Some(&reader.token),
-            Some(json!({"rating": 5, "body": "Written before the mistake."})),
+            &reader.token,
+            json!({"rating": 5, "body": "Written before the mistake."}),
         )
         .await;
     assert_eq!(review_a.status(), 201);
@@ -176,20 +169,14 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
 
     // Set B, after the mistake.
     let author_b = app
-        .send(
-            Method::POST,
-            "/authors",
-            Some(&admin.token),
-            Some(json!({"name": "Set B Author"})),
-        )
+        .post_json("/authors", &admin.token, json!({"name": "Set B Author"}))
         .await;
     let author_b = id_of(&author_b.json().await.unwrap());
     let review_b = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book_2}/reviews"),
-            Some(&reader.token),
-            Some(json!({"rating": 1, "body": "Written after the mistake."})),
+            &reader.token,
+            json!({"rating": 1, "body": "Written after the mistake."}),
         )
         .await;
     assert_eq!(review_b.status(), 201);
@@ -258,11 +245,10 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
     );
     let token = app.token_for(&reader.email, tests::PASSWORD).await;
     let again = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book_2}/reviews"),
-            Some(&token),
-            Some(json!({"rating": 4, "body": "Written after the recovery."})),
+            &token,
+            json!({"rating": 4, "body": "Written after the recovery."}),
         )
         .await;
     assert_eq!(again.status(), 201, "the recovered primary takes writes");

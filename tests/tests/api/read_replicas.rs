@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use tests::{Backend, TestApp, backend_tests, spawn_app};
 
@@ -166,11 +165,10 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
         "not on the primary"
     );
     let posted = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{}/reviews", books[0]),
-            Some(&ada.token),
-            Some(json!({"rating": 4, "body": "First."})),
+            &ada.token,
+            json!({"rating": 4, "body": "First."}),
         )
         .await;
     assert_eq!(posted.status(), 201);
@@ -188,11 +186,10 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
         .await
         .unwrap();
     let posted = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{}/reviews", books[1]),
-            Some(&ada.token),
-            Some(json!({"rating": 5, "body": "Second, while replay is paused."})),
+            &ada.token,
+            json!({"rating": 5, "body": "Second, while replay is paused."}),
         )
         .await;
     assert_eq!(posted.status(), 201);
@@ -235,14 +232,7 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
 
     // 5. Soft deletes hold on replica reads; the app role reads under row-level
     //    security there as on the primary.
-    let deleted = app
-        .send(
-            Method::DELETE,
-            &format!("/books/{}", books[1]),
-            Some(&admin.token),
-            None,
-        )
-        .await;
+    let deleted = app.delete_as(&format!("/books/{}", books[1]), &admin.token).await;
     assert_eq!(deleted.status(), 204);
     caught_up(&app).await;
     standby_log.fresh();
@@ -323,11 +313,10 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
         .await
         .unwrap();
     let posted = cached
-        .send(
-            Method::POST,
+        .post_json(
             &format!("{path}/reviews"),
-            Some(&admin.token),
-            Some(json!({"rating": 1, "body": "Written while replay is paused."})),
+            &admin.token,
+            json!({"rating": 1, "body": "Written while replay is paused."}),
         )
         .await;
     assert_eq!(posted.status(), 201);

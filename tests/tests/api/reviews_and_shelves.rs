@@ -2,13 +2,9 @@
 //! ratings, and the shelf's life cycle.
 
 use reqwest::Method;
-use serde_json::{Value, json};
-use tests::{Backend, backend_tests, fixtures, spawn_app};
+use serde_json::json;
+use tests::{Backend, backend_tests, fixtures, json_of, spawn_app};
 use uuid::Uuid;
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
 
 async fn a_book(app: &tests::TestApp) -> Uuid {
     let author = fixtures::authors(&app.db, 1, "Author").await[0];
@@ -23,11 +19,10 @@ async fn readers_review_once_and_the_rating_summary_follows(backend: Backend) {
     let path = format!("/books/{book}/reviews");
 
     let created = app
-        .send(
-            Method::POST,
+        .post_json(
             &path,
-            Some(&ada.token),
-            Some(json!({"rating": 5, "title": "Superb", "body": "Loved it."})),
+            &ada.token,
+            json!({"rating": 5, "title": "Superb", "body": "Loved it."}),
         )
         .await;
     assert_eq!(created.status(), 201);
@@ -35,23 +30,13 @@ async fn readers_review_once_and_the_rating_summary_follows(backend: Backend) {
     assert_eq!(review["reviewer"]["display_name"], "Reader");
     assert_eq!(review["book"]["id"], book.to_string());
     let again = app
-        .send(
-            Method::POST,
-            &path,
-            Some(&ada.token),
-            Some(json!({"rating": 1, "body": "Changed my mind."})),
-        )
+        .post_json(&path, &ada.token, json!({"rating": 1, "body": "Changed my mind."}))
         .await;
     assert_eq!(again.status(), 409, "one live review per reader and book");
     assert_eq!(
-        app.send(
-            Method::POST,
-            &path,
-            Some(&bob.token),
-            Some(json!({"rating": 2, "body": "Meh."}))
-        )
-        .await
-        .status(),
+        app.post_json(&path, &bob.token, json!({"rating": 2, "body": "Meh."}))
+            .await
+            .status(),
         201
     );
 
@@ -61,12 +46,7 @@ async fn readers_review_once_and_the_rating_summary_follows(backend: Backend) {
 
     // Deleting frees the slot, and the summary only counts live reviews.
     let id = review["id"].as_str().unwrap();
-    assert_eq!(
-        app.send(Method::DELETE, &format!("/reviews/{id}"), Some(&ada.token), None)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(app.delete_as(&format!("/reviews/{id}"), &ada.token).await.status(), 204);
     assert_eq!(app.get(&format!("/reviews/{id}")).await.status(), 404);
     let detail = json_of(app.get(&format!("/books/{book}")).await).await;
     assert_eq!(
@@ -76,12 +56,7 @@ async fn readers_review_once_and_the_rating_summary_follows(backend: Backend) {
     let listed = json_of(app.get(&path).await).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     let rewritten = app
-        .send(
-            Method::POST,
-            &path,
-            Some(&ada.token),
-            Some(json!({"rating": 4, "body": "On reflection."})),
-        )
+        .post_json(&path, &ada.token, json!({"rating": 4, "body": "On reflection."}))
         .await;
     assert_eq!(rewritten.status(), 201);
 }
@@ -94,32 +69,17 @@ async fn ratings_and_texts_are_validated(backend: Backend) {
 
     for rating in [0, 6, -1] {
         let response = app
-            .send(
-                Method::POST,
-                &path,
-                Some(&ada.token),
-                Some(json!({"rating": rating, "body": "x"})),
-            )
+            .post_json(&path, &ada.token, json!({"rating": rating, "body": "x"}))
             .await;
         assert_eq!(response.status(), 422, "rating {rating}");
         assert_eq!(json_of(response).await["errors"][0]["field"], "rating");
     }
     let empty = app
-        .send(
-            Method::POST,
-            &path,
-            Some(&ada.token),
-            Some(json!({"rating": 3, "body": "   "})),
-        )
+        .post_json(&path, &ada.token, json!({"rating": 3, "body": "   "}))
         .await;
     assert_eq!(empty.status(), 422);
     let fractional = app
-        .send(
-            Method::POST,
-            &path,
-            Some(&ada.token),
-            Some(json!({"rating": 3.5, "body": "x"})),
-        )
+        .post_json(&path, &ada.token, json!({"rating": 3.5, "body": "x"}))
         .await;
     assert_eq!(fractional.status(), 400);
     let anonymous = app
@@ -127,11 +87,10 @@ async fn ratings_and_texts_are_validated(backend: Backend) {
         .await;
     assert_eq!(anonymous.status(), 401);
     let unknown_book = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{}/reviews", Uuid::now_v7()),
-            Some(&ada.token),
-            Some(json!({"rating": 3, "body": "x"})),
+            &ada.token,
+            json!({"rating": 3, "body": "x"}),
         )
         .await;
     assert_eq!(unknown_book.status(), 404);
@@ -144,11 +103,10 @@ async fn only_the_author_or_an_admin_changes_a_review(backend: Backend) {
     let ada = app.reader("ada@example.com").await;
     let eve = app.reader("eve@example.com").await;
     let review = json_of(
-        app.send(
-            Method::POST,
+        app.post_json(
             &format!("/books/{book}/reviews"),
-            Some(&ada.token),
-            Some(json!({"rating": 4, "body": "Good."})),
+            &ada.token,
+            json!({"rating": 4, "body": "Good."}),
         )
         .await,
     )
@@ -156,15 +114,10 @@ async fn only_the_author_or_an_admin_changes_a_review(backend: Backend) {
     let path = format!("/reviews/{}", review["id"].as_str().unwrap());
 
     assert_eq!(
-        app.send(Method::PATCH, &path, Some(&eve.token), Some(json!({"rating": 1})))
-            .await
-            .status(),
+        app.patch_json(&path, &eve.token, json!({"rating": 1})).await.status(),
         403
     );
-    assert_eq!(
-        app.send(Method::DELETE, &path, Some(&eve.token), None).await.status(),
-        403
-    );
+    assert_eq!(app.delete_as(&path, &eve.token).await.status(), 403);
     assert_eq!(
         app.send(Method::PATCH, &path, None, Some(json!({"rating": 1})))
             .await
@@ -173,12 +126,7 @@ async fn only_the_author_or_an_admin_changes_a_review(backend: Backend) {
     );
 
     let edited = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&ada.token),
-            Some(json!({"rating": 5, "title": null})),
-        )
+        .patch_json(&path, &ada.token, json!({"rating": 5, "title": null}))
         .await;
     assert_eq!(edited.status(), 200);
     let edited = json_of(edited).await;
@@ -187,22 +135,12 @@ async fn only_the_author_or_an_admin_changes_a_review(backend: Backend) {
         (json!(5), json!("Good."))
     );
     let moderated = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&admin.token),
-            Some(json!({"body": "[removed by a moderator]"})),
-        )
+        .patch_json(&path, &admin.token, json!({"body": "[removed by a moderator]"}))
         .await;
     assert_eq!(moderated.status(), 200);
+    assert_eq!(app.delete_as(&path, &admin.token).await.status(), 204);
     assert_eq!(
-        app.send(Method::DELETE, &path, Some(&admin.token), None).await.status(),
-        204
-    );
-    assert_eq!(
-        app.send(Method::PATCH, &path, Some(&ada.token), Some(json!({"rating": 2})))
-            .await
-            .status(),
+        app.patch_json(&path, &ada.token, json!({"rating": 2})).await.status(),
         404
     );
 }
@@ -211,18 +149,14 @@ async fn a_deleted_readers_reviews_leave_lists_and_counts(backend: Backend) {
     let app = spawn_app(backend).await;
     let book = a_book(&app).await;
     let ada = app.reader("ada@example.com").await;
-    app.send(
-        Method::POST,
+    app.post_json(
         &format!("/books/{book}/reviews"),
-        Some(&ada.token),
-        Some(json!({"rating": 5, "body": "Yes."})),
+        &ada.token,
+        json!({"rating": 5, "body": "Yes."}),
     )
     .await;
 
-    assert_eq!(
-        app.send(Method::DELETE, "/me", Some(&ada.token), None).await.status(),
-        204
-    );
+    assert_eq!(app.delete_as("/me", &ada.token).await.status(), 204);
 
     assert_eq!(
         json_of(app.get(&format!("/books/{book}/reviews")).await).await["items"],
@@ -243,13 +177,8 @@ async fn the_shelf_adds_updates_filters_and_removes(backend: Backend) {
     let put = |book: Uuid, status: &'static str| {
         let (app, token) = (&app, ada.token.clone());
         async move {
-            app.send(
-                Method::PUT,
-                &format!("/me/shelf/{book}"),
-                Some(&token),
-                Some(json!({"status": status})),
-            )
-            .await
+            app.put_json(&format!("/me/shelf/{book}"), &token, json!({"status": status}))
+                .await
         }
     };
 
@@ -262,11 +191,7 @@ async fn the_shelf_adds_updates_filters_and_removes(backend: Backend) {
     assert_eq!(updated["book"]["author"]["name"], "Author 000");
     assert_eq!(put(books[2], "devoured").await.status(), 400, "an unknown status");
 
-    let reading = json_of(
-        app.send(Method::GET, "/me/shelf?status=reading", Some(&ada.token), None)
-            .await,
-    )
-    .await;
+    let reading = json_of(app.get_as("/me/shelf?status=reading", &ada.token).await).await;
     let ids: Vec<&str> = reading["items"]
         .as_array()
         .unwrap()
@@ -274,21 +199,15 @@ async fn the_shelf_adds_updates_filters_and_removes(backend: Backend) {
         .map(|e| e["book"]["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [books[1].to_string()]);
-    let all = json_of(app.send(Method::GET, "/me/shelf", Some(&ada.token), None).await).await;
+    let all = json_of(app.get_as("/me/shelf", &ada.token).await).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
 
     let remove = format!("/me/shelf/{}", books[1]);
-    assert_eq!(
-        app.send(Method::DELETE, &remove, Some(&ada.token), None).await.status(),
-        204
-    );
-    assert_eq!(
-        app.send(Method::DELETE, &remove, Some(&ada.token), None).await.status(),
-        404
-    );
+    assert_eq!(app.delete_as(&remove, &ada.token).await.status(), 204);
+    assert_eq!(app.delete_as(&remove, &ada.token).await.status(), 404);
     assert_eq!(app.get("/me/shelf").await.status(), 401);
     let other = app.reader("bob@example.com").await;
-    let bobs = json_of(app.send(Method::GET, "/me/shelf", Some(&other.token), None).await).await;
+    let bobs = json_of(app.get_as("/me/shelf", &other.token).await).await;
     assert_eq!(bobs["items"], json!([]), "shelves are private to their reader");
 }
 

@@ -4,7 +4,6 @@
 #![cfg(postgres)]
 
 use migration::{Migrator, MigratorTrait};
-use reqwest::Method;
 use sea_orm::{ConnectionTrait, DbBackend, ExecResult, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use tests::{Backend, TestDatabase, connect_as, fixtures, spawn_app_on, superuser_and_bypassrls};
@@ -163,60 +162,38 @@ async fn the_api_runs_as_the_restricted_role() {
     let book = fixtures::books(&owner, author, 1).await[0];
 
     let posted = app
-        .send(
-            Method::POST,
+        .post_json(
             &format!("/books/{book}/reviews"),
-            Some(&ada.token),
-            Some(json!({"rating": 5, "body": "Yes"})),
+            &ada.token,
+            json!({"rating": 5, "body": "Yes"}),
         )
         .await;
     assert_eq!(posted.status(), 201);
     let review = posted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let profile = app
-        .send(
-            Method::PATCH,
-            "/me/profile",
-            Some(&ada.token),
-            Some(json!({"bio": "Reader."})),
-        )
+        .patch_json("/me/profile", &ada.token, json!({"bio": "Reader."}))
         .await;
     assert_eq!(profile.status(), 200);
     let shelved = app
-        .send(
-            Method::PUT,
-            &format!("/me/shelf/{book}"),
-            Some(&ada.token),
-            Some(json!({"status": "read"})),
-        )
+        .put_json(&format!("/me/shelf/{book}"), &ada.token, json!({"status": "read"}))
         .await;
     assert_eq!(shelved.status(), 201);
     assert_eq!(
-        app.send(Method::DELETE, &format!("/reviews/{review}"), Some(&bob.token), None)
-            .await
-            .status(),
+        app.delete_as(&format!("/reviews/{review}"), &bob.token).await.status(),
         403
     );
     assert_eq!(
-        app.send(Method::DELETE, &format!("/reviews/{review}"), Some(&ada.token), None)
-            .await
-            .status(),
+        app.delete_as(&format!("/reviews/{review}"), &ada.token).await.status(),
         204
     );
-    let refreshed = app
-        .send(Method::POST, "/admin/stats/refresh", Some(&admin.token), None)
-        .await;
+    let refreshed = app.post_as("/admin/stats/refresh", &admin.token).await;
     assert_eq!(
         refreshed.status(),
         200,
         "a role that owns nothing may still refresh the view"
     );
     let log: Value = app
-        .send(
-            Method::GET,
-            &format!("/admin/audit?record_id={review}"),
-            Some(&admin.token),
-            None,
-        )
+        .get_as(&format!("/admin/audit?record_id={review}"), &admin.token)
         .await
         .json()
         .await

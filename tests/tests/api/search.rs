@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use tests::{Backend, TestApp, TestUser, backend_tests, fixtures, spawn_app};
 
@@ -20,7 +19,7 @@ async fn titles(app: &TestApp, path: &str) -> Vec<String> {
 
 async fn book(app: &TestApp, admin: &TestUser, author: uuid::Uuid, title: &str, description: &str) -> String {
     let body = json!({"author_id": author, "title": title, "description": description});
-    let response = app.send(Method::POST, "/books", Some(&admin.token), Some(body)).await;
+    let response = app.post_json("/books", &admin.token, body).await;
     assert_eq!(response.status(), 201);
     response.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -74,25 +73,13 @@ async fn deleted_books_and_reviews_are_never_found(backend: Backend) {
     let kept = book(&app, &admin, author, "Atlas of Islands", "More maps.").await;
     let review = json!({"rating": 5, "body": "An extraordinary atlas."});
     let posted = app
-        .send(
-            Method::POST,
-            &format!("/books/{kept}/reviews"),
-            Some(&reader.token),
-            Some(review),
-        )
+        .post_json(&format!("/books/{kept}/reviews"), &reader.token, review)
         .await;
     let review_id = posted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
 
     assert_eq!(titles(&app, "/search/reviews?q=extraordinary").await.len(), 1);
-    app.send(Method::DELETE, &format!("/books/{gone}"), Some(&admin.token), None)
-        .await;
-    app.send(
-        Method::DELETE,
-        &format!("/reviews/{review_id}"),
-        Some(&reader.token),
-        None,
-    )
-    .await;
+    app.delete_as(&format!("/books/{gone}"), &admin.token).await;
+    app.delete_as(&format!("/reviews/{review_id}"), &reader.token).await;
 
     assert_eq!(titles(&app, "/search/books?q=atlas").await, ["Atlas of Islands"]);
     assert_eq!(titles(&app, "/search/reviews?q=extraordinary").await.len(), 0);
@@ -170,29 +157,12 @@ async fn search_results_page_without_repeats_in_constant_statements(backend: Bac
         .map(|id| id.to_string())
         .collect();
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut request = app
-            .client
-            .get(app.url("/search/books"))
-            .query(&[("q", "book"), ("limit", "7")]);
-        if let Some(c) = &cursor {
-            request = request.query(&[("cursor", c)]);
-        }
-        let page: Value = request.send().await.unwrap().json().await.unwrap();
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| b["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let seen: Vec<String> = app
+        .walk_pages("/search/books?q=book&limit=7", None)
+        .await
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(seen.len(), 60);
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), all);
 

@@ -237,11 +237,10 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
 
     cached(&a, &book_path).await;
     let posted = b
-        .send(
-            Method::POST,
+        .post_json(
             &format!("{book_path}/reviews"),
-            Some(&ada.token),
-            Some(json!({"rating": 4, "body": "Good."})),
+            &ada.token,
+            json!({"rating": 4, "body": "Good."}),
         )
         .await;
     assert_eq!(posted.status(), 201);
@@ -312,7 +311,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
 
     // Accounts as their owners see them went through the same servers (Ada's profile
     // edit answered with her phone number): none of it is in Redis.
-    let me = a.send(Method::GET, "/me", Some(&admin.token), None).await;
+    let me = a.get_as("/me", &admin.token).await;
     assert_eq!(me.status(), 200);
     let everything = redis_contents(&redis).await;
     assert!(!everything.is_empty());

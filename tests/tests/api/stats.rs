@@ -31,9 +31,7 @@ async fn a_refresh_brings_the_public_profile_up_to_date(backend: Backend) {
         "public means public: {before}"
     );
 
-    let refreshed = app
-        .send(Method::POST, "/admin/stats/refresh", Some(&admin.token), None)
-        .await;
+    let refreshed = app.post_as("/admin/stats/refresh", &admin.token).await;
     assert_eq!(refreshed.status(), 200);
     assert_eq!(
         refreshed.json::<Value>().await.unwrap()["readers"],
@@ -57,8 +55,7 @@ async fn a_refresh_brings_the_public_profile_up_to_date(backend: Backend) {
         4.5,
         "reads come from the view until the next refresh"
     );
-    app.send(Method::POST, "/admin/stats/refresh", Some(&admin.token), None)
-        .await;
+    app.post_as("/admin/stats/refresh", &admin.token).await;
     assert_eq!(profile(&app, reader).await["average_rating"], 1.0);
 }
 
@@ -72,18 +69,8 @@ async fn only_admins_refresh_and_deleted_readers_are_404(backend: Backend) {
             .status(),
         401
     );
-    assert_eq!(
-        app.send(Method::POST, "/admin/stats/refresh", Some(&reader.token), None)
-            .await
-            .status(),
-        403
-    );
-    assert_eq!(
-        app.send(Method::DELETE, "/me", Some(&reader.token), None)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(app.post_as("/admin/stats/refresh", &reader.token).await.status(), 403);
+    assert_eq!(app.delete_as("/me", &reader.token).await.status(), 204);
     assert_eq!(app.get(&format!("/users/{}", reader.id)).await.status(), 404);
 }
 
@@ -104,9 +91,7 @@ async fn a_failing_refresh_is_reported_retried_and_survived(backend: Backend) {
     };
     app.db.execute_unprepared(break_it).await.unwrap();
 
-    let failed = app
-        .send(Method::POST, "/admin/stats/refresh", Some(&admin.token), None)
-        .await;
+    let failed = app.post_as("/admin/stats/refresh", &admin.token).await;
     assert_eq!(failed.status(), 500);
     assert_eq!(failed.headers()["content-type"], "application/problem+json");
     tokio::time::sleep(Duration::from_millis(1500)).await;
