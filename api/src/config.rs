@@ -114,45 +114,6 @@ impl Settings {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let url = DatabaseUrl::new(env.raw("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL.into()));
-        if url.backend().is_none() {
-            return Err(ConfigError {
-                name: "DATABASE_URL",
-                reason: "must start with sqlite:// or postgres://".into(),
-            });
-        }
-        let defaults = PoolSettings::with_defaults(url);
-        let database = PoolSettings {
-            max_connections: env.parse("DATABASE_MAX_CONNECTIONS", defaults.max_connections)?,
-            min_connections: env.parse("DATABASE_MIN_CONNECTIONS", defaults.min_connections)?,
-            connect_timeout: env.millis("DATABASE_CONNECT_TIMEOUT_MS", defaults.connect_timeout)?,
-            idle_timeout: env.millis("DATABASE_IDLE_TIMEOUT_MS", defaults.idle_timeout)?,
-            statement_timeout: env.millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
-            check_idle_after: env.millis("DATABASE_CHECK_IDLE_AFTER_MS", defaults.check_idle_after)?,
-            ..defaults
-        };
-        if database.max_connections == 0 {
-            return Err(ConfigError {
-                name: "DATABASE_MAX_CONNECTIONS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if database.min_connections > database.max_connections {
-            return Err(ConfigError {
-                name: "DATABASE_MIN_CONNECTIONS",
-                reason: format!(
-                    "must not exceed DATABASE_MAX_CONNECTIONS ({})",
-                    database.max_connections
-                ),
-            });
-        }
-        if database.connect_timeout.is_zero() {
-            return Err(ConfigError {
-                name: "DATABASE_CONNECT_TIMEOUT_MS",
-                reason: "must be positive".into(),
-            });
-        }
-
         let environment = env.choice(
             "APP_ENV",
             &[
@@ -161,118 +122,14 @@ impl Settings {
             ],
             Environment::Development,
         )?;
-        let (cipher, using_development_key) = match env.raw("ENCRYPTION_KEYS") {
-            Some(spec) => {
-                let cipher = FieldCipher::from_config(&spec).map_err(|e| ConfigError {
-                    name: "ENCRYPTION_KEYS",
-                    reason: e.to_string(),
-                })?;
-                if environment == Environment::Production && cipher.includes_development_key() {
-                    return Err(ConfigError {
-                        name: "ENCRYPTION_KEYS",
-                        reason: "holds the published development key, which protects nothing; \
-                                 generate a key of your own (see docs/security.md)"
-                            .into(),
-                    });
-                }
-                (cipher, false)
-            }
-            None if environment == Environment::Production => {
-                return Err(ConfigError {
-                    name: "ENCRYPTION_KEYS",
-                    reason: "must be set when APP_ENV=production (see docs/operations.md)".into(),
-                });
-            }
-            None => (
-                FieldCipher::from_config(service::field_crypto::DEVELOPMENT_KEYS)
-                    .expect("the development key is valid"),
-                true,
-            ),
-        };
-        let token_ttl_hours: u64 = env.parse("TOKEN_TTL_HOURS", 24 * 7)?;
-        if token_ttl_hours == 0 {
-            return Err(ConfigError {
-                name: "TOKEN_TTL_HOURS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let throttle = ThrottleLimits {
-            per_account_and_client: env.parse("LOGIN_ATTEMPTS_PER_ACCOUNT", 5)?,
-            per_account: env.parse("LOGIN_ATTEMPTS_PER_ACCOUNT_TOTAL", 100)?,
-            per_client: env.parse("LOGIN_ATTEMPTS_PER_CLIENT", 20)?,
-            login_window: Duration::from_secs(env.parse("LOGIN_WINDOW_SECS", 60)?),
-            registrations_per_client: env.parse("REGISTRATIONS_PER_CLIENT", 10)?,
-            registration_window: Duration::from_secs(env.parse("REGISTRATION_WINDOW_SECS", 3600)?),
-        };
-        for (name, value) in [
-            ("LOGIN_ATTEMPTS_PER_ACCOUNT", u64::from(throttle.per_account_and_client)),
-            ("LOGIN_ATTEMPTS_PER_ACCOUNT_TOTAL", u64::from(throttle.per_account)),
-            ("LOGIN_ATTEMPTS_PER_CLIENT", u64::from(throttle.per_client)),
-            ("LOGIN_WINDOW_SECS", throttle.login_window.as_secs()),
-            ("REGISTRATIONS_PER_CLIENT", u64::from(throttle.registrations_per_client)),
-            ("REGISTRATION_WINDOW_SECS", throttle.registration_window.as_secs()),
-        ] {
-            if value == 0 {
-                return Err(ConfigError {
-                    name,
-                    reason: "must be at least 1".into(),
-                });
-            }
-        }
-
-        let replica_max_connections: u32 = env.parse("DATABASE_REPLICA_MAX_CONNECTIONS", 40)?;
-        if replica_max_connections == 0 {
-            return Err(ConfigError {
-                name: "DATABASE_REPLICA_MAX_CONNECTIONS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let replicas = replica_urls(env.raw("DATABASE_REPLICA_URLS"), &database)?
-            .into_iter()
-            .map(|url| PoolSettings {
-                url,
-                max_connections: replica_max_connections,
-                min_connections: 0,
-                ..database.clone()
-            })
-            .collect();
-
-        let redis_url = env.raw("REDIS_URL").map(RedisUrl::new);
-        if let Some(url) = &redis_url
-            && redis::Client::open(url.expose()).is_err()
-        {
-            return Err(ConfigError {
-                name: "REDIS_URL",
-                reason: "is not a Redis URL (redis://[:password@]host[:port][/db])".into(),
-            });
-        }
-        let redis_timeout = env.millis("REDIS_TIMEOUT_MS", Duration::from_millis(250))?;
-        if redis_timeout.is_zero() {
-            return Err(ConfigError {
-                name: "REDIS_TIMEOUT_MS",
-                reason: "must be positive".into(),
-            });
-        }
-        let cache = CacheSettings {
-            enabled: env.choice("CACHE_ENABLED", BOOLEANS, true)?,
-            ttl: Duration::from_secs(env.parse("CACHE_TTL_SECS", 60)?),
-            max_bytes: env.parse::<u64>("CACHE_MAX_MIB", 64)?.saturating_mul(1024 * 1024),
-        };
-        if cache.enabled && (cache.ttl.is_zero() || cache.max_bytes == 0) {
-            return Err(ConfigError {
-                name: if cache.ttl.is_zero() {
-                    "CACHE_TTL_SECS"
-                } else {
-                    "CACHE_MAX_MIB"
-                },
-                reason: "must be at least 1 (or set CACHE_ENABLED=false)".into(),
-            });
-        }
-
+        let database = database(&env)?;
+        let (cipher, using_development_key) = cipher(&env, environment)?;
         Ok(Settings {
             environment,
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
             port: env.parse("PORT", 8080)?,
+            replicas: replicas(&env, &database)?,
+            replica_max_lag: env.millis("DATABASE_REPLICA_MAX_LAG_MS", Duration::from_secs(5))?,
             database,
             auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
             migration_url: env.raw("DATABASE_MIGRATION_URL").map(DatabaseUrl::new),
@@ -285,15 +142,13 @@ impl Settings {
             max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
             cipher,
             using_development_key,
-            token_ttl: Duration::from_secs(token_ttl_hours * 3600),
-            throttle,
+            token_ttl: Duration::from_secs(env.at_least_one("TOKEN_TTL_HOURS", 24 * 7)? * 3600),
+            throttle: throttle(&env)?,
             stats_refresh: match env.parse("STATS_REFRESH_SECS", 300u64)? {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
             audit_retention_months: env.parse("AUDIT_RETENTION_MONTHS", 24)?,
-            replicas,
-            replica_max_lag: env.millis("DATABASE_REPLICA_MAX_LAG_MS", Duration::from_secs(5))?,
             metrics_addr: env
                 .raw("METRICS_ADDR")
                 .map(|addr| {
@@ -303,11 +158,136 @@ impl Settings {
                     })
                 })
                 .transpose()?,
-            redis_url,
-            redis_timeout,
-            cache,
+            redis_url: redis_url(&env)?,
+            redis_timeout: env.positive_millis("REDIS_TIMEOUT_MS", Duration::from_millis(250))?,
+            cache: cache(&env)?,
         })
     }
+}
+
+/// `DATABASE_URL` and the primary's pool.
+fn database<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<PoolSettings, ConfigError> {
+    let url = DatabaseUrl::new(env.raw("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL.into()));
+    if url.backend().is_none() {
+        return Err(ConfigError {
+            name: "DATABASE_URL",
+            reason: "must start with sqlite:// or postgres://".into(),
+        });
+    }
+    let defaults = PoolSettings::with_defaults(url);
+    let database = PoolSettings {
+        max_connections: env.at_least_one("DATABASE_MAX_CONNECTIONS", defaults.max_connections)?,
+        min_connections: env.parse("DATABASE_MIN_CONNECTIONS", defaults.min_connections)?,
+        connect_timeout: env.positive_millis("DATABASE_CONNECT_TIMEOUT_MS", defaults.connect_timeout)?,
+        idle_timeout: env.millis("DATABASE_IDLE_TIMEOUT_MS", defaults.idle_timeout)?,
+        statement_timeout: env.millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
+        check_idle_after: env.millis("DATABASE_CHECK_IDLE_AFTER_MS", defaults.check_idle_after)?,
+        ..defaults
+    };
+    if database.min_connections > database.max_connections {
+        return Err(ConfigError {
+            name: "DATABASE_MIN_CONNECTIONS",
+            reason: format!(
+                "must not exceed DATABASE_MAX_CONNECTIONS ({})",
+                database.max_connections
+            ),
+        });
+    }
+    Ok(database)
+}
+
+/// `DATABASE_REPLICA_URLS`, each with the primary's pool settings but its own size.
+fn replicas<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    primary: &PoolSettings,
+) -> Result<Vec<PoolSettings>, ConfigError> {
+    let max_connections: u32 = env.at_least_one("DATABASE_REPLICA_MAX_CONNECTIONS", 40)?;
+    Ok(replica_urls(env.raw("DATABASE_REPLICA_URLS"), primary)?
+        .into_iter()
+        .map(|url| PoolSettings {
+            url,
+            max_connections,
+            min_connections: 0,
+            ..primary.clone()
+        })
+        .collect())
+}
+
+/// `ENCRYPTION_KEYS`, required in production; the built-in development key otherwise
+/// (the flag says so, for the start-up warning).
+fn cipher<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    environment: Environment,
+) -> Result<(FieldCipher, bool), ConfigError> {
+    let invalid = |reason: String| ConfigError {
+        name: "ENCRYPTION_KEYS",
+        reason,
+    };
+    match env.raw("ENCRYPTION_KEYS") {
+        Some(spec) => {
+            let cipher = FieldCipher::from_config(&spec).map_err(|e| invalid(e.to_string()))?;
+            if environment == Environment::Production && cipher.includes_development_key() {
+                return Err(invalid(
+                    "holds the published development key, which protects nothing; \
+                     generate a key of your own (see docs/security.md)"
+                        .into(),
+                ));
+            }
+            Ok((cipher, false))
+        }
+        None if environment == Environment::Production => Err(invalid(
+            "must be set when APP_ENV=production (see docs/operations.md)".into(),
+        )),
+        None => Ok((
+            FieldCipher::from_config(service::field_crypto::DEVELOPMENT_KEYS).expect("the development key is valid"),
+            true,
+        )),
+    }
+}
+
+/// The login and registration limits (`throttle`).
+fn throttle<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ThrottleLimits, ConfigError> {
+    Ok(ThrottleLimits {
+        per_account_and_client: env.at_least_one("LOGIN_ATTEMPTS_PER_ACCOUNT", 5)?,
+        per_account: env.at_least_one("LOGIN_ATTEMPTS_PER_ACCOUNT_TOTAL", 100)?,
+        per_client: env.at_least_one("LOGIN_ATTEMPTS_PER_CLIENT", 20)?,
+        login_window: Duration::from_secs(env.at_least_one("LOGIN_WINDOW_SECS", 60)?),
+        registrations_per_client: env.at_least_one("REGISTRATIONS_PER_CLIENT", 10)?,
+        registration_window: Duration::from_secs(env.at_least_one("REGISTRATION_WINDOW_SECS", 3600)?),
+    })
+}
+
+/// `REDIS_URL`, checked here so a typo stops start-up rather than every request.
+fn redis_url<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<RedisUrl>, ConfigError> {
+    let url = env.raw("REDIS_URL").map(RedisUrl::new);
+    if let Some(url) = &url
+        && redis::Client::open(url.expose()).is_err()
+    {
+        return Err(ConfigError {
+            name: "REDIS_URL",
+            reason: "is not a Redis URL (redis://[:password@]host[:port][/db])".into(),
+        });
+    }
+    Ok(url)
+}
+
+fn cache<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<CacheSettings, ConfigError> {
+    let cache = CacheSettings {
+        enabled: env.choice("CACHE_ENABLED", BOOLEANS, true)?,
+        ttl: Duration::from_secs(env.parse("CACHE_TTL_SECS", 60)?),
+        max_bytes: env.parse::<u64>("CACHE_MAX_MIB", 64)?.saturating_mul(1024 * 1024),
+    };
+    if cache.enabled && (cache.ttl.is_zero() || cache.max_bytes == 0) {
+        return Err(ConfigError {
+            name: if cache.ttl.is_zero() {
+                "CACHE_TTL_SECS"
+            } else {
+                "CACHE_MAX_MIB"
+            },
+            reason: "must be at least 1 (or set CACHE_ENABLED=false)".into(),
+        });
+    }
+    Ok(cache)
 }
 
 /// `DATABASE_REPLICA_URLS`: comma-separated PostgreSQL URLs, only with a PostgreSQL
@@ -374,6 +354,33 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         let ms: u64 = self.parse(name, default.as_millis() as u64)?;
         Ok(Duration::from_millis(ms))
+    }
+
+    /// A count or a number of seconds where zero would mean "never" or "nothing".
+    fn at_least_one<T: FromStr + PartialEq + From<u8>>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: Display,
+    {
+        let value = self.parse(name, default)?;
+        if value == T::from(0) {
+            return Err(ConfigError {
+                name,
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// A timeout, which zero would make fire at once.
+    fn positive_millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        let value = self.millis(name, default)?;
+        if value.is_zero() {
+            return Err(ConfigError {
+                name,
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(value)
     }
 
     fn choice<T: Copy>(&self, name: &'static str, options: &[(&str, T)], default: T) -> Result<T, ConfigError> {
