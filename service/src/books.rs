@@ -565,10 +565,10 @@ pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Resu
         published_year: Set(new.published_year),
         ..Default::default()
     }
-    .insert(&*txn)
+    .insert(&txn)
     .await
     .map_err(isbn_conflict)?;
-    let categories = link_categories(&*txn, book.id, &new.category_ids).await?;
+    let categories = link_categories(&txn, book.id, &new.category_ids).await?;
     txn.commit().await?;
     Ok(BookDetail {
         item: BookItem {
@@ -588,10 +588,10 @@ pub async fn update(
     changes: BookChanges,
 ) -> Result<BookDetail, ServiceError> {
     let txn = begin_write_as(db, Some(actor)).await?;
-    let (book, _) = find_live(&*txn, id).await?;
+    let (book, _) = find_live(&txn, id).await?;
     let mut active = book.into_active_model();
     if let Some(author_id) = changes.author_id {
-        require_live_author(&*txn, author_id).await?;
+        require_live_author(&txn, author_id).await?;
         active.author_id = Set(author_id);
     }
     if let Some(title) = changes.title {
@@ -607,9 +607,9 @@ pub async fn update(
         active.published_year = Set(year);
     }
     if active.is_changed() {
-        active.update(&*txn).await.map_err(isbn_conflict)?;
+        active.update(&txn).await.map_err(isbn_conflict)?;
     }
-    let detail = get(&*txn, id).await?;
+    let detail = get(&txn, id).await?;
     txn.commit().await?;
     Ok(detail)
 }
@@ -624,13 +624,13 @@ pub async fn set_categories(
     let category_ids =
         distinct_ids("category_ids", category_ids, MAX_CATEGORIES).map_err(|e| ServiceError::InvalidFields(vec![e]))?;
     let txn = begin_write_as(db, Some(actor)).await?;
-    find_live(&*txn, id).await?;
+    find_live(&txn, id).await?;
     book_category::Entity::delete_many()
         .filter(book_category::Column::BookId.eq(id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
-    link_categories(&*txn, id, &category_ids).await?;
-    let detail = get(&*txn, id).await?;
+    link_categories(&txn, id, &category_ids).await?;
+    let detail = get(&txn, id).await?;
     txn.commit().await?;
     Ok(detail)
 }
@@ -641,7 +641,7 @@ pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<(
         .col_expr(book::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(book::Column::Id.eq(id))
         .filter(book::Column::DeletedAt.is_null())
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("book"));

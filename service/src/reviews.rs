@@ -184,7 +184,7 @@ pub async fn create(
         body: Set(new.body),
         ..Default::default()
     }
-    .insert(&*txn)
+    .insert(&txn)
     .await
     .map_err(ServiceError::conflict_on_unique("you have already reviewed this book"))?;
     txn.commit().await?;
@@ -219,7 +219,7 @@ pub async fn update(
     }
     if active.is_changed() {
         let txn = begin_write_as(db, Some(actor.into())).await?;
-        active.update(&*txn).await?;
+        active.update(&txn).await?;
         txn.commit().await?;
     }
     item(db, id).await
@@ -232,7 +232,7 @@ pub async fn delete(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> R
         .col_expr(review::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(review::Column::Id.eq(id))
         .filter(review::Column::DeletedAt.is_null())
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     txn.commit().await?;
     Ok(())

@@ -86,13 +86,13 @@ pub async fn put(
 ) -> Result<(ShelfItem, bool), ServiceError> {
     let user_id = actor.id;
     let txn = begin_write_as(db, Some(actor)).await?;
-    require_live_book(&*txn, book_id).await?;
-    let created = match shelf_entry::Entity::find_by_id((user_id, book_id)).one(&*txn).await? {
+    require_live_book(&txn, book_id).await?;
+    let created = match shelf_entry::Entity::find_by_id((user_id, book_id)).one(&txn).await? {
         Some(existing) => {
             if existing.status != status {
                 let mut active = existing.into_active_model();
                 active.status = Set(status);
-                active.update(&*txn).await?;
+                active.update(&txn).await?;
             }
             false
         }
@@ -111,12 +111,12 @@ pub async fn put(
                         .update_column(shelf_entry::Column::Status)
                         .to_owned(),
                 )
-                .exec_without_returning(&*txn)
+                .exec_without_returning(&txn)
                 .await?;
             true
         }
     };
-    let item = item(&*txn, user_id, book_id).await?;
+    let item = item(&txn, user_id, book_id).await?;
     txn.commit().await?;
     Ok((item, created))
 }
@@ -124,7 +124,7 @@ pub async fn put(
 pub async fn remove(db: &DatabaseConnection, actor: Actor, book_id: Uuid) -> Result<(), ServiceError> {
     let txn = begin_write_as(db, Some(actor)).await?;
     let result = shelf_entry::Entity::delete_by_id((actor.id, book_id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("shelf entry"));

@@ -145,7 +145,7 @@ pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAcc
         role: Set(Role::User),
         ..Default::default()
     }
-    .insert(&*txn)
+    .insert(&txn)
     .await
     .map_err(ServiceError::conflict_on_unique(
         "an account with this email already exists",
@@ -155,7 +155,7 @@ pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAcc
         display_name: Set(new.display_name.as_str().to_owned()),
         ..Default::default()
     }
-    .insert(&*txn)
+    .insert(&txn)
     .await?;
     txn.commit().await?;
     Ok(Account::assemble(user, Some(profile), cipher))
@@ -206,7 +206,7 @@ pub async fn login(
             }),
         )
         .await?;
-        active.update(&*txn).await?;
+        active.update(&txn).await?;
         txn.commit().await?;
         tracing::info!(user_id = %user.id, "upgraded a password hash to the current parameters");
     }
@@ -312,7 +312,7 @@ pub async fn update_profile(
     }
     if active.is_changed() {
         let txn = begin_write_as(db, Some(actor)).await?;
-        active.update(&*txn).await?;
+        active.update(&txn).await?;
         txn.commit().await?;
     }
     account(db, cipher, user_id).await
@@ -325,12 +325,12 @@ pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid
         .col_expr(user::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(user::Column::Id.eq(user_id))
         .filter(user::Column::DeletedAt.is_null())
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     if deleted.rows_affected == 0 {
         return Err(ServiceError::NotFound("user"));
     }
-    revoke_all_tokens(&*txn, user_id).await?;
+    revoke_all_tokens(&txn, user_id).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -370,16 +370,16 @@ pub async fn set_role(
     let txn = begin_write_as(db, Some(actor.into())).await?;
     let user = user::Entity::find_by_id(id)
         .filter(user::Column::DeletedAt.is_null())
-        .one(&*txn)
+        .one(&txn)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
     if user.role != role {
         let mut active = user.into_active_model();
         active.role = Set(role);
-        active.update(&*txn).await?;
-        revoke_all_tokens(&*txn, id).await?;
+        active.update(&txn).await?;
+        revoke_all_tokens(&txn, id).await?;
     }
-    let account = find_account(&*txn, cipher, id, false).await?;
+    let account = find_account(&txn, cipher, id, false).await?;
     txn.commit().await?;
     Ok(account)
 }
@@ -404,9 +404,9 @@ pub async fn restore_user(
         .col_expr(user::Column::DeletedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(user::Column::Id.eq(id))
         .filter(user::Column::DeletedAt.is_not_null())
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
-    let account = find_account(&*txn, cipher, id, false).await?;
+    let account = find_account(&txn, cipher, id, false).await?;
     txn.commit().await?;
     Ok(account)
 }
@@ -427,8 +427,8 @@ pub async fn bootstrap_admin(
         let mut active = user.into_active_model();
         active.role = Set(Role::Admin);
         active.deleted_at = Set(None);
-        let user = active.update(&*txn).await?;
-        revoke_all_tokens(&*txn, user.id).await?;
+        let user = active.update(&txn).await?;
+        revoke_all_tokens(&txn, user.id).await?;
         txn.commit().await?;
         return Ok(AdminBootstrap::Promoted);
     }
@@ -444,14 +444,14 @@ pub async fn bootstrap_admin(
         role: Set(Role::Admin),
         ..Default::default()
     }
-    .insert(&*txn)
+    .insert(&txn)
     .await?;
     profile::ActiveModel {
         user_id: Set(user.id),
         display_name: Set("Administrator".into()),
         ..Default::default()
     }
-    .insert(&*txn)
+    .insert(&txn)
     .await?;
     txn.commit().await?;
     Ok(AdminBootstrap::Created)

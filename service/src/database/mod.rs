@@ -1,4 +1,6 @@
-//! Connecting to the database: pool settings and the backend-specific options.
+//! Connecting to the database: URLs that never print their password, pool settings
+//! and the backend-specific options. The statement counter and write transactions
+//! live beside it (`statement_count.rs`, `write_txn.rs`) and are re-exported here.
 //!
 //! The pool settings are the usual production defaults (at most 20 connections, 5 kept
 //! open, connect timeout 2 s, idle timeout 30 s, statement timeout 10 s, a health
@@ -11,21 +13,17 @@
 //! - SQLite runs in WAL mode, so readers never block the writer, and waits for the
 //!   write lock up to the statement timeout.
 
+mod statement_count;
+mod write_txn;
+
 use std::fmt;
-use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::time::Duration;
 
-use entity::user::Role;
-use sea_orm::sea_query::{Expr, SelectStatement};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
-use sea_orm::{FromQueryResult, Statement};
-use uuid::Uuid;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+
+pub use statement_count::{count_statements, with_statement_count};
+pub use write_txn::{Actor, WriteTxn, begin_write, begin_write_as, begin_write_lazily_as};
 
 /// A database URL that never prints its password.
 #[derive(Clone, PartialEq, Eq)]
@@ -145,188 +143,6 @@ impl PoolSettings {
             opts.options([("idle_in_transaction_session_timeout", idle_in_transaction.as_str())])
         });
         options
-    }
-}
-
-tokio::task_local! {
-    static STATEMENTS: Arc<AtomicU32>;
-}
-
-/// Makes `db` (and every clone made afterwards) count each statement it runs into
-/// the counter of the task running it, if [`with_statement_count`] set one up.
-/// SeaORM calls the metric callback for every statement, inside transactions and
-/// loaders too, so the count is exact; this is how the N+1 tests see queries.
-pub fn count_statements(db: &mut DatabaseConnection) {
-    db.set_metric_callback(|_| {
-        let _ = STATEMENTS.try_with(|count| count.fetch_add(1, AtomicOrdering::Relaxed));
-    });
-}
-
-/// Runs `work` with a fresh statement counter and returns its output with the count.
-pub async fn with_statement_count<F: Future>(work: F) -> (F::Output, u32) {
-    let counter = Arc::new(AtomicU32::new(0));
-    let output = STATEMENTS.scope(counter.clone(), work).await;
-    (output, counter.load(AtomicOrdering::Relaxed))
-}
-
-/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a
-/// deferred transaction that reads and then writes cannot become the writer once
-/// another connection has committed, and fails at once with "database is locked"
-/// (the busy timeout does not apply). Taking the write lock up front makes it wait
-/// its turn instead. PostgreSQL ignores the option.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
-}
-
-/// Who a write is done for: the actor the audit trigger records and the subject the
-/// row-level security policies check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    pub id: Uuid,
-    pub role: Role,
-}
-
-/// A write transaction that knows who is writing.
-///
-/// PostgreSQL: `app.current_user_id` and `app.current_role` are set with
-/// `set_config(…, true)`, which lasts until this transaction ends and never leaks to
-/// the next user of the pooled connection. SQLite: the audit triggers write their rows
-/// without an actor, and this transaction fills it in before it commits (it holds the
-/// write lock, so every audit row after its starting mark is its own).
-pub struct WriteTxn {
-    txn: DatabaseTransaction,
-    actor: Option<Actor>,
-    /// PostgreSQL: an actor not yet set, to be set by the first read (see [`WriteTxn::first_read`]).
-    pending: Option<Actor>,
-    /// SQLite: the highest audit_log id before this transaction's own rows.
-    audit_mark: Option<i64>,
-}
-
-impl std::ops::Deref for WriteTxn {
-    type Target = DatabaseTransaction;
-
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-}
-
-pub async fn begin_write_as(db: &DatabaseConnection, actor: Option<Actor>) -> Result<WriteTxn, DbErr> {
-    let mut txn = WriteTxn {
-        txn: begin_write(db).await?,
-        actor: None,
-        pending: None,
-        audit_mark: None,
-    };
-    txn.act_as(actor).await?;
-    Ok(txn)
-}
-
-/// Like [`begin_write_as`], except that on PostgreSQL the actor is not set by a
-/// statement of its own but rides on the transaction's first statement, a read the
-/// write needs anyway ([`WriteTxn::first_read`]): one round trip fewer per write.
-pub async fn begin_write_lazily_as(db: &DatabaseConnection, actor: Actor) -> Result<WriteTxn, DbErr> {
-    let mut txn = WriteTxn {
-        txn: begin_write(db).await?,
-        actor: None,
-        pending: None,
-        audit_mark: None,
-    };
-    match txn.txn.get_database_backend() {
-        DbBackend::Postgres => txn.pending = Some(actor),
-        _ => txn.act_as(Some(actor)).await?,
-    }
-    Ok(txn)
-}
-
-impl WriteTxn {
-    /// Writes from here on are done for `actor` (registration acts as the new user).
-    pub async fn act_as(&mut self, actor: Option<Actor>) -> Result<(), DbErr> {
-        self.pending = None;
-        let backend = self.txn.get_database_backend();
-        match backend {
-            DbBackend::Postgres => {
-                let id = actor.map(|a| a.id.to_string()).unwrap_or_default();
-                let role = actor.map(|a| role_name(a.role)).unwrap_or_default();
-                let sql =
-                    "SELECT set_config('app.current_user_id', $1, true), set_config('app.current_role', $2, true)";
-                self.txn
-                    .execute_raw(Statement::from_sql_and_values(backend, sql, [id.into(), role.into()]))
-                    .await?;
-            }
-            _ => {
-                self.stamp_audit_rows().await?;
-                let row = self
-                    .txn
-                    .query_one_raw(Statement::from_string(
-                        backend,
-                        "SELECT coalesce(max(id), 0) FROM audit_log",
-                    ))
-                    .await?;
-                self.audit_mark = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
-            }
-        }
-        self.actor = actor;
-        Ok(())
-    }
-
-    /// Runs `select`; if the actor is still pending, with `set_config` for it added to
-    /// the select list. Those run as a row is produced, so before any write of this
-    /// transaction: the audit trigger and the row-level security policies see the
-    /// actor as if it had been set on its own. A select that finds nothing sets
-    /// nothing: the actor stays pending, so the caller must not write after an empty
-    /// first read (`books::create` fails instead).
-    pub async fn first_read<M: FromQueryResult>(&mut self, mut select: SelectStatement) -> Result<Vec<M>, DbErr> {
-        if let Some(actor) = self.pending {
-            select
-                .expr_as(
-                    Expr::cust_with_values("set_config('app.current_user_id', $1, true)", [actor.id.to_string()]),
-                    "acting_user_id",
-                )
-                .expr_as(
-                    Expr::cust_with_values("set_config('app.current_role', $1, true)", [role_name(actor.role)]),
-                    "acting_role",
-                );
-        }
-        let backend = self.txn.get_database_backend();
-        let rows = M::find_by_statement(backend.build(&select)).all(&self.txn).await?;
-        if !rows.is_empty()
-            && let Some(actor) = self.pending.take()
-        {
-            self.actor = Some(actor);
-        }
-        Ok(rows)
-    }
-
-    async fn stamp_audit_rows(&self) -> Result<(), DbErr> {
-        if let (Some(mark), Some(actor)) = (self.audit_mark, self.actor) {
-            let backend = self.txn.get_database_backend();
-            let sql = "UPDATE audit_log SET actor_id = ? WHERE id > ? AND actor_id IS NULL";
-            self.txn
-                .execute_raw(Statement::from_sql_and_values(
-                    backend,
-                    sql,
-                    [actor.id.into(), mark.into()],
-                ))
-                .await?;
-        }
-        Ok(())
-    }
-
-    pub async fn commit(self) -> Result<(), DbErr> {
-        self.stamp_audit_rows().await?;
-        self.txn.commit().await
-    }
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::User => "user",
-        Role::Guest => "guest",
     }
 }
 
