@@ -1,5 +1,6 @@
-//! Accounts: registration, login with revocable bearer tokens, profiles with an
-//! encrypted phone number, and the admin's view of users.
+//! Accounts: registration and profiles with an encrypted phone number here; logging
+//! in and out with revocable bearer tokens in `sessions.rs`; the admin's view of users
+//! in `admin.rs`. Both are re-exported, so callers name `accounts::login` either way.
 //!
 //! Every function takes a connection (or transaction) and already-parsed input
 //! from [`types`]; authorisation (who may call what) is the API's job, except the
@@ -8,6 +9,9 @@
 pub mod password;
 pub mod token;
 pub mod types;
+
+mod admin;
+mod sessions;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::user::Role;
@@ -18,6 +22,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub use admin::{admin_delete_user, bootstrap_admin, list_users, restore_user, set_role};
+use sessions::revoke_all_tokens;
+pub use sessions::{authenticate, login, logout};
 pub use types::{Bio, DisplayName, Email, FieldError, FieldErrors, Password, Phone};
 
 use crate::ServiceError;
@@ -161,115 +168,6 @@ pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAcc
     Ok(Account::assemble(user, Some(profile), cipher))
 }
 
-/// Verifies the credentials and issues a new token. Unknown accounts, deleted
-/// accounts and wrong passwords are indistinguishable to the caller: same error,
-/// and (thanks to a dummy verification) about the same time.
-pub async fn login(
-    db: &DatabaseConnection,
-    email: &str,
-    password: &str,
-    ttl: Duration,
-) -> Result<IssuedToken, ServiceError> {
-    let found = match Email::parse(email) {
-        Ok(email) => {
-            user::Entity::find()
-                .filter(user::Column::Email.eq(email.as_str()))
-                .filter(user::Column::DeletedAt.is_null())
-                .one(db)
-                .await?
-        }
-        Err(_) => None,
-    };
-    let password = password.to_owned();
-    let Some(user) = found else {
-        tokio::task::spawn_blocking(move || password::spend_one_verification(&password))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        return Err(ServiceError::InvalidCredentials);
-    };
-    let stored = user.password_hash.clone();
-    let (matches, password) = tokio::task::spawn_blocking(move || (password::verify(&password, &stored), password))
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    if !matches {
-        return Err(ServiceError::InvalidCredentials);
-    }
-    if password::needs_rehash(&user.password_hash) {
-        let upgraded = hash_off_thread(password).await?;
-        let mut active = user.clone().into_active_model();
-        active.password_hash = Set(upgraded);
-        let txn = begin_write_as(
-            db,
-            Some(Actor {
-                id: user.id,
-                role: user.role,
-            }),
-        )
-        .await?;
-        active.update(&txn).await?;
-        txn.commit().await?;
-        tracing::info!(user_id = %user.id, "upgraded a password hash to the current parameters");
-    }
-
-    let new_token = token::generate();
-    let expires_at = Utc::now() + ttl;
-    api_token::ActiveModel {
-        user_id: Set(user.id),
-        token_hash: Set(new_token.hash),
-        expires_at: Set(expires_at),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
-    Ok(IssuedToken {
-        token: new_token.secret,
-        expires_at,
-    })
-}
-
-/// The caller behind a presented bearer token, if it is known, unexpired, not
-/// revoked and its account not deleted. One query.
-pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Option<CurrentUser>, ServiceError> {
-    let Some(hash) = token::hash_presented(presented) else {
-        return Ok(None);
-    };
-    let found = api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(hash))
-        .filter(api_token::Column::RevokedAt.is_null())
-        .filter(api_token::Column::ExpiresAt.gt(Utc::now()))
-        .find_also_related(user::Entity)
-        .filter(user::Column::DeletedAt.is_null())
-        .one(db)
-        .await?;
-    Ok(found.and_then(|(token, user)| {
-        user.map(|u| CurrentUser {
-            id: u.id,
-            role: u.role,
-            token_id: token.id,
-        })
-    }))
-}
-
-pub async fn logout(db: &DatabaseConnection, caller: &CurrentUser) -> Result<(), ServiceError> {
-    api_token::Entity::update_many()
-        .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(api_token::Column::Id.eq(caller.token_id))
-        .filter(api_token::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-async fn revoke_all_tokens<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<u64, ServiceError> {
-    let result = api_token::Entity::update_many()
-        .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(api_token::Column::UserId.eq(user_id))
-        .filter(api_token::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
-}
-
 async fn find_account<C: ConnectionTrait>(
     db: &C,
     cipher: &FieldCipher,
@@ -333,126 +231,4 @@ pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid
     revoke_all_tokens(&txn, user_id).await?;
     txn.commit().await?;
     Ok(())
-}
-
-pub async fn list_users(
-    db: &DatabaseConnection,
-    cipher: &FieldCipher,
-    filter: UserFilter,
-    page: &PageRequest,
-) -> Result<Page<Account>, ServiceError> {
-    let mut query = user::Entity::find().find_also_related(profile::Entity);
-    if let Some(role) = filter.role {
-        query = query.filter(user::Column::Role.eq(role));
-    }
-    if !filter.include_deleted {
-        query = query.filter(user::Column::DeletedAt.is_null());
-    }
-    let order = Ordering::newest_first(user::Column::CreatedAt, user::Column::Id);
-    let rows = order.apply(query, page)?.all(db).await?;
-    let accounts = rows.into_iter().map(|(u, p)| Account::assemble(u, p, cipher)).collect();
-    Ok(pagination::finish(accounts, page, Account::cursor))
-}
-
-/// Changes a user's role and revokes their tokens, so the change is felt at once
-/// and the user signs in again under the new role. Admins cannot change their own
-/// role: that is how the last admin locks everyone out.
-pub async fn set_role(
-    db: &DatabaseConnection,
-    cipher: &FieldCipher,
-    actor: &CurrentUser,
-    id: Uuid,
-    role: Role,
-) -> Result<Account, ServiceError> {
-    if actor.id == id {
-        return Err(ServiceError::Conflict("you cannot change your own role".into()));
-    }
-    let txn = begin_write_as(db, Some(actor.into())).await?;
-    let user = user::Entity::find_by_id(id)
-        .filter(user::Column::DeletedAt.is_null())
-        .one(&txn)
-        .await?
-        .ok_or(ServiceError::NotFound("user"))?;
-    if user.role != role {
-        let mut active = user.into_active_model();
-        active.role = Set(role);
-        active.update(&txn).await?;
-        revoke_all_tokens(&txn, id).await?;
-    }
-    let account = find_account(&txn, cipher, id, false).await?;
-    txn.commit().await?;
-    Ok(account)
-}
-
-pub async fn admin_delete_user(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<(), ServiceError> {
-    if actor.id == id {
-        return Err(ServiceError::Conflict(
-            "use DELETE /me to delete your own account".into(),
-        ));
-    }
-    delete_account(db, actor.into(), id).await
-}
-
-pub async fn restore_user(
-    db: &DatabaseConnection,
-    cipher: &FieldCipher,
-    actor: Actor,
-    id: Uuid,
-) -> Result<Account, ServiceError> {
-    let txn = begin_write_as(db, Some(actor)).await?;
-    user::Entity::update_many()
-        .col_expr(user::Column::DeletedAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(user::Column::Id.eq(id))
-        .filter(user::Column::DeletedAt.is_not_null())
-        .exec(&txn)
-        .await?;
-    let account = find_account(&txn, cipher, id, false).await?;
-    txn.commit().await?;
-    Ok(account)
-}
-
-/// Makes `email` an admin: promotes (and restores) an existing account, or creates
-/// one with `password`. There is no default admin and no default password.
-pub async fn bootstrap_admin(
-    db: &DatabaseConnection,
-    email: &Email,
-    password: Option<Password>,
-) -> Result<AdminBootstrap, ServiceError> {
-    let existing = user::Entity::find()
-        .filter(user::Column::Email.eq(email.as_str()))
-        .one(db)
-        .await?;
-    if let Some(user) = existing {
-        let txn = begin_write_as(db, None).await?;
-        let mut active = user.into_active_model();
-        active.role = Set(Role::Admin);
-        active.deleted_at = Set(None);
-        let user = active.update(&txn).await?;
-        revoke_all_tokens(&txn, user.id).await?;
-        txn.commit().await?;
-        return Ok(AdminBootstrap::Promoted);
-    }
-    let password =
-        password.ok_or_else(|| ServiceError::Invalid("a password is needed to create a new admin".into()))?;
-    let password_hash = hash_off_thread(password.expose().to_owned()).await?;
-    let id = Uuid::now_v7();
-    let txn = begin_write_as(db, Some(Actor { id, role: Role::Admin })).await?;
-    let user = user::ActiveModel {
-        id: Set(id),
-        email: Set(email.as_str().to_owned()),
-        password_hash: Set(password_hash),
-        role: Set(Role::Admin),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    profile::ActiveModel {
-        user_id: Set(user.id),
-        display_name: Set("Administrator".into()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(AdminBootstrap::Created)
 }

@@ -1,0 +1,112 @@
+//! Sessions: logging in for a revocable bearer token, checking one, logging out.
+
+use super::*;
+
+/// Verifies the credentials and issues a new token. Unknown accounts, deleted
+/// accounts and wrong passwords are indistinguishable to the caller: same error,
+/// and (thanks to a dummy verification) about the same time.
+pub async fn login(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+    ttl: Duration,
+) -> Result<IssuedToken, ServiceError> {
+    let found = match Email::parse(email) {
+        Ok(email) => {
+            user::Entity::find()
+                .filter(user::Column::Email.eq(email.as_str()))
+                .filter(user::Column::DeletedAt.is_null())
+                .one(db)
+                .await?
+        }
+        Err(_) => None,
+    };
+    let password = password.to_owned();
+    let Some(user) = found else {
+        tokio::task::spawn_blocking(move || password::spend_one_verification(&password))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        return Err(ServiceError::InvalidCredentials);
+    };
+    let stored = user.password_hash.clone();
+    let (matches, password) = tokio::task::spawn_blocking(move || (password::verify(&password, &stored), password))
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    if !matches {
+        return Err(ServiceError::InvalidCredentials);
+    }
+    if password::needs_rehash(&user.password_hash) {
+        let upgraded = hash_off_thread(password).await?;
+        let mut active = user.clone().into_active_model();
+        active.password_hash = Set(upgraded);
+        let txn = begin_write_as(
+            db,
+            Some(Actor {
+                id: user.id,
+                role: user.role,
+            }),
+        )
+        .await?;
+        active.update(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(user_id = %user.id, "upgraded a password hash to the current parameters");
+    }
+
+    let new_token = token::generate();
+    let expires_at = Utc::now() + ttl;
+    api_token::ActiveModel {
+        user_id: Set(user.id),
+        token_hash: Set(new_token.hash),
+        expires_at: Set(expires_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(IssuedToken {
+        token: new_token.secret,
+        expires_at,
+    })
+}
+
+/// The caller behind a presented bearer token, if it is known, unexpired, not
+/// revoked and its account not deleted. One query.
+pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Option<CurrentUser>, ServiceError> {
+    let Some(hash) = token::hash_presented(presented) else {
+        return Ok(None);
+    };
+    let found = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .filter(api_token::Column::ExpiresAt.gt(Utc::now()))
+        .find_also_related(user::Entity)
+        .filter(user::Column::DeletedAt.is_null())
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(token, user)| {
+        user.map(|u| CurrentUser {
+            id: u.id,
+            role: u.role,
+            token_id: token.id,
+        })
+    }))
+}
+
+pub async fn logout(db: &DatabaseConnection, caller: &CurrentUser) -> Result<(), ServiceError> {
+    api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(api_token::Column::Id.eq(caller.token_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn revoke_all_tokens<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<u64, ServiceError> {
+    let result = api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(api_token::Column::UserId.eq(user_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
