@@ -10,7 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::ServiceError;
-use crate::input::{FieldErrors, optional_text, text};
+use crate::input::{AllFields, optional_text, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::visibility::live_book_ids;
 
@@ -22,14 +22,13 @@ pub struct NewAuthor {
 
 impl NewAuthor {
     pub fn parse(name: &str, bio: Option<&str>) -> Result<Self, ServiceError> {
-        let mut errors = FieldErrors::default();
-        let name = errors.take(text("name", name, 1, 255, false));
-        let bio = errors.take(optional_text("bio", bio, 10_000, true));
-        errors.into_result().map_err(ServiceError::InvalidFields)?;
-        Ok(Self {
-            name: name.unwrap_or_default(),
-            bio: bio.flatten(),
-        })
+        let (name, bio) = (
+            text("name", name, 1, 255, false),
+            optional_text("bio", bio, 10_000, true),
+        )
+            .all()
+            .map_err(ServiceError::InvalidFields)?;
+        Ok(Self { name, bio })
     }
 }
 
@@ -42,10 +41,12 @@ pub struct AuthorChanges {
 
 impl AuthorChanges {
     pub fn parse(name: Option<&str>, bio: Option<Option<&str>>) -> Result<Self, ServiceError> {
-        let mut errors = FieldErrors::default();
-        let name = name.and_then(|n| errors.take(text("name", n, 1, 255, false)));
-        let bio = bio.map(|b| errors.take(optional_text("bio", b, 10_000, true)).flatten());
-        errors.into_result().map_err(ServiceError::InvalidFields)?;
+        let (name, bio) = (
+            name.map(|n| text("name", n, 1, 255, false)).transpose(),
+            bio.map(|b| optional_text("bio", b, 10_000, true)).transpose(),
+        )
+            .all()
+            .map_err(ServiceError::InvalidFields)?;
         Ok(Self { name, bio })
     }
 }

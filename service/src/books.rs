@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::ServiceError;
 use crate::categories;
 use crate::database::{Actor, begin_write_as, begin_write_lazily_as};
-use crate::input::{FieldError, FieldErrors, distinct_ids, optional_text, text};
+use crate::input::{AllFields, FieldError, distinct_ids, optional_text, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::statement_cache::ByIdStatement;
 use crate::visibility::by_live_user;
@@ -149,23 +149,22 @@ impl NewBook {
         published_year: Option<i32>,
         category_ids: &[Uuid],
     ) -> Result<Self, ServiceError> {
-        let mut errors = FieldErrors::default();
-        let title = errors.take(text("title", title, 1, 500, false));
-        let description = errors.take(optional_text("description", description, 20_000, true));
-        let isbn = isbn
-            .map(str::trim)
-            .filter(|i| !i.is_empty())
-            .and_then(|i| errors.take(parse_isbn(i)));
-        let published_year = published_year.and_then(|y| errors.take(parse_year(y)));
-        let category_ids = errors.take(distinct_ids("category_ids", category_ids, MAX_CATEGORIES));
-        errors.into_result().map_err(ServiceError::InvalidFields)?;
+        let (title, description, isbn, published_year, category_ids) = (
+            text("title", title, 1, 500, false),
+            optional_text("description", description, 20_000, true),
+            given(isbn).map(parse_isbn).transpose(),
+            published_year.map(parse_year).transpose(),
+            distinct_ids("category_ids", category_ids, MAX_CATEGORIES),
+        )
+            .all()
+            .map_err(ServiceError::InvalidFields)?;
         Ok(Self {
             author_id,
-            title: title.unwrap_or_default(),
-            description: description.flatten(),
+            title,
+            description,
             isbn,
             published_year,
-            category_ids: category_ids.unwrap_or_default(),
+            category_ids,
         })
     }
 }
@@ -188,21 +187,29 @@ impl BookChanges {
         isbn: Option<Option<&str>>,
         published_year: Option<Option<i32>>,
     ) -> Result<Self, ServiceError> {
-        let mut errors = FieldErrors::default();
-        let changes = BookChanges {
+        let (title, description, isbn, published_year) = (
+            title.map(|t| text("title", t, 1, 500, false)).transpose(),
+            description
+                .map(|d| optional_text("description", d, 20_000, true))
+                .transpose(),
+            isbn.map(|i| given(i).map(parse_isbn).transpose()).transpose(),
+            published_year.map(|y| y.map(parse_year).transpose()).transpose(),
+        )
+            .all()
+            .map_err(ServiceError::InvalidFields)?;
+        Ok(BookChanges {
             author_id,
-            title: title.and_then(|t| errors.take(text("title", t, 1, 500, false))),
-            description: description.map(|d| errors.take(optional_text("description", d, 20_000, true)).flatten()),
-            isbn: isbn.map(|i| {
-                i.map(str::trim)
-                    .filter(|i| !i.is_empty())
-                    .and_then(|i| errors.take(parse_isbn(i)))
-            }),
-            published_year: published_year.map(|y| y.and_then(|y| errors.take(parse_year(y)))),
-        };
-        errors.into_result().map_err(ServiceError::InvalidFields)?;
-        Ok(changes)
+            title,
+            description,
+            isbn,
+            published_year,
+        })
     }
+}
+
+/// An optional text field with its blanks trimmed; blank is the same as absent.
+fn given(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|text| !text.is_empty())
 }
 
 fn ordering(sort: BookSort) -> Ordering {

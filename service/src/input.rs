@@ -1,6 +1,6 @@
 //! Shared rules for parsing input into domain values. Each parser returns a
-//! [`FieldError`] naming its field, and [`FieldErrors`] collects them so a client
-//! sees every problem in one response.
+//! [`FieldError`] naming its field, and [`AllFields`] collects them so a client sees
+//! every problem in one response.
 
 use uuid::Uuid;
 
@@ -20,19 +20,39 @@ impl FieldError {
     }
 }
 
-/// Collects field errors while parsing a whole request.
-#[derive(Debug, Default)]
-pub struct FieldErrors(pub Vec<FieldError>);
-
-impl FieldErrors {
-    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
-        result.map_err(|e| self.0.push(e)).ok()
-    }
-
-    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
-    }
+/// Every field of a request parsed at once: a tuple of each field's result becomes the
+/// tuple of values, or every field's error together, so a client sees every problem in
+/// one response. `(text(…), parse_year(…)).all()?` — no value is read before all of
+/// them are known good, so there is no placeholder to fill and no arm to call
+/// impossible.
+pub trait AllFields {
+    type Values;
+    fn all(self) -> Result<Self::Values, Vec<FieldError>>;
 }
+
+macro_rules! all_fields {
+    ($($value:ident: $ty:ident),+) => {
+        impl<$($ty),+> AllFields for ($(Result<$ty, FieldError>,)+) {
+            type Values = ($($ty,)+);
+
+            fn all(self) -> Result<Self::Values, Vec<FieldError>> {
+                let ($($value,)+) = self;
+                let mut errors = Vec::new();
+                $(let $value = $value.map_err(|e| errors.push(e));)+
+                match ($($value,)+) {
+                    ($(Ok($value),)+) => Ok(($($value,)+)),
+                    _ => Err(errors),
+                }
+            }
+        }
+    };
+}
+
+all_fields!(a: A);
+all_fields!(a: A, b: B);
+all_fields!(a: A, b: B, c: C);
+all_fields!(a: A, b: B, c: C, d: D);
+all_fields!(a: A, b: B, c: C, d: D, e: E);
 
 /// Trimmed text of `min..=max` characters. The maximum counts the text as sent, so it
 /// is exactly the `maxLength` the OpenAPI document states; the minimum counts what is

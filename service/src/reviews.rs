@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::ServiceError;
 use crate::accounts::CurrentUser;
 use crate::database::begin_write_as;
-use crate::input::{FieldError, FieldErrors, optional_text, text};
+use crate::input::{AllFields, FieldError, optional_text, text};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::{by_live_book, by_live_user, require_live_book};
 
@@ -46,16 +46,14 @@ pub struct NewReview {
 
 impl NewReview {
     pub fn parse(rating: i64, title: Option<&str>, body: &str) -> Result<Self, ServiceError> {
-        let mut errors = FieldErrors::default();
-        let rating = errors.take(parse_rating(rating));
-        let title = errors.take(optional_text("title", title, 200, false));
-        let body = errors.take(text("body", body, 1, 20_000, true));
-        errors.into_result().map_err(ServiceError::InvalidFields)?;
-        Ok(Self {
-            rating: rating.unwrap_or(1),
-            title: title.flatten(),
-            body: body.unwrap_or_default(),
-        })
+        let (rating, title, body) = (
+            parse_rating(rating),
+            optional_text("title", title, 200, false),
+            text("body", body, 1, 20_000, true),
+        )
+            .all()
+            .map_err(ServiceError::InvalidFields)?;
+        Ok(Self { rating, title, body })
     }
 }
 
@@ -68,14 +66,14 @@ pub struct ReviewChanges {
 
 impl ReviewChanges {
     pub fn parse(rating: Option<i64>, title: Option<Option<&str>>, body: Option<&str>) -> Result<Self, ServiceError> {
-        let mut errors = FieldErrors::default();
-        let changes = ReviewChanges {
-            rating: rating.and_then(|r| errors.take(parse_rating(r))),
-            title: title.map(|t| errors.take(optional_text("title", t, 200, false)).flatten()),
-            body: body.and_then(|b| errors.take(text("body", b, 1, 20_000, true))),
-        };
-        errors.into_result().map_err(ServiceError::InvalidFields)?;
-        Ok(changes)
+        let (rating, title, body) = (
+            rating.map(parse_rating).transpose(),
+            title.map(|t| optional_text("title", t, 200, false)).transpose(),
+            body.map(|b| text("body", b, 1, 20_000, true)).transpose(),
+        )
+            .all()
+            .map_err(ServiceError::InvalidFields)?;
+        Ok(ReviewChanges { rating, title, body })
     }
 }
 

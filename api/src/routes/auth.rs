@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use service::accounts::{self, DisplayName, Email, FieldErrors, NewAccount, Password};
+use service::accounts::{self, AllFields, DisplayName, Email, NewAccount, Password};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -35,19 +35,17 @@ pub struct RegisterRequest {
 
 impl RegisterRequest {
     fn parse(self) -> Result<NewAccount, ApiError> {
-        let mut errors = FieldErrors::default();
-        let email = errors.take(Email::parse(&self.email));
-        let password = errors.take(Password::parse(&self.password));
-        let display_name = errors.take(DisplayName::parse(&self.display_name));
-        errors.into_result()?;
-        match (email, password, display_name) {
-            (Some(email), Some(password), Some(display_name)) => Ok(NewAccount {
-                email,
-                password,
-                display_name,
-            }),
-            _ => Err(ApiError::Internal),
-        }
+        let (email, password, display_name) = (
+            Email::parse(&self.email),
+            Password::parse(&self.password),
+            DisplayName::parse(&self.display_name),
+        )
+            .all()?;
+        Ok(NewAccount {
+            email,
+            password,
+            display_name,
+        })
     }
 }
 

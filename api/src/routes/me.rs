@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, web};
 use serde::Deserialize;
-use service::accounts::{self, Bio, DisplayName, FieldErrors, Phone, ProfileChanges};
+use service::accounts::{self, AllFields, Bio, DisplayName, Phone, ProfileChanges};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -49,22 +49,17 @@ pub struct ProfilePatch {
 
 impl ProfilePatch {
     fn parse(self) -> Result<ProfileChanges, ApiError> {
-        let mut errors = FieldErrors::default();
-        let changes = ProfileChanges {
-            display_name: self.display_name.and_then(|n| errors.take(DisplayName::parse(&n))),
-            bio: match self.bio {
-                Some(Some(bio)) => errors.take(Bio::parse(&bio)).map(Some),
-                Some(None) => Some(None),
-                None => None,
-            },
-            phone: match self.phone {
-                Some(Some(phone)) => errors.take(Phone::parse(&phone)).map(Some),
-                Some(None) => Some(None),
-                None => None,
-            },
-        };
-        errors.into_result()?;
-        Ok(changes)
+        let (display_name, bio, phone) = (
+            self.display_name.map(|n| DisplayName::parse(&n)).transpose(),
+            self.bio.map(|b| b.map(|b| Bio::parse(&b)).transpose()).transpose(),
+            self.phone.map(|p| p.map(|p| Phone::parse(&p)).transpose()).transpose(),
+        )
+            .all()?;
+        Ok(ProfileChanges {
+            display_name,
+            bio,
+            phone,
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use uuid::Uuid;
 pub use admin::{admin_delete_user, bootstrap_admin, list_users, restore_user, set_role};
 use sessions::revoke_all_tokens;
 pub use sessions::{authenticate, login, logout};
-pub use types::{Bio, DisplayName, Email, FieldError, FieldErrors, Password, Phone};
+pub use types::{AllFields, Bio, DisplayName, Email, FieldError, Password, Phone};
 
 use crate::ServiceError;
 use crate::database::{Actor, begin_write_as};

@@ -7,7 +7,7 @@ use std::fmt;
 
 use validator::ValidateEmail;
 
-pub use crate::input::{FieldError, FieldErrors};
+pub use crate::input::{AllFields, FieldError};
 
 /// A syntactically valid email address, trimmed and lower-cased (so lookups and the
 /// unique index agree on what "the same address" means).
@@ -196,11 +196,16 @@ mod tests {
 
     #[test]
     fn all_field_errors_are_collected() {
-        let mut errors = FieldErrors::default();
-        errors.take(Email::parse("nope"));
-        errors.take(Password::parse("short"));
-        errors.take(DisplayName::parse("Ada"));
-        let fields: Vec<_> = errors.into_result().unwrap_err().into_iter().map(|e| e.field).collect();
+        let parsed = (
+            Email::parse("nope"),
+            Password::parse("short"),
+            DisplayName::parse("Ada"),
+        )
+            .all();
+        let fields: Vec<_> = parsed.unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["email", "password"]);
+        let parsed = (Email::parse("ada@example.com"), DisplayName::parse(" Ada ")).all();
+        let (email, name) = parsed.unwrap();
+        assert_eq!((email.as_str(), name.as_str()), ("ada@example.com", "Ada"));
     }
 }
