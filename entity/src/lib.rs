@@ -15,6 +15,7 @@ pub mod author;
 pub mod book;
 pub mod book_category;
 pub mod category;
+pub mod isbn;
 pub mod profile;
 pub mod review;
 pub mod shelf_entry;

@@ -8,6 +8,7 @@
 //! A page of 1 and a page of 100 cost the same two statements.
 
 use chrono::{Datelike, Utc};
+use entity::isbn::Isbn;
 use entity::{author, book, book_category, category, review};
 use std::collections::HashMap;
 
@@ -76,48 +77,11 @@ pub struct BookDetail {
     pub review_count: i64,
 }
 
-/// Parsed ISBN: accepts ISBN-13 or ISBN-10 (converted to 13), with or without hyphens.
+/// An ISBN-13 or ISBN-10 (`entity::isbn::Isbn`), stored as its 13 digits.
 pub fn parse_isbn(raw: &str) -> Result<String, FieldError> {
-    let digits: String = raw.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
-    let invalid = || FieldError::new("isbn", "must be a valid ISBN-10 or ISBN-13");
-    let thirteen = match digits.len() {
-        13 if digits.chars().all(|c| c.is_ascii_digit()) => digits,
-        10 => {
-            let (body, check) = digits.split_at(9);
-            if !body.chars().all(|c| c.is_ascii_digit()) {
-                return Err(invalid());
-            }
-            let sum: u32 = body
-                .bytes()
-                .enumerate()
-                .map(|(i, b)| u32::from(b - b'0') * (10 - i as u32))
-                .sum();
-            let expected = (11 - sum % 11) % 11;
-            let given = match check {
-                "X" | "x" => 10,
-                d => d.parse::<u32>().map_err(|_| invalid())?,
-            };
-            if given != expected {
-                return Err(invalid());
-            }
-            let prefix = format!("978{body}");
-            format!("{prefix}{}", isbn13_check_digit(&prefix))
-        }
-        _ => return Err(invalid()),
-    };
-    if isbn13_check_digit(&thirteen[..12]) != thirteen[12..].parse::<u32>().unwrap_or(99) {
-        return Err(invalid());
-    }
-    Ok(thirteen)
-}
-
-fn isbn13_check_digit(first12: &str) -> u32 {
-    let sum: u32 = first12
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    (10 - sum % 10) % 10
+    Isbn::parse(raw)
+        .map(Isbn::into_string)
+        .map_err(|e| FieldError::new("isbn", e.to_string()))
 }
 
 pub fn parse_year(year: i32) -> Result<i32, FieldError> {

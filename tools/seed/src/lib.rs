@@ -18,6 +18,7 @@ mod words;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
+use entity::isbn::Isbn;
 use entity::{
     author, book, book_category, category, profile, review, shelf_entry, shelf_entry::ShelfStatus, user, user::Role,
 };
@@ -268,7 +269,8 @@ impl Generator {
                     _ => format!("A {} {}", self.pick(words::ADJECTIVES), self.pick(words::NOUNS)),
                 };
                 let description = self.rng.random_bool(0.9).then(|| self.sentence(30));
-                let isbn = Some(isbn13(978_000_000_000 + (first_index + rows.len()) as u64));
+                let isbn =
+                    Some(Isbn::from_first_twelve(978_000_000_000 + (first_index + rows.len()) as u64).into_string());
                 let published_year = Some(self.rng.random_range(1850..=2026));
                 rows.push(book::Model {
                     id,
@@ -406,26 +408,9 @@ impl Generator {
     }
 }
 
-/// A valid ISBN-13 for a 12-digit prefix (adds the check digit).
-fn isbn13(prefix12: u64) -> String {
-    let digits = format!("{prefix12:012}");
-    let sum: u32 = digits
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{digits}{}", (10 - sum % 10) % 10)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn isbn_check_digit_is_right() {
-        // 978-0-306-40615-7 is the textbook example.
-        assert_eq!(isbn13(978_030_640_615), "9780306406157");
-    }
 
     #[test]
     fn the_clock_gives_time_ordered_v7_ids() {
