@@ -10,7 +10,6 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::ServiceError;
-use crate::input::{AllFields, optional_text, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::visibility::live_book_ids;
 
@@ -20,18 +19,6 @@ pub struct NewAuthor {
     pub bio: Option<String>,
 }
 
-impl NewAuthor {
-    pub fn parse(name: &str, bio: Option<&str>) -> Result<Self, ServiceError> {
-        let (name, bio) = (
-            text("name", name, 1, 255, false),
-            optional_text("bio", bio, 10_000, true),
-        )
-            .all()
-            .map_err(ServiceError::InvalidFields)?;
-        Ok(Self { name, bio })
-    }
-}
-
 /// Changes to an author; `None` leaves a field alone, `bio: Some(None)` clears it.
 #[derive(Debug, Default)]
 pub struct AuthorChanges {
@@ -39,15 +26,16 @@ pub struct AuthorChanges {
     pub bio: Option<Option<String>>,
 }
 
-impl AuthorChanges {
-    pub fn parse(name: Option<&str>, bio: Option<Option<&str>>) -> Result<Self, ServiceError> {
-        let (name, bio) = (
-            name.map(|n| text("name", n, 1, 255, false)).transpose(),
-            bio.map(|b| optional_text("bio", b, 10_000, true)).transpose(),
-        )
-            .all()
-            .map_err(ServiceError::InvalidFields)?;
-        Ok(Self { name, bio })
+/// The rules of each field a client sends for an author (see `books::fields`).
+pub mod fields {
+    use crate::input::{FieldError, optional_text, text};
+
+    pub fn name(raw: &str) -> Result<String, FieldError> {
+        text("name", raw, 1, 255, false)
+    }
+
+    pub fn bio(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+        optional_text("bio", raw, 10_000, true)
     }
 }
 

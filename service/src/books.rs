@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::ServiceError;
 use crate::categories;
 use crate::database::{Actor, begin_write_as, begin_write_lazily_as};
-use crate::input::{AllFields, FieldError, distinct_ids, optional_text, text};
+use crate::input::{FieldError, distinct_ids};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::statement_cache::ByIdStatement;
 use crate::visibility::by_live_user;
@@ -104,35 +104,6 @@ pub struct NewBook {
     pub category_ids: Vec<Uuid>,
 }
 
-impl NewBook {
-    pub fn parse(
-        author_id: Uuid,
-        title: &str,
-        description: Option<&str>,
-        isbn: Option<&str>,
-        published_year: Option<i32>,
-        category_ids: &[Uuid],
-    ) -> Result<Self, ServiceError> {
-        let (title, description, isbn, published_year, category_ids) = (
-            text("title", title, 1, 500, false),
-            optional_text("description", description, 20_000, true),
-            given(isbn).map(parse_isbn).transpose(),
-            published_year.map(parse_year).transpose(),
-            distinct_ids("category_ids", category_ids, MAX_CATEGORIES),
-        )
-            .all()
-            .map_err(ServiceError::InvalidFields)?;
-        Ok(Self {
-            author_id,
-            title,
-            description,
-            isbn,
-            published_year,
-            category_ids,
-        })
-    }
-}
-
 /// Changes to a book. `None` leaves a field alone; `Some(None)` clears a nullable one.
 #[derive(Debug, Default)]
 pub struct BookChanges {
@@ -143,31 +114,34 @@ pub struct BookChanges {
     pub published_year: Option<Option<i32>>,
 }
 
-impl BookChanges {
-    pub fn parse(
-        author_id: Option<Uuid>,
-        title: Option<&str>,
-        description: Option<Option<&str>>,
-        isbn: Option<Option<&str>>,
-        published_year: Option<Option<i32>>,
-    ) -> Result<Self, ServiceError> {
-        let (title, description, isbn, published_year) = (
-            title.map(|t| text("title", t, 1, 500, false)).transpose(),
-            description
-                .map(|d| optional_text("description", d, 20_000, true))
-                .transpose(),
-            isbn.map(|i| given(i).map(parse_isbn).transpose()).transpose(),
-            published_year.map(|y| y.map(parse_year).transpose()).transpose(),
-        )
-            .all()
-            .map_err(ServiceError::InvalidFields)?;
-        Ok(BookChanges {
-            author_id,
-            title,
-            description,
-            isbn,
-            published_year,
-        })
+/// The rules of each field a client sends for a book, for the API to parse a body with
+/// (`(fields::title(…), …).all()`): one function per field, so a create and a patch
+/// apply the same ones.
+pub mod fields {
+    use uuid::Uuid;
+
+    use super::{MAX_CATEGORIES, given, parse_isbn, parse_year};
+    use crate::input::{FieldError, distinct_ids, optional_text, text};
+
+    pub fn title(raw: &str) -> Result<String, FieldError> {
+        text("title", raw, 1, 500, false)
+    }
+
+    pub fn description(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+        optional_text("description", raw, 20_000, true)
+    }
+
+    /// Blank is no ISBN.
+    pub fn isbn(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+        given(raw).map(parse_isbn).transpose()
+    }
+
+    pub fn published_year(year: Option<i32>) -> Result<Option<i32>, FieldError> {
+        year.map(parse_year).transpose()
+    }
+
+    pub fn category_ids(ids: &[Uuid]) -> Result<Vec<Uuid>, FieldError> {
+        distinct_ids("category_ids", ids, MAX_CATEGORIES)
     }
 }
 

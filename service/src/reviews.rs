@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::ServiceError;
 use crate::accounts::CurrentUser;
 use crate::database::begin_write_as;
-use crate::input::{AllFields, FieldError, optional_text, text};
+use crate::input::FieldError;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::{by_live_book, by_live_user, require_live_book};
 
@@ -44,19 +44,6 @@ pub struct NewReview {
     pub body: String,
 }
 
-impl NewReview {
-    pub fn parse(rating: i64, title: Option<&str>, body: &str) -> Result<Self, ServiceError> {
-        let (rating, title, body) = (
-            parse_rating(rating),
-            optional_text("title", title, 200, false),
-            text("body", body, 1, 20_000, true),
-        )
-            .all()
-            .map_err(ServiceError::InvalidFields)?;
-        Ok(Self { rating, title, body })
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct ReviewChanges {
     pub rating: Option<i16>,
@@ -64,16 +51,18 @@ pub struct ReviewChanges {
     pub body: Option<String>,
 }
 
-impl ReviewChanges {
-    pub fn parse(rating: Option<i64>, title: Option<Option<&str>>, body: Option<&str>) -> Result<Self, ServiceError> {
-        let (rating, title, body) = (
-            rating.map(parse_rating).transpose(),
-            title.map(|t| optional_text("title", t, 200, false)).transpose(),
-            body.map(|b| text("body", b, 1, 20_000, true)).transpose(),
-        )
-            .all()
-            .map_err(ServiceError::InvalidFields)?;
-        Ok(ReviewChanges { rating, title, body })
+/// The rules of each field a client sends for a review (see `books::fields`).
+pub mod fields {
+    use crate::input::{FieldError, optional_text, text};
+
+    pub use super::parse_rating as rating;
+
+    pub fn title(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+        optional_text("title", raw, 200, false)
+    }
+
+    pub fn body(raw: &str) -> Result<String, FieldError> {
+        text("body", raw, 1, 20_000, true)
     }
 }
 

@@ -33,12 +33,14 @@ pub struct RegisterRequest {
     pub display_name: String,
 }
 
-impl RegisterRequest {
-    fn parse(self) -> Result<NewAccount, ApiError> {
+impl TryFrom<RegisterRequest> for NewAccount {
+    type Error = ApiError;
+
+    fn try_from(body: RegisterRequest) -> Result<Self, ApiError> {
         let (email, password, display_name) = (
-            Email::parse(&self.email),
-            Password::parse(&self.password),
-            DisplayName::parse(&self.display_name),
+            Email::parse(&body.email),
+            Password::parse(&body.password),
+            DisplayName::parse(&body.display_name),
         )
             .all()?;
         Ok(NewAccount {
@@ -65,7 +67,7 @@ pub async fn register(
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.throttle.registration(client_address(&req)).await?;
-    let new = body.into_inner().parse()?;
+    let new = NewAccount::try_from(body.into_inner())?;
     let account = accounts::register(&ctx.db, &ctx.cipher, new)
         .await
         .map_err(|err| match err {

@@ -2,8 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use service::authors::{self, AuthorChanges, NewAuthor};
+use service::authors::{self, AuthorChanges, NewAuthor, fields};
 use service::cache::{Change, Key};
+use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -108,6 +109,15 @@ pub struct NewAuthorBody {
     pub bio: Option<String>,
 }
 
+impl TryFrom<NewAuthorBody> for NewAuthor {
+    type Error = ApiError;
+
+    fn try_from(body: NewAuthorBody) -> Result<Self, ApiError> {
+        let (name, bio) = (fields::name(&body.name), fields::bio(body.bio.as_deref())).all()?;
+        Ok(NewAuthor { name, bio })
+    }
+}
+
 #[utoipa::path(operation_id = "authors_create", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
     responses(
         (status = 201, body = AuthorView, description = "Created"),
@@ -122,7 +132,7 @@ pub async fn create(
     _admin: Admin,
     body: Json<NewAuthorBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewAuthor::parse(&body.name, body.bio.as_deref())?;
+    let new = NewAuthor::try_from(body.into_inner())?;
     let author = authors::create(&ctx.db, new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/authors/{}", author.id)))
@@ -138,6 +148,19 @@ pub struct AuthorPatch {
     #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>, max_length = 10000)]
     pub bio: Option<Option<String>>,
+}
+
+impl TryFrom<AuthorPatch> for AuthorChanges {
+    type Error = ApiError;
+
+    fn try_from(body: AuthorPatch) -> Result<Self, ApiError> {
+        let (name, bio) = (
+            body.name.as_deref().map(fields::name).transpose(),
+            body.bio.map(|b| fields::bio(b.as_deref())).transpose(),
+        )
+            .all()?;
+        Ok(AuthorChanges { name, bio })
+    }
 }
 
 #[utoipa::path(operation_id = "authors_update", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
@@ -157,8 +180,7 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<AuthorPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let changes = AuthorChanges::parse(body.name.as_deref(), body.bio.as_ref().map(|b| b.as_deref()))?;
+    let changes = AuthorChanges::try_from(body.into_inner())?;
     let author = authors::update(&ctx.db, id.into_inner(), changes).await?;
     ctx.written([Change::Author(author.id)]).await;
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))

@@ -3,8 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
-use service::books::{self, BookChanges, BookFilter, BookSort, NewBook};
+use service::books::{self, BookChanges, BookFilter, BookSort, NewBook, fields};
 use service::cache::{Change, Key};
+use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -135,6 +136,29 @@ pub struct NewBookBody {
     pub category_ids: Vec<Uuid>,
 }
 
+impl TryFrom<NewBookBody> for NewBook {
+    type Error = ApiError;
+
+    fn try_from(b: NewBookBody) -> Result<Self, ApiError> {
+        let (title, description, isbn, published_year, category_ids) = (
+            fields::title(&b.title),
+            fields::description(b.description.as_deref()),
+            fields::isbn(b.isbn.as_deref()),
+            fields::published_year(b.published_year),
+            fields::category_ids(&b.category_ids),
+        )
+            .all()?;
+        Ok(NewBook {
+            author_id: b.author_id,
+            title,
+            description,
+            isbn,
+            published_year,
+            category_ids,
+        })
+    }
+}
+
 #[utoipa::path(operation_id = "books_create", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
     responses(
         (status = 201, body = BookDetailView, description = "Created"),
@@ -150,15 +174,7 @@ pub async fn create(
     Admin(admin): Admin,
     body: Json<NewBookBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let new = NewBook::parse(
-        b.author_id,
-        &b.title,
-        b.description.as_deref(),
-        b.isbn.as_deref(),
-        b.published_year,
-        &b.category_ids,
-    )?;
+    let new = NewBook::try_from(body.into_inner())?;
     let book = books::create(&ctx.db, (&admin).into(), new).await?;
     ctx.written([Change::Book(book.item.book.id)]).await;
     let location = format!("/books/{}", book.item.book.id);
@@ -184,6 +200,27 @@ pub struct BookPatch {
     pub published_year: Option<Option<i32>>,
 }
 
+impl TryFrom<BookPatch> for BookChanges {
+    type Error = ApiError;
+
+    fn try_from(b: BookPatch) -> Result<Self, ApiError> {
+        let (title, description, isbn, published_year) = (
+            b.title.as_deref().map(fields::title).transpose(),
+            b.description.map(|d| fields::description(d.as_deref())).transpose(),
+            b.isbn.map(|i| fields::isbn(i.as_deref())).transpose(),
+            b.published_year.map(fields::published_year).transpose(),
+        )
+            .all()?;
+        Ok(BookChanges {
+            author_id: b.author_id,
+            title,
+            description,
+            isbn,
+            published_year,
+        })
+    }
+}
+
 #[utoipa::path(operation_id = "books_update", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
     security(("bearer" = [])),
     responses(
@@ -202,14 +239,7 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<BookPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let changes = BookChanges::parse(
-        b.author_id,
-        b.title.as_deref(),
-        b.description.as_ref().map(|d| d.as_deref()),
-        b.isbn.as_ref().map(|i| i.as_deref()),
-        b.published_year,
-    )?;
+    let changes = BookChanges::try_from(body.into_inner())?;
     let id = id.into_inner();
     // A move to another author changes the old author's list of books too.
     let old_author = match changes.author_id {

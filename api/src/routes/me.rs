@@ -47,12 +47,14 @@ pub struct ProfilePatch {
     pub phone: Option<Option<String>>,
 }
 
-impl ProfilePatch {
-    fn parse(self) -> Result<ProfileChanges, ApiError> {
+impl TryFrom<ProfilePatch> for ProfileChanges {
+    type Error = ApiError;
+
+    fn try_from(body: ProfilePatch) -> Result<Self, ApiError> {
         let (display_name, bio, phone) = (
-            self.display_name.map(|n| DisplayName::parse(&n)).transpose(),
-            self.bio.map(|b| b.map(|b| Bio::parse(&b)).transpose()).transpose(),
-            self.phone.map(|p| p.map(|p| Phone::parse(&p)).transpose()).transpose(),
+            body.display_name.map(|n| DisplayName::parse(&n)).transpose(),
+            body.bio.map(|b| b.map(|b| Bio::parse(&b)).transpose()).transpose(),
+            body.phone.map(|p| p.map(|p| Phone::parse(&p)).transpose()).transpose(),
         )
             .all()?;
         Ok(ProfileChanges {
@@ -77,7 +79,7 @@ pub async fn update_profile(
     Member(user): Member,
     body: Json<ProfilePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = body.into_inner().parse()?;
+    let changes = ProfileChanges::try_from(body.into_inner())?;
     let account = accounts::update_profile(&ctx.db, &ctx.cipher, (&user).into(), changes).await?;
     ctx.written([Change::Profile(user.id)]).await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))

@@ -3,7 +3,8 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;
-use service::reviews::{self, NewReview, ReviewChanges};
+use service::input::AllFields;
+use service::reviews::{self, NewReview, ReviewChanges, fields};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -109,6 +110,20 @@ pub struct NewReviewBody {
     pub body: String,
 }
 
+impl TryFrom<NewReviewBody> for NewReview {
+    type Error = ApiError;
+
+    fn try_from(body: NewReviewBody) -> Result<Self, ApiError> {
+        let (rating, title, body) = (
+            fields::rating(body.rating),
+            fields::title(body.title.as_deref()),
+            fields::body(&body.body),
+        )
+            .all()?;
+        Ok(NewReview { rating, title, body })
+    }
+}
+
 #[utoipa::path(operation_id = "reviews_create", tag = "reviews", params(("id" = Uuid, Path)),
     request_body = NewReviewBody, security(("bearer" = [])),
     responses(
@@ -127,7 +142,7 @@ pub async fn create(
     id: web::Path<Uuid>,
     body: Json<NewReviewBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewReview::parse(body.rating, body.title.as_deref(), &body.body)?;
+    let new = NewReview::try_from(body.into_inner())?;
     let review = reviews::create(&ctx.db, &user, id.into_inner(), new).await?;
     ctx.written([Change::Review(review.review.id)]).await;
     let location = format!("/reviews/{}", review.review.id);
@@ -148,6 +163,20 @@ pub struct ReviewPatch {
     pub body: Option<String>,
 }
 
+impl TryFrom<ReviewPatch> for ReviewChanges {
+    type Error = ApiError;
+
+    fn try_from(patch: ReviewPatch) -> Result<Self, ApiError> {
+        let (rating, title, body) = (
+            patch.rating.map(fields::rating).transpose(),
+            patch.title.map(|t| fields::title(t.as_deref())).transpose(),
+            patch.body.as_deref().map(fields::body).transpose(),
+        )
+            .all()?;
+        Ok(ReviewChanges { rating, title, body })
+    }
+}
+
 #[utoipa::path(operation_id = "reviews_update", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
     security(("bearer" = [])),
     responses(
@@ -165,8 +194,7 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<ReviewPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let changes = ReviewChanges::parse(b.rating, b.title.as_ref().map(|t| t.as_deref()), b.body.as_deref())?;
+    let changes = ReviewChanges::try_from(body.into_inner())?;
     let review = reviews::update(&ctx.db, &user, id.into_inner(), changes).await?;
     ctx.written([Change::Review(review.review.id)]).await;
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
