@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::ServiceError;
 use crate::categories;
 use crate::database::{Actor, begin_write_as, begin_write_lazily_as};
+use crate::error::UniqueKey;
 use crate::input::{FieldError, distinct_ids};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::statement_cache::ByIdStatement;
@@ -481,7 +482,11 @@ async fn link_categories<C: ConnectionTrait>(
 }
 
 fn isbn_conflict(err: sea_orm::DbErr) -> ServiceError {
-    ServiceError::conflict_on_unique("a book with this ISBN already exists")(err)
+    ServiceError::conflict_on(&[UniqueKey {
+        name: "books_isbn_key",
+        columns: "books.isbn",
+        detail: "a book with this ISBN already exists",
+    }])(err)
 }
 
 /// Creates a book and its category links in one transaction, and returns it without

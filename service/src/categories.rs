@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::database::raw_statement;
+use crate::error::UniqueKey;
 use crate::input::{FieldError, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 
@@ -151,8 +152,22 @@ pub async fn tree(db: &DatabaseConnection, id: Uuid) -> Result<TreeNode, Service
     Ok(build(root, &mut children_of))
 }
 
+/// Names are unique among siblings: two partial indexes, one for roots.
+const SIBLING_NAMES: &[UniqueKey] = &[
+    UniqueKey {
+        name: "uq_categories_sibling_name",
+        columns: "categories.parent_id, categories.name",
+        detail: "a category with this name already exists at this level",
+    },
+    UniqueKey {
+        name: "uq_categories_root_name",
+        columns: "categories.name",
+        detail: "a category with this name already exists at this level",
+    },
+];
+
 fn sibling_conflict(err: sea_orm::DbErr) -> ServiceError {
-    ServiceError::conflict_on_unique("a category with this name already exists at this level")(err)
+    ServiceError::conflict_on(SIBLING_NAMES)(err)
 }
 
 pub async fn create(
@@ -224,9 +239,11 @@ pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceErro
     let result = category::Entity::delete_by_id(id)
         .exec(db)
         .await
-        .map_err(ServiceError::conflict_on_unique(
-            "a child of this category has the same name as a root category; rename or move it first",
-        ))?;
+        .map_err(ServiceError::conflict_on(&[UniqueKey {
+            name: "uq_categories_root_name",
+            columns: "categories.name",
+            detail: "a child of this category has the same name as a root category; rename or move it first",
+        }]))?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("category"));
     }

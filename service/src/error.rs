@@ -50,12 +50,33 @@ pub enum Outage {
     Contention,
 }
 
+/// A unique key and what breaking it means to a client. The database names it in its
+/// error: PostgreSQL by the constraint or index name, SQLite by its columns.
+pub struct UniqueKey {
+    pub name: &'static str,
+    /// As SQLite lists them: `reviews.user_id, reviews.book_id`.
+    pub columns: &'static str,
+    pub detail: &'static str,
+}
+
 impl ServiceError {
-    /// Maps a unique-constraint violation to [`ServiceError::Conflict`] with `detail`;
-    /// any other database error converts as usual.
-    pub fn conflict_on_unique(detail: &'static str) -> impl Fn(DbErr) -> ServiceError {
+    /// Maps the violation of one of `keys` to [`ServiceError::Conflict`] with that key's
+    /// detail, so a table with several unique keys answers each for what it is; a unique
+    /// violation of no listed key is a conflict in general terms. Any other database
+    /// error converts as usual.
+    pub fn conflict_on(keys: &'static [UniqueKey]) -> impl Fn(DbErr) -> ServiceError {
         move |err| match err.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ServiceError::Conflict(detail.to_owned()),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) => {
+                let key = keys.iter().find(|key| {
+                    message.contains(&format!("\"{}\"", key.name))
+                        || message.contains(&format!("'{}'", key.name))
+                        || message.ends_with(key.columns)
+                });
+                ServiceError::Conflict(
+                    key.map_or("this conflicts with data that already exists", |key| key.detail)
+                        .to_owned(),
+                )
+            }
             _ => err.into(),
         }
     }

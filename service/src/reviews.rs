@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::ServiceError;
 use crate::accounts::CurrentUser;
 use crate::database::begin_write_as;
+use crate::error::UniqueKey;
 use crate::input::FieldError;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::{by_live_book, by_live_user, require_live_book};
@@ -173,7 +174,11 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(ServiceError::conflict_on_unique("you have already reviewed this book"))?;
+    .map_err(ServiceError::conflict_on(&[UniqueKey {
+        name: "uq_reviews_live_user_book",
+        columns: "reviews.user_id, reviews.book_id",
+        detail: "you have already reviewed this book",
+    }]))?;
     txn.commit().await?;
     item(db, review.id).await
 }

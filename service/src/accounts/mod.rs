@@ -29,6 +29,7 @@ pub use types::{AllFields, Bio, DisplayName, Email, FieldError, Password, Phone}
 
 use crate::ServiceError;
 use crate::database::{Actor, begin_write_as};
+use crate::error::UniqueKey;
 use crate::field_crypto::FieldCipher;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 
@@ -154,9 +155,11 @@ pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAcc
     }
     .insert(&txn)
     .await
-    .map_err(ServiceError::conflict_on_unique(
-        "an account with this email already exists",
-    ))?;
+    .map_err(ServiceError::conflict_on(&[UniqueKey {
+        name: "users_email_key",
+        columns: "users.email",
+        detail: "an account with this email already exists",
+    }]))?;
     let profile = profile::ActiveModel {
         user_id: Set(user.id),
         display_name: Set(new.display_name.as_str().to_owned()),

@@ -342,7 +342,64 @@ async fn walking_120_books_in_pages_misses_and_repeats_nothing(backend: Backend)
     assert_eq!(app.get("/books?limit=-3").await.status(), 400);
 }
 
+/// Each unique key answers with what breaking it means, on both backends, which name
+/// their keys differently in their errors.
+async fn each_unique_key_answers_with_what_it_means(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let reader = app.reader("reader@example.com").await;
+    let author = app.create_author(&admin, "Author").await;
+    async fn conflict(response: reqwest::Response) -> String {
+        assert_eq!(response.status(), 409);
+        json_of(response).await["detail"].as_str().unwrap().to_owned()
+    }
+
+    let dune = json!({"author_id": author, "title": "Dune", "isbn": "978-0-306-40615-7"});
+    let book = json_of(post_book(&app, &admin, dune.clone()).await).await["id"].clone();
+    assert_eq!(
+        conflict(post_book(&app, &admin, dune).await).await,
+        "a book with this ISBN already exists"
+    );
+
+    let review = json!({"rating": 5, "body": "Yes."});
+    let reviews = format!("/books/{}/reviews", book.as_str().unwrap());
+    assert_eq!(
+        app.post_json(&reviews, &reader.token, review.clone()).await.status(),
+        201
+    );
+    assert_eq!(
+        conflict(app.post_json(&reviews, &reader.token, review).await).await,
+        "you have already reviewed this book"
+    );
+
+    let sibling = "a category with this name already exists at this level";
+    let fiction = json!({"name": "Fiction"});
+    let root = json_of(app.post_json("/categories", &admin.token, fiction.clone()).await).await["id"].clone();
+    assert_eq!(
+        conflict(app.post_json("/categories", &admin.token, fiction).await).await,
+        sibling,
+        "a root"
+    );
+    let sf = json!({"name": "SF", "parent_id": root});
+    assert_eq!(
+        app.post_json("/categories", &admin.token, sf.clone()).await.status(),
+        201
+    );
+    assert_eq!(
+        conflict(app.post_json("/categories", &admin.token, sf).await).await,
+        sibling,
+        "a child"
+    );
+    let root_sf = app.post_json("/categories", &admin.token, json!({"name": "SF"})).await;
+    assert_eq!(root_sf.status(), 201, "a root may share a child's name");
+    let orphaning = app
+        .delete_as(&format!("/categories/{}", root.as_str().unwrap()), &admin.token)
+        .await;
+    assert!(conflict(orphaning).await.contains("same name as a root category"));
+}
+
 backend_tests!(
+    each_unique_key_answers_with_what_it_means,
     only_admins_curate_the_catalogue,
     books_are_validated_field_by_field,
     soft_deleted_books_and_authors_disappear_everywhere,
