@@ -16,7 +16,7 @@ use service::field_crypto::FieldCipher;
 
 use crate::throttle::ThrottleLimits;
 
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
+pub use entity::DEFAULT_DATABASE_URL;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -51,7 +51,7 @@ pub struct Settings {
     /// True when `cipher` is the built-in development key.
     pub using_development_key: bool,
     /// Lifetime of a bearer token issued at login.
-    pub token_ttl: Duration,
+    pub token_ttl: chrono::TimeDelta,
     pub throttle: ThrottleLimits,
     /// How often the background task refreshes the reader statistics; `None` = never.
     pub stats_refresh: Option<Duration>,
@@ -142,7 +142,7 @@ impl Settings {
             max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
             cipher,
             using_development_key,
-            token_ttl: Duration::from_secs(env.at_least_one("TOKEN_TTL_HOURS", 24 * 7)? * 3600),
+            token_ttl: token_ttl(&env)?,
             throttle: throttle(&env)?,
             stats_refresh: match env.parse("STATS_REFRESH_SECS", 300u64)? {
                 0 => None,
@@ -243,6 +243,17 @@ fn cipher<F: Fn(&str) -> Option<String>>(
             true,
         )),
     }
+}
+
+/// `TOKEN_TTL_HOURS`, as the expiry arithmetic uses it; a lifetime past any date is refused.
+fn token_ttl<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<chrono::TimeDelta, ConfigError> {
+    let hours: i64 = env.at_least_one("TOKEN_TTL_HOURS", 24 * 7)?;
+    chrono::TimeDelta::try_hours(hours)
+        .filter(|ttl| chrono::Utc::now().checked_add_signed(*ttl).is_some())
+        .ok_or(ConfigError {
+            name: "TOKEN_TTL_HOURS",
+            reason: format!("{hours} hours is too long for a token lifetime"),
+        })
 }
 
 /// The login and registration limits (`throttle`).
@@ -357,12 +368,12 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 
     /// A count or a number of seconds where zero would mean "never" or "nothing".
-    fn at_least_one<T: FromStr + PartialEq + From<u8>>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    fn at_least_one<T: FromStr + PartialOrd + From<u8>>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
     where
         T::Err: Display,
     {
         let value = self.parse(name, default)?;
-        if value == T::from(0) {
+        if value < T::from(1) {
             return Err(ConfigError {
                 name,
                 reason: "must be at least 1".into(),
@@ -448,6 +459,18 @@ mod tests {
         let err = settings(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
         assert_eq!(err.name, "DATABASE_URL");
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_token_lifetime_past_any_date_is_refused_at_start_up() {
+        assert_eq!(settings(&[]).unwrap().token_ttl, chrono::TimeDelta::hours(24 * 7));
+        for bad in ["0", "99999999999999", "-1"] {
+            assert_eq!(
+                settings(&[("TOKEN_TTL_HOURS", bad)]).unwrap_err().name,
+                "TOKEN_TTL_HOURS",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

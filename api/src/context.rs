@@ -21,7 +21,7 @@ pub struct AppContext {
     /// The migrations this binary was built with; readiness needs every one applied.
     pub expected_migrations: Arc<Vec<String>>,
     pub cipher: FieldCipher,
-    pub token_ttl: Duration,
+    pub token_ttl: chrono::TimeDelta,
     /// Login and registration limits.
     pub throttle: Arc<Throttle>,
     /// The public detail reads, and what each write invalidates in them.

@@ -9,6 +9,10 @@
 //! not by a database default: they are unique across machines like v4, yet
 //! time-ordered, so B-tree inserts stay at the right-hand edge of the index.
 
+/// The database every Bookworm program opens when `DATABASE_URL` is unset: an SQLite
+/// file in the working directory, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
+
 pub mod api_token;
 pub mod audit_log;
 pub mod author;

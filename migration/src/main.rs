@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
+/// `entity::DEFAULT_DATABASE_URL`, which this crate may not import (migrations are
+/// frozen history and depend on none of ours); `tests/cli.rs` checks the two agree.
 const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
 
 #[derive(Parser)]

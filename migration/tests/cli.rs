@@ -17,6 +17,12 @@ fn stdout(output: &Output) -> String {
 }
 
 #[test]
+fn the_default_database_is_the_one_every_program_uses() {
+    let help = stdout(&migration(Path::new("."), &["--help"]));
+    assert!(help.contains(entity::DEFAULT_DATABASE_URL), "{help}");
+}
+
+#[test]
 fn up_status_down_and_reset_on_the_default_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let total = <migration::Migrator as migration::MigratorTrait>::migrations().len();

@@ -110,8 +110,7 @@ pub async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.throttle.login_attempt(&body.email, client_address(&req)).await?;
-    let ttl = chrono::Duration::from_std(ctx.token_ttl).map_err(|_| ApiError::Internal)?;
-    let issued = accounts::login(&ctx.db, &body.email, &body.password, ttl).await?;
+    let issued = accounts::login(&ctx.db, &body.email, &body.password, ctx.token_ttl).await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         token: issued.token,
         token_type: "Bearer",

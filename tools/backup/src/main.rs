@@ -18,7 +18,7 @@ struct Cli {
         short = 'u',
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://bookworm.db?mode=rwc",
+        default_value = entity::DEFAULT_DATABASE_URL,
         hide_env_values = true,
         global = true
     )]
