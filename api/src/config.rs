@@ -133,10 +133,14 @@ impl Settings {
             database,
             auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
             migration_url: env.raw("DATABASE_MIGRATION_URL").map(DatabaseUrl::new),
+            // Production logs go to a shipper, which wants one JSON object per line.
             log_format: env.choice(
                 "LOG_FORMAT",
                 &[("text", LogFormat::Text), ("json", LogFormat::Json)],
-                LogFormat::Text,
+                match environment {
+                    Environment::Production => LogFormat::Json,
+                    Environment::Development => LogFormat::Text,
+                },
             )?,
             shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
             max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
@@ -168,10 +172,10 @@ impl Settings {
 /// `DATABASE_URL` and the primary's pool.
 fn database<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<PoolSettings, ConfigError> {
     let url = DatabaseUrl::new(env.raw("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL.into()));
-    if url.backend().is_none() {
+    if let Err(reason) = entity::check_database_url(url.expose()) {
         return Err(ConfigError {
             name: "DATABASE_URL",
-            reason: "must start with sqlite:// or postgres://".into(),
+            reason: reason.into(),
         });
     }
     let defaults = PoolSettings::with_defaults(url);
@@ -458,7 +462,25 @@ mod tests {
     fn an_unknown_database_scheme_is_refused_without_echoing_the_url() {
         let err = settings(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
         assert_eq!(err.name, "DATABASE_URL");
+        assert!(
+            err.to_string().contains("MySQL and MariaDB are not supported yet"),
+            "{err}"
+        );
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn env_example_lists_every_setting() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Settings::from_lookup(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .unwrap();
+        let example = include_str!("../../.env.example");
+        for name in asked.into_inner() {
+            assert!(example.contains(&format!("# {name}=")), ".env.example lacks {name}");
+        }
     }
 
     #[test]
@@ -506,6 +528,12 @@ mod tests {
         let key = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
         let prod = settings(&[("APP_ENV", "production"), ("ENCRYPTION_KEYS", key)]).unwrap();
         assert!(!prod.using_development_key);
+        assert_eq!(
+            prod.log_format,
+            LogFormat::Json,
+            "production logs JSON unless told otherwise"
+        );
+        assert_eq!(dev.log_format, LogFormat::Text);
         assert_eq!(prod.cipher.active_key_id(), "k1");
     }
 

@@ -13,6 +13,18 @@
 /// file in the working directory, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
 
+/// `Err` with what to do when `url` names a database Bookworm does not run on.
+pub fn check_database_url(url: &str) -> Result<(), &'static str> {
+    let supported = ["sqlite:", "postgres://", "postgresql://"];
+    if supported.iter().any(|scheme| url.starts_with(scheme)) {
+        Ok(())
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        Err("MySQL and MariaDB are not supported yet: use sqlite:// or postgres://")
+    } else {
+        Err("must start with sqlite:// or postgres://")
+    }
+}
+
 pub mod api_token;
 pub mod audit_log;
 pub mod author;

@@ -95,6 +95,16 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection, String> {
+    // The same rule as entity::check_database_url, which this crate may not import.
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        return Err("DATABASE_URL: MySQL and MariaDB are not supported yet: use sqlite:// or postgres://".into());
+    }
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+    {
+        return Err("DATABASE_URL must start with sqlite:// or postgres://".into());
+    }
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(1)

@@ -23,6 +23,19 @@ fn the_default_database_is_the_one_every_program_uses() {
 }
 
 #[test]
+fn a_mysql_url_is_refused_by_name() {
+    let output = Command::new(env!("CARGO_BIN_EXE_migration"))
+        .args(["-u", "mysql://root:hunter2@127.0.0.1/bookworm", "status"])
+        .env_clear()
+        .output()
+        .expect("the CLI runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("MySQL and MariaDB are not supported yet"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
 fn up_status_down_and_reset_on_the_default_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let total = <migration::Migrator as migration::MigratorTrait>::migrations().len();

@@ -38,6 +38,10 @@ struct Cli {
 async fn main() -> ExitCode {
     dotenvy::dotenv().ok();
     let cli = Cli::parse();
+    if let Err(reason) = entity::check_database_url(&cli.database_url) {
+        eprintln!("error: DATABASE_URL {reason}");
+        return ExitCode::FAILURE;
+    }
     let mut options = ConnectOptions::new(cli.database_url.as_str());
     options.max_connections(1).sqlx_logging(false);
     let db = match Database::connect(options).await {
