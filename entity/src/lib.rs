@@ -8,6 +8,9 @@
 //! Primary keys are UUID v7, generated here on insert (see [`uuid_v7_primary_key`]),
 //! not by a database default: they are unique across machines like v4, yet
 //! time-ordered, so B-tree inserts stay at the right-hand edge of the index.
+//!
+//! Besides the tables, the few values every importer must agree on live here: the
+//! default database URL, which URLs are supported, and the ISBN ([`isbn`]).
 
 /// The database every Bookworm program opens when `DATABASE_URL` is unset: an SQLite
 /// file in the working directory, created on first use.
