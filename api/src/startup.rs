@@ -77,6 +77,15 @@ impl Application {
                  Set ENCRYPTION_KEYS before storing real data; APP_ENV=production refuses to start without it."
             );
         }
+        if settings.environment == Environment::Production
+            && service::readiness::skips_row_security(&db).await.unwrap_or(false)
+        {
+            tracing::warn!(
+                "the API's database role is a superuser or has BYPASSRLS, so row-level security does not \
+                 apply to it: run the API as a restricted role and migrate as the owner \
+                 (docs/operations.md, two database roles)"
+            );
+        }
         let databases = Arc::new(connect_replicas(&settings, db.clone()).await?);
         if !databases.replicas.is_empty() {
             databases.check_replicas().await;

@@ -33,6 +33,20 @@ pub enum NotReady {
     MigrationsBehind(String),
 }
 
+/// Whether the connection's role skips row-level security, as a superuser or a
+/// BYPASSRLS role does: the policies then protect nothing, whatever the API checks.
+/// Always `false` on SQLite, which has no row-level security to skip.
+pub async fn skips_row_security(db: &DatabaseConnection) -> Result<bool, sea_orm::DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let sql = "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user";
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?;
+    Ok(row.and_then(|r| r.try_get_by_index::<bool>(0).ok()).unwrap_or(false))
+}
+
 /// Runs the checks within `timeout`; `expected` are the migrations this binary needs.
 pub async fn check(db: &DatabaseConnection, timeout: Duration, expected: &[String]) -> Result<(), NotReady> {
     match tokio::time::timeout(timeout, run_checks(db, expected)).await {

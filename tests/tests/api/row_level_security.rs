@@ -143,6 +143,23 @@ async fn a_reader_cannot_change_anothers_rows_even_with_direct_sql() {
     );
 }
 
+/// What start-up checks before warning a production operator that row-level security
+/// protects nothing: true for the superuser the tests connect as, false for the role
+/// production runs the API as.
+#[tokio::test]
+async fn a_role_that_skips_row_security_is_recognised() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let owner = database.connect().await;
+    Migrator::up(&owner, None).await.unwrap();
+    assert!(service::readiness::skips_row_security(&owner).await.unwrap());
+    let role = database.create_app_role().await;
+    let app = connect_as(&role.url).await;
+    assert!(!service::readiness::skips_row_security(&app).await.unwrap());
+    app.close().await.ok();
+    owner.close().await.ok();
+    drop(role);
+}
+
 #[tokio::test]
 async fn the_api_runs_as_the_restricted_role() {
     let database = std::sync::Arc::new(TestDatabase::create(Backend::Postgres).await);
