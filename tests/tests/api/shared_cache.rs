@@ -42,12 +42,6 @@ async fn cached(app: &TestApp, path: &str) -> Value {
     again.json().await.unwrap()
 }
 
-async fn read(app: &TestApp, path: &str) -> Value {
-    let response = app.get(path).await;
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
 async fn write(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) {
     let response = app.send(method.clone(), path, Some(token), body).await;
     assert!(response.status().is_success(), "{method} {path}: {}", response.status());
@@ -87,7 +81,7 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
         Some(json!({"title": "Renamed"})),
     )
     .await;
-    assert_eq!(read(&a, &book).await["title"], "Renamed", "the book's own row");
+    assert_eq!(a.get_json(&book).await["title"], "Renamed", "the book's own row");
 
     cached(&a, &book).await;
     cached(&a, &author).await;
@@ -100,11 +94,11 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
     )
     .await;
     assert_eq!(
-        read(&a, &book).await["author"]["name"],
+        a.get_json(&book).await["author"]["name"],
         "New Name",
         "the author shown in the book"
     );
-    assert_eq!(read(&a, &author).await["name"], "New Name");
+    assert_eq!(a.get_json(&author).await["name"], "New Name");
 
     cached(&a, &author).await;
     let other = format!("/authors/{}", authors[1]);
@@ -120,11 +114,11 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
             .collect::<Vec<_>>()
     };
     assert!(
-        !titles(read(&a, &author).await).contains(&books[0].to_string()),
+        !titles(a.get_json(&author).await).contains(&books[0].to_string()),
         "gone from the old author"
     );
     assert!(
-        titles(read(&a, &other).await).contains(&books[0].to_string()),
+        titles(a.get_json(&other).await).contains(&books[0].to_string()),
         "listed by the new one"
     );
 
@@ -133,7 +127,10 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
     cached(&a, &author).await;
     write(&b, Method::DELETE, &second, &admin.token, None).await;
     assert_eq!(a.get(&second).await.status(), 404, "soft-deleted");
-    assert!(titles(read(&a, &author).await).is_empty(), "and off its author's list");
+    assert!(
+        titles(a.get_json(&author).await).is_empty(),
+        "and off its author's list"
+    );
 
     cached(&a, &book).await;
     write(&b, Method::DELETE, &other, &admin.token, None).await;
@@ -167,11 +164,11 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
     )
     .await;
     assert_eq!(
-        read(&a, &book_path).await["categories"][0]["name"],
+        a.get_json(&book_path).await["categories"][0]["name"],
         "Renamed",
         "a renamed category"
     );
-    assert_eq!(read(&a, &tree).await["children"][0]["name"], "Renamed");
+    assert_eq!(a.get_json(&tree).await["children"][0]["name"], "Renamed");
 
     cached(&a, &tree).await;
     cached(&a, &child_path).await;
@@ -184,12 +181,12 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
     )
     .await;
     assert_eq!(
-        read(&a, &tree).await["children"],
+        a.get_json(&tree).await["children"],
         json!([]),
         "moved out of the old tree"
     );
     assert_eq!(
-        read(&a, &child_path).await["path"][0]["id"],
+        a.get_json(&child_path).await["path"][0]["id"],
         roots[1].to_string(),
         "its breadcrumb"
     );
@@ -204,7 +201,7 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
     )
     .await;
     assert_eq!(
-        read(&a, &book_path).await["categories"].as_array().unwrap().len(),
+        a.get_json(&book_path).await["categories"].as_array().unwrap().len(),
         2,
         "refiled"
     );
@@ -218,7 +215,7 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
         None,
     )
     .await;
-    let categories = read(&a, &book_path).await["categories"].clone();
+    let categories = a.get_json(&book_path).await["categories"].clone();
     assert_eq!(
         categories.as_array().unwrap().len(),
         1,
@@ -248,7 +245,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
         "/reviews/{}",
         posted.json::<Value>().await.unwrap()["id"].as_str().unwrap()
     );
-    let detail = read(&a, &book_path).await;
+    let detail = a.get_json(&book_path).await;
     assert_eq!(
         (detail["review_count"].clone(), detail["average_rating"].clone()),
         (json!(1), json!(4.0)),
@@ -257,7 +254,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
 
     cached(&a, &book_path).await;
     write(&b, Method::PATCH, &review, &ada.token, Some(json!({"rating": 2}))).await;
-    assert_eq!(read(&a, &book_path).await["average_rating"], 2.0, "an edited rating");
+    assert_eq!(a.get_json(&book_path).await["average_rating"], 2.0, "an edited rating");
 
     cached(&a, &profile).await;
     write(
@@ -268,11 +265,11 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
         Some(json!({"display_name": "Ada L.", "phone": "+44 20 7946 0958"})),
     )
     .await;
-    assert_eq!(read(&a, &profile).await["display_name"], "Ada L.", "a profile edit");
+    assert_eq!(a.get_json(&profile).await["display_name"], "Ada L.", "a profile edit");
 
     cached(&a, &profile).await;
     write(&b, Method::POST, "/admin/stats/refresh", &admin.token, None).await;
-    assert_eq!(read(&a, &profile).await["review_count"], 1, "refreshed statistics");
+    assert_eq!(a.get_json(&profile).await["review_count"], 1, "refreshed statistics");
 
     cached(&a, &book_path).await;
     write(
@@ -285,7 +282,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
     .await;
     assert_eq!(a.get(&profile).await.status(), 404, "a deleted account");
     assert_eq!(
-        read(&a, &book_path).await["review_count"],
+        a.get_json(&book_path).await["review_count"],
         0,
         "its reviews stop counting"
     );
@@ -298,16 +295,16 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
         None,
     )
     .await;
-    assert_eq!(read(&a, &profile).await["display_name"], "Ada L.", "restored");
+    assert_eq!(a.get_json(&profile).await["display_name"], "Ada L.", "restored");
     assert_eq!(
-        read(&a, &book_path).await["review_count"],
+        a.get_json(&book_path).await["review_count"],
         1,
         "and its review counts again"
     );
 
     cached(&a, &book_path).await;
     write(&b, Method::DELETE, &review, &admin.token, None).await;
-    assert_eq!(read(&a, &book_path).await["review_count"], 0, "a deleted review");
+    assert_eq!(a.get_json(&book_path).await["review_count"], 0, "a deleted review");
 
     // Accounts as their owners see them went through the same servers (Ada's profile
     // edit answered with her phone number): none of it is in Redis.
@@ -384,7 +381,7 @@ async fn a_read_that_stores_after_the_writes_invalidation_is_never_served(backen
         "the slow reader got what it loaded"
     );
 
-    assert_eq!(read(&a, &path).await["title"], "New", "but nobody after it does");
+    assert_eq!(a.get_json(&path).await["title"], "New", "but nobody after it does");
     assert_eq!(cached(&a, &path).await["title"], "New");
 }
 
@@ -427,7 +424,7 @@ async fn with_redis_down_every_request_is_served_and_nothing_missed_comes_back(b
         statuses.iter().all(|s| *s == 200),
         "every read was served: {statuses:?}"
     );
-    assert_eq!(read(&a, &path).await["title"], "Written while Redis was down");
+    assert_eq!(a.get_json(&path).await["title"], "Written while Redis was down");
 
     assert_eq!(
         a.login("ada@example.com", PASSWORD).await.status(),
