@@ -1,0 +1,86 @@
+//! The connection migrations run on: their own timeouts, never the API's.
+//!
+//! The API's pool cancels any statement after its request budget
+//! (`DATABASE_STATEMENT_TIMEOUT_MS`, seconds); rebuilding an index over a large table
+//! legitimately takes minutes, so migrations get a statement timeout of their own. What a
+//! migration must not do is wait long for a lock: an `ALTER TABLE` queued behind one
+//! long transaction makes every later query on that table queue behind it, and the
+//! whole API stalls. A short `lock_timeout` makes the migration give up instead (on PostgreSQL
+//! each of our migrations is one transaction, so nothing of it stays); run it again when the table is
+//! quieter. On SQLite the lock timeout is the busy timeout and there is no statement
+//! timeout. Both the CLI and the API's start-up connect through [`connect`], so the
+//! two cannot disagree.
+//!
+//! Notices are turned off for the session: sea-orm-migration creates its bookkeeping
+//! table with `CREATE TABLE IF NOT EXISTS`, and PostgreSQL answered every start-up with
+//! `relation "seaql_migrations" already exists, skipping` notices in the log.
+
+use std::time::Duration;
+
+use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// How long a migration may wait for a lock, and how long one statement may run.
+/// Zero means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationTimeouts {
+    pub lock: Duration,
+    pub statement: Duration,
+}
+
+impl MigrationTimeouts {
+    /// `DATABASE_MIGRATION_LOCK_TIMEOUT_MS`'s default.
+    pub const DEFAULT_LOCK: Duration = Duration::from_secs(2);
+    /// `DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS`'s default.
+    pub const DEFAULT_STATEMENT: Duration = Duration::from_secs(600);
+}
+
+impl Default for MigrationTimeouts {
+    fn default() -> Self {
+        Self {
+            lock: Self::DEFAULT_LOCK,
+            statement: Self::DEFAULT_STATEMENT,
+        }
+    }
+}
+
+/// One connection for migrating `url`, failing within `connect_timeout`.
+pub async fn connect(
+    url: &str,
+    connect_timeout: Duration,
+    timeouts: MigrationTimeouts,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(1)
+        .min_connections(0)
+        .connect_timeout(connect_timeout)
+        .acquire_timeout(connect_timeout)
+        .set_application_name("bookworm-migration")
+        .sqlx_logging(false);
+    let lock = timeouts.lock.as_millis().to_string();
+    let statement = timeouts.statement.as_millis().to_string();
+    options.map_sqlx_postgres_opts(move |opts| {
+        opts.options([
+            ("lock_timeout", lock.as_str()),
+            ("statement_timeout", statement.as_str()),
+            ("client_min_messages", "warning"),
+        ])
+    });
+    options.map_sqlx_sqlite_opts(move |opts| opts.busy_timeout(timeouts.lock));
+    Database::connect(options).await
+}
+
+/// A migration error with what to do about it, when it is a timeout of ours.
+pub fn explain(err: &DbErr) -> String {
+    let text = err.to_string();
+    let advice = if text.contains("lock timeout") {
+        " (another session held a lock on the table longer than DATABASE_MIGRATION_LOCK_TIMEOUT_MS; \
+         the migration is not recorded as applied: run it again when the table is quieter, or raise the setting)"
+    } else if text.contains("statement timeout") {
+        " (a statement ran longer than DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS; the migration \
+         is not recorded as applied: raise the setting, or set 0 for no limit)"
+    } else {
+        ""
+    };
+    format!("{text}{advice}")
+}
