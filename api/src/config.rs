@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use migration::session::MigrationTimeouts;
 use service::database::{DatabaseUrl, PoolSettings};
 use service::field_crypto::FieldCipher;
 
@@ -39,8 +40,10 @@ pub struct Settings {
     /// Apply pending migrations at start-up.
     pub auto_migrate: bool,
     /// Who applies them: the schema owner, when the API itself runs as a restricted
-    /// role (`DATABASE_URL`). Unset: the API's own connection.
+    /// role (`DATABASE_URL`). Unset: `DATABASE_URL`'s role.
     pub migration_url: Option<DatabaseUrl>,
+    /// The lock and statement timeouts migrations run with, not the requests' ones.
+    pub migration_timeouts: MigrationTimeouts,
     pub log_format: LogFormat,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
@@ -133,6 +136,13 @@ impl Settings {
             database,
             auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
             migration_url: env.raw("DATABASE_MIGRATION_URL").map(DatabaseUrl::new),
+            migration_timeouts: MigrationTimeouts {
+                lock: env.millis("DATABASE_MIGRATION_LOCK_TIMEOUT_MS", MigrationTimeouts::DEFAULT_LOCK)?,
+                statement: env.millis(
+                    "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS",
+                    MigrationTimeouts::DEFAULT_STATEMENT,
+                )?,
+            },
             // Production logs go to a shipper, which wants one JSON object per line.
             log_format: env.choice(
                 "LOG_FORMAT",

@@ -28,7 +28,7 @@ pub enum StartupError {
     #[error("cannot reach the database at {url} (check DATABASE_URL and that the server is up): {source}")]
     Database { url: DatabaseUrl, source: DbErr },
     #[error("applying migrations failed: {0}")]
-    Migration(DbErr),
+    Migration(String),
     #[error("{0}")]
     Redis(#[from] service::redis_link::BadRedisUrl),
     #[error("cannot listen on {addr}: {source}")]
@@ -224,38 +224,43 @@ async fn connect_redis(settings: &Settings) -> Result<Option<Arc<RedisLink>>, St
 }
 
 /// Applies pending migrations and stores `AUDIT_RETENTION_MONTHS` with the audit log's
-/// maintenance function, as the schema owner when `DATABASE_MIGRATION_URL` is set.
+/// maintenance function, as the schema owner when `DATABASE_MIGRATION_URL` is set. It
+/// uses a connection of its own, with the migration timeouts (`migration::session`):
+/// the API's statement timeout is a request's budget, too short for a migration.
 pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
     let months = settings.audit_retention_months;
     let retention = |err: service::ServiceError| {
-        StartupError::Migration(DbErr::Custom(format!(
+        StartupError::Migration(format!(
             "storing AUDIT_RETENTION_MONTHS={months} needs the schema owner: {err}"
-        )))
+        ))
     };
-    match &settings.migration_url {
-        Some(url) => {
-            let owner = service::database::PoolSettings {
-                url: url.clone(),
-                max_connections: 1,
-                min_connections: 0,
-                ..settings.database.clone()
-            };
-            let owner_db = service::database::connect(&owner)
-                .await
-                .map_err(|source| StartupError::Database {
-                    url: url.clone(),
-                    source,
-                })?;
-            Migrator::up(&owner_db, None).await.map_err(StartupError::Migration)?;
-            service::audit::set_retention(&owner_db, months)
-                .await
-                .map_err(retention)?;
-            owner_db.close().await.ok();
-        }
-        None => {
-            Migrator::up(db, None).await.map_err(StartupError::Migration)?;
-            service::audit::set_retention(db, months).await.map_err(retention)?;
-        }
+    let url = settings.migration_url.as_ref().unwrap_or(&settings.database.url);
+    // A second connection to an in-memory SQLite database would be another database.
+    let in_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
+    let own = if in_memory {
+        None
+    } else {
+        let connected = migration::session::connect(
+            url.expose(),
+            settings.database.connect_timeout,
+            settings.migration_timeouts,
+        )
+        .await
+        .map_err(|source| StartupError::Database {
+            url: url.clone(),
+            source,
+        })?;
+        Some(connected)
+    };
+    let migrator = own.as_ref().unwrap_or(db);
+    Migrator::up(migrator, None)
+        .await
+        .map_err(|e| StartupError::Migration(migration::session::explain(&e)))?;
+    service::audit::set_retention(migrator, months)
+        .await
+        .map_err(retention)?;
+    if let Some(own) = own {
+        own.close().await.ok();
     }
     tracing::info!("migrations are up to date");
     Ok(())

@@ -6,7 +6,7 @@
 //! silently wrong schema.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionSession, TransactionTrait};
 use sea_orm_migration::sea_query::extension::postgres::Type;
 
 /// The name of the shared PostgreSQL trigger function that stamps `updated_at`.
@@ -178,4 +178,231 @@ pub async fn per_backend(manager: &SchemaManager<'_>, postgres: &str, sqlite: &s
 async fn execute(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
     manager.get_connection().execute_unprepared(sql).await?;
     Ok(())
+}
+
+/// Schemas our migrations create besides the current one (migration 18 keeps the
+/// audit log's partitions in `bookworm_audit`). `fresh` drops them whole.
+const OWN_SCHEMAS: &[&str] = &["bookworm_audit"];
+
+/// Drops everything a migration can create, for `fresh`: on PostgreSQL every table,
+/// view, materialized view, sequence, routine and type in the current schema that no
+/// extension owns, and [`OWN_SCHEMAS`]; on SQLite every trigger, table and view. Triggers,
+/// policies and indexes go with their tables.
+///
+/// sea-orm-migration's own `fresh` drops only tables and enum types, so on PostgreSQL
+/// the next `up` met the functions of the last run (`function ... already exists`)
+/// and stopped half-way.
+pub async fn drop_everything<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let schemas = OWN_SCHEMAS
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            db.execute_unprepared(&DROP_EVERYTHING_POSTGRES.replace("$own_schemas", &schemas))
+                .await?;
+            Ok(())
+        }
+        DbBackend::Sqlite => {
+            // Deferred, not disabled: `PRAGMA foreign_keys` cannot change inside a
+            // transaction, and the tables are dropped in name order, parents first.
+            let txn = db.begin().await?;
+            txn.execute_unprepared("PRAGMA defer_foreign_keys = ON").await?;
+            // Triggers first: a table's implicit DELETE cascades to rows whose triggers
+            // write to tables already gone. Then virtual tables, whose drop takes their
+            // shadow tables along.
+            let rows = txn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "SELECT type, name FROM sqlite_master
+                     WHERE type IN ('trigger', 'table', 'view') AND name NOT LIKE 'sqlite_%'
+                     ORDER BY type = 'trigger' DESC, sql LIKE 'CREATE VIRTUAL TABLE%' DESC, name",
+                ))
+                .await?;
+            for row in rows {
+                let kind: String = row.try_get_by_index(0)?;
+                let name: String = row.try_get_by_index(1)?;
+                let name = name.replace('"', "\"\"");
+                txn.execute_unprepared(&format!("DROP {} IF EXISTS \"{name}\"", kind.to_uppercase()))
+                    .await?;
+            }
+            txn.commit().await
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+/// One statement, so it is atomic. Each list of names is collected before anything
+/// is dropped; `IF EXISTS` covers what an earlier CASCADE already took.
+const DROP_EVERYTHING_POSTGRES: &str = "
+DO $$
+DECLARE
+    drop_statement text;
+BEGIN
+    FOREACH drop_statement IN ARRAY ARRAY(
+        SELECT format('DROP SCHEMA IF EXISTS %I CASCADE', nspname) FROM pg_namespace
+        WHERE nspname IN ($own_schemas)
+    ) || ARRAY(
+        SELECT format('DROP %s IF EXISTS %I.%I CASCADE',
+                      CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                     WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                      n.nspname, c.relname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND NOT c.relispartition
+          -- not an extension's, and not a sequence that belongs to a column
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                            AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))
+        ORDER BY c.relkind IN ('v', 'm') DESC, c.relname
+    ) || ARRAY(
+        SELECT format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::regprocedure)
+        FROM pg_proc p
+        WHERE p.pronamespace = current_schema()::regnamespace
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                          WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    ) || ARRAY(
+        SELECT format('DROP %s IF EXISTS %I.%I CASCADE',
+                      CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname, t.typname)
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = current_schema() AND t.typtype IN ('e', 'd', 'r')
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                          WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+    ) LOOP
+        EXECUTE drop_statement;
+    END LOOP;
+END;
+$$";
+
+/// The name of the length rule [`add_length_check`] puts on `table.column`.
+fn length_check_name(table: &str, column: &str) -> String {
+    format!("{table}_{column}_length")
+}
+
+/// Bounds the length of `table.column` on a table that already has rows, without
+/// blocking it: PostgreSQL adds the CHECK `NOT VALID` (a brief lock, no scan), and
+/// [`validate_length_check`], in a later migration, checks the existing rows under a
+/// lock that lets reads and writes go on. SQLite cannot add a constraint to a table,
+/// so two triggers refuse the same rows with the same message a CHECK gives.
+pub async fn add_length_check(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), DbErr> {
+    let name = length_check_name(table, column);
+    match manager.get_database_backend() {
+        DbBackend::Postgres => {
+            let sql = format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK (length({column}) BETWEEN {min} AND {max}) NOT VALID"
+            );
+            execute(manager, &sql).await
+        }
+        // One statement per call: sqlx ran only part of a multi-statement string here.
+        DbBackend::Sqlite => {
+            for (event, when) in [("insert", "INSERT"), ("update", &format!("UPDATE OF {column}"))] {
+                let sql = format!(
+                    "CREATE TRIGGER {name}_{event} BEFORE {when} ON {table}
+                     WHEN NOT (length(NEW.{column}) BETWEEN {min} AND {max}) BEGIN
+                         SELECT RAISE(ABORT, 'CHECK constraint failed: {name}');
+                     END"
+                );
+                execute(manager, &sql).await?;
+            }
+            Ok(())
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+/// Checks the rows that were there before [`add_length_check`]: PostgreSQL validates
+/// the constraint; SQLite, whose triggers only see new writes, looks for a row that
+/// breaks the rule. Either way a row that does stops the migration by name.
+pub async fn validate_length_check(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), DbErr> {
+    let name = length_check_name(table, column);
+    match manager.get_database_backend() {
+        DbBackend::Postgres => execute(manager, &format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")).await,
+        DbBackend::Sqlite => {
+            let sql = format!("SELECT 1 FROM {table} WHERE NOT (length({column}) BETWEEN {min} AND {max}) LIMIT 1");
+            let found = manager
+                .get_connection()
+                .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
+                .await?;
+            match found {
+                Some(_) => Err(DbErr::Migration(format!(
+                    "CHECK constraint failed: {name}: {table}.{column} has rows outside {min}..={max} characters; \
+                     shorten them, then migrate again"
+                ))),
+                None => Ok(()),
+            }
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+/// Undoes [`add_length_check`].
+pub async fn drop_length_check(manager: &SchemaManager<'_>, table: &str, column: &str) -> Result<(), DbErr> {
+    let name = length_check_name(table, column);
+    match manager.get_database_backend() {
+        DbBackend::Postgres => execute(manager, &format!("ALTER TABLE {table} DROP CONSTRAINT {name}")).await,
+        DbBackend::Sqlite => {
+            execute(manager, &format!("DROP TRIGGER {name}_insert")).await?;
+            execute(manager, &format!("DROP TRIGGER {name}_update")).await
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+/// Builds an index on a table that already has rows without blocking its writes:
+/// `CREATE INDEX CONCURRENTLY` on PostgreSQL, which cannot run in a transaction, so
+/// the calling migration returns `Some(false)` from `use_transaction`. A concurrent
+/// build that failed half-way leaves an INVALID index behind that `IF NOT EXISTS`
+/// would take for done; it is dropped and built again. `definition` is what follows
+/// `ON`: `users (lower(email))`. SQLite builds it plainly.
+pub async fn create_index_on_existing_table(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    unique: bool,
+    definition: &str,
+) -> Result<(), DbErr> {
+    let unique = if unique { "UNIQUE " } else { "" };
+    if manager.get_database_backend() == DbBackend::Postgres {
+        let invalid = manager
+            .get_connection()
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid",
+                [name.into()],
+            ))
+            .await?;
+        if invalid.is_some() {
+            execute(manager, &format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")).await?;
+        }
+    }
+    per_backend(
+        manager,
+        &format!("CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {name} ON {definition}"),
+        &format!("CREATE {unique}INDEX IF NOT EXISTS {name} ON {definition}"),
+    )
+    .await
+}
+
+/// Drops an index of a table in use without blocking it (the counterpart of
+/// [`create_index_on_existing_table`], with the same transaction rule).
+pub async fn drop_index_on_existing_table(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
+    per_backend(
+        manager,
+        &format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
+        &format!("DROP INDEX IF EXISTS {name}"),
+    )
+    .await
 }

@@ -26,6 +26,11 @@ mod m20260101_000015_audit_triggers;
 mod m20260101_000016_row_level_security;
 mod m20261125_000017_pin_security_definer_search_path;
 mod m20261125_000018_partition_audit_log;
+mod m20261204_000019_text_length_checks;
+mod m20261204_000020_validate_text_length_checks;
+mod m20261204_000021_case_insensitive_email;
+mod m20261204_000022_user_stats_refreshed_at;
+pub mod session;
 
 pub struct Migrator;
 
@@ -51,6 +56,21 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000016_row_level_security::Migration),
             Box::new(m20261125_000017_pin_security_definer_search_path::Migration),
             Box::new(m20261125_000018_partition_audit_log::Migration),
+            Box::new(m20261204_000019_text_length_checks::Migration),
+            Box::new(m20261204_000020_validate_text_length_checks::Migration),
+            Box::new(m20261204_000021_case_insensitive_email::Migration),
+            Box::new(m20261204_000022_user_stats_refreshed_at::Migration),
         ]
+    }
+
+    /// Drops everything the migrations created (not only tables and enum types, as
+    /// the library's own does), then applies every migration.
+    async fn fresh<'c, C>(db: C) -> Result<(), DbErr>
+    where
+        C: IntoSchemaManagerConnection<'c>,
+    {
+        let db = db.into_database_executor();
+        dialect::drop_everything(&db).await?;
+        Self::up(db, None).await
     }
 }

@@ -29,7 +29,11 @@ impl MigrationTrait for Migration {
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         dialect::create_index_on_existing_table(manager, INDEX, true, "users (lower(email))").await?;
-        dialect::postgres_only(manager, &["ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_key"]).await?;
+        dialect::postgres_only(
+            manager,
+            &["ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_key"],
+        )
+        .await?;
         dialect::drop_index_on_existing_table(manager, "idx_users_active_email").await
     }
 

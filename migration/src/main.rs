@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use migration::session::MigrationTimeouts;
 use migration::{Migrator, MigratorTrait};
-use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr};
 
 /// `entity::DEFAULT_DATABASE_URL`, which this crate may not import (migrations are
 /// frozen history and depend on none of ours); `tests/cli.rs` checks the two agree.
@@ -30,6 +31,17 @@ struct Cli {
     /// Milliseconds to wait for the database before giving up.
     #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = 2000)]
     connect_timeout_ms: u64,
+
+    /// Milliseconds a migration may wait for a lock before giving up (PostgreSQL
+    /// `lock_timeout`, SQLite busy timeout), so it never holds up traffic queued behind
+    /// it for longer; 0 waits for ever.
+    #[arg(long, env = "DATABASE_MIGRATION_LOCK_TIMEOUT_MS", default_value_t = millis(MigrationTimeouts::DEFAULT_LOCK))]
+    lock_timeout_ms: u64,
+
+    /// Milliseconds one migration statement may run (PostgreSQL `statement_timeout`);
+    /// 0 for no limit.
+    #[arg(long, env = "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS", default_value_t = millis(MigrationTimeouts::DEFAULT_STATEMENT))]
+    statement_timeout_ms: u64,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -81,8 +93,21 @@ async fn main() -> ExitCode {
     }
 }
 
+const fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
-    let db = connect(&cli.database_url, Duration::from_millis(cli.connect_timeout_ms)).await?;
+    let timeouts = MigrationTimeouts {
+        lock: Duration::from_millis(cli.lock_timeout_ms),
+        statement: Duration::from_millis(cli.statement_timeout_ms),
+    };
+    let db = connect(
+        &cli.database_url,
+        Duration::from_millis(cli.connect_timeout_ms),
+        timeouts,
+    )
+    .await?;
     let result = match cli.command.unwrap_or(Command::Up { num: None }) {
         Command::Up { num } => Migrator::up(&db, num).await,
         Command::Down { num } => Migrator::down(&db, Some(num)).await,
@@ -91,10 +116,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Reset => Migrator::reset(&db).await,
         Command::Status => print_status(&db).await,
     };
-    result.map_err(|e| format!("migration failed: {e}"))
+    result.map_err(|e| format!("migration failed: {}", migration::session::explain(&e)))
 }
 
-async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection, String> {
+async fn connect(url: &str, timeout: Duration, timeouts: MigrationTimeouts) -> Result<DatabaseConnection, String> {
     // The same rule as entity::check_database_url, which this crate may not import.
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         return Err("DATABASE_URL: MySQL and MariaDB are not supported yet: use sqlite:// or postgres://".into());
@@ -105,13 +130,7 @@ async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection, Str
     {
         return Err("DATABASE_URL must start with sqlite:// or postgres://".into());
     }
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(1)
-        .connect_timeout(timeout)
-        .acquire_timeout(timeout)
-        .sqlx_logging(false);
-    Database::connect(options)
+    migration::session::connect(url, timeout, timeouts)
         .await
         .map_err(|e| format!("cannot connect to the database in DATABASE_URL: {e}"))
 }

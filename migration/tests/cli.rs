@@ -60,6 +60,16 @@ fn up_status_down_and_reset_on_the_default_sqlite_file() {
     );
 
     assert!(migration(dir.path(), &["up"]).status.success());
+    assert!(migration(dir.path(), &["fresh"]).status.success());
+    assert!(migration(dir.path(), &["fresh"]).status.success());
+    assert_eq!(
+        stdout(&migration(dir.path(), &["status"]))
+            .lines()
+            .filter(|l| l.starts_with("Applied"))
+            .count(),
+        total,
+        "fresh applies everything again"
+    );
     assert!(migration(dir.path(), &["down"]).status.success());
     let status = stdout(&migration(dir.path(), &["status"]));
     assert_eq!(
@@ -97,4 +107,139 @@ fn an_unreachable_database_is_a_one_line_error_not_a_panic() {
     assert!(stderr.starts_with("error: cannot connect to the database"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("topsecret"), "the password leaked: {stderr}");
+}
+
+/// Every command again, on PostgreSQL, where the schema has functions, a materialized
+/// view, policies and a schema of its own that a table-only `fresh` left behind.
+#[cfg(postgres)]
+mod postgres {
+    use std::time::{Duration, Instant};
+
+    use sea_orm_migration::sea_orm::{ConnectionTrait, TransactionTrait};
+    use tests::schema::snapshot;
+    use tests::{Backend, TestDatabase};
+
+    use super::*;
+
+    fn migration_on(database: &TestDatabase, args: &[&str]) -> Output {
+        let mut all = vec!["-u", database.url.as_str()];
+        all.extend_from_slice(args);
+        migration(Path::new("."), &all)
+    }
+
+    fn succeeds(database: &TestDatabase, args: &[&str]) -> String {
+        let out = migration_on(database, args);
+        assert!(
+            out.status.success(),
+            "migration {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    }
+
+    fn count(status: &str, state: &str) -> usize {
+        status.lines().filter(|l| l.starts_with(state)).count()
+    }
+
+    #[tokio::test]
+    async fn every_command_works_on_postgres() {
+        let total = <migration::Migrator as migration::MigratorTrait>::migrations().len();
+        let reference = TestDatabase::create(Backend::Postgres).await;
+        succeeds(&reference, &["up"]);
+        let expected = snapshot(&reference.connect().await).await;
+
+        let database = TestDatabase::create(Backend::Postgres).await;
+        succeeds(&database, &["up", "-n", "2"]);
+        let status = succeeds(&database, &["status"]);
+        assert_eq!(
+            (count(&status, "Applied"), count(&status, "Pending")),
+            (2, total - 2),
+            "{status}"
+        );
+
+        succeeds(&database, &["up"]);
+        let db = database.connect().await;
+        db.execute_unprepared("INSERT INTO authors (id, name) VALUES ('01930000-0000-7000-8000-000000000001', 'Ada')")
+            .await
+            .unwrap();
+        succeeds(&database, &["down"]);
+        assert_eq!(count(&succeeds(&database, &["status"]), "Pending"), 1);
+
+        // fresh on a fully migrated database, twice: everything goes, data included,
+        // and the schema is a new database's.
+        succeeds(&database, &["up"]);
+        succeeds(&database, &["fresh"]);
+        succeeds(&database, &["fresh"]);
+        assert_eq!(snapshot(&db).await, expected, "the schema after fresh");
+        let authors = db
+            .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(*) FROM authors",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(authors.try_get_by_index::<i64>(0).unwrap(), 0, "fresh keeps no data");
+
+        succeeds(&database, &["refresh"]);
+        assert_eq!(snapshot(&db).await, expected, "the schema after refresh");
+        succeeds(&database, &["reset"]);
+        assert_eq!(count(&succeeds(&database, &["status"]), "Pending"), total);
+        assert_eq!(snapshot(&db).await, Vec::<String>::new(), "reset leaves nothing");
+        succeeds(&database, &["up"]);
+        assert_eq!(snapshot(&db).await, expected);
+    }
+
+    /// A migration that needs a lock held by someone else gives up after the lock
+    /// timeout instead of queueing every other query on the table behind it, says
+    /// what to do, and applies once the lock is gone.
+    #[tokio::test]
+    async fn a_migration_waiting_for_a_lock_gives_up_after_the_lock_timeout() {
+        let total = <migration::Migrator as migration::MigratorTrait>::migrations().len();
+        let database = TestDatabase::create(Backend::Postgres).await;
+        let before_checks = (total - 4).to_string();
+        succeeds(&database, &["up", "-n", &before_checks]);
+
+        // A long read, as a report would hold: ACCESS SHARE on authors, which the
+        // next migration's ALTER TABLE must wait for.
+        let db = database.connect().await;
+        let reader = db.begin().await.unwrap();
+        reader.execute_unprepared("SELECT count(*) FROM authors").await.unwrap();
+
+        let started = Instant::now();
+        let out = migration_on(&database, &["--lock-timeout-ms", "300", "up"]);
+        let waited = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("lock timeout"), "{stderr}");
+        assert!(stderr.contains("DATABASE_MIGRATION_LOCK_TIMEOUT_MS"), "{stderr}");
+        assert!(waited < Duration::from_secs(10), "gave up after {waited:?}");
+        assert_eq!(count(&succeeds(&database, &["status"]), "Pending"), 4);
+
+        reader.rollback().await.unwrap();
+        succeeds(&database, &["--lock-timeout-ms", "300", "up"]);
+        assert_eq!(count(&succeeds(&database, &["status"]), "Pending"), 0);
+    }
+
+    /// Neither the API's short statement timeout nor its log level reach the CLI: a
+    /// statement timeout of its own, and no notices.
+    #[tokio::test]
+    async fn the_cli_runs_with_its_own_statement_timeout_and_no_notices() {
+        let database = TestDatabase::create(Backend::Postgres).await;
+        let out = Command::new(env!("CARGO_BIN_EXE_migration"))
+            .args(["-u", database.url.as_str(), "up"])
+            .env_clear()
+            .env("DATABASE_STATEMENT_TIMEOUT_MS", "1")
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("already exists"), "{stderr}");
+
+        let out = migration_on(&database, &["--statement-timeout-ms", "1", "down", "-n", "4"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a 1 ms statement timeout applies: {stderr}");
+        assert!(stderr.contains("DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS"), "{stderr}");
+    }
 }

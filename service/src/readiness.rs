@@ -21,6 +21,7 @@ pub const SERVED_TABLES: &[&str] = &[
     "shelf_entries",
     "audit_log",
     "user_stats",
+    "user_stats_refreshes",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

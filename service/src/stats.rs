@@ -4,8 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use entity::{profile, user, user_stats};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::database::raw_statement;
 use uuid::Uuid;
 
 use crate::ServiceError;
@@ -18,6 +21,9 @@ const REBUILD_SQLITE: &[&str] = &[
      LEFT JOIN reviews r ON r.user_id = u.id AND r.deleted_at IS NULL
      WHERE u.deleted_at IS NULL
      GROUP BY u.id",
+    "INSERT INTO user_stats_refreshes (single, refreshed_at)
+     VALUES (1, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
+     ON CONFLICT (single) DO UPDATE SET refreshed_at = excluded.refreshed_at",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +60,27 @@ pub async fn refresh(db: &DatabaseConnection) -> Result<Refreshed, ServiceError>
 pub struct PublicProfile {
     pub user: user::Model,
     pub profile: Option<profile::Model>,
-    /// `None` until the first refresh after the reader registered.
-    pub stats: Option<user_stats::Model>,
+    pub stats: ReaderStats,
 }
+
+/// A reader's numbers as of the last refresh.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReaderStats {
+    pub review_count: i64,
+    pub average_rating: Option<f64>,
+    pub last_review_at: Option<DateTime<Utc>>,
+    /// When the statistics were computed; `None` before the first refresh. A reader
+    /// who joined since has no row yet, and counts zero as of then.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// The reader's row, if the last refresh saw them, and that refresh's time: one row
+/// whatever is missing.
+const READER_STATS: &str = "
+SELECT s.review_count, s.average_rating, s.last_review_at,
+       (SELECT refreshed_at FROM user_stats_refreshes) AS as_of
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN user_stats s ON s.user_id = $1";
 
 /// A live reader's public profile with their statistics. Two statements.
 pub async fn public_profile(db: &DatabaseConnection, id: Uuid) -> Result<PublicProfile, ServiceError> {
@@ -66,6 +90,17 @@ pub async fn public_profile(db: &DatabaseConnection, id: Uuid) -> Result<PublicP
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
-    let stats = user_stats::Entity::find_by_id(id).one(db).await?;
+    let row = db
+        .query_one_raw(raw_statement(db.get_database_backend(), READER_STATS, [id.into()]))
+        .await?;
+    let stats = match row {
+        Some(row) => ReaderStats {
+            review_count: row.try_get_by_index::<Option<i64>>(0)?.unwrap_or(0),
+            average_rating: row.try_get_by_index(1)?,
+            last_review_at: row.try_get_by_index(2)?,
+            as_of: row.try_get_by_index(3)?,
+        },
+        None => ReaderStats::default(),
+    };
     Ok(PublicProfile { user, profile, stats })
 }

@@ -28,6 +28,8 @@ const POSTGRES_CATALOG: &[&str] = &[
      WHERE schemaname = 'public' AND sequencename NOT LIKE 'seaql_migrations%'",
     "SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
      FROM pg_policies WHERE schemaname = 'public'",
+    "SELECT 'schema ' || nspname FROM pg_namespace
+     WHERE nspname NOT IN ('public', 'information_schema') AND nspname NOT LIKE 'pg\\_%'",
     "SELECT 'rls ' || relname || ' ' || relrowsecurity || ' ' || relforcerowsecurity FROM pg_class
      WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname <> 'seaql_migrations'",
 ];

@@ -30,10 +30,13 @@ pub struct PublicProfileView {
     pub display_name: String,
     pub bio: Option<String>,
     pub member_since: DateTime<Utc>,
-    /// From the statistics view, refreshed periodically: may lag recent reviews.
+    /// From the statistics, refreshed periodically (`STATS_REFRESH_SECS`): may lag
+    /// recent reviews. True as of `as_of`.
     pub review_count: i64,
     pub average_rating: Option<f64>,
     pub last_review_at: Option<DateTime<Utc>>,
+    /// When the statistics were last computed; `null` before the first refresh.
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 #[utoipa::path(operation_id = "users_get", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
@@ -68,9 +71,10 @@ impl From<stats::PublicProfile> for PublicProfileView {
             display_name: p.profile.as_ref().map(|pr| pr.display_name.clone()).unwrap_or_default(),
             bio: p.profile.and_then(|pr| pr.bio),
             member_since: p.user.created_at,
-            review_count: p.stats.as_ref().map_or(0, |s| s.review_count),
-            average_rating: p.stats.as_ref().and_then(|s| s.average_rating),
-            last_review_at: p.stats.and_then(|s| s.last_review_at),
+            review_count: p.stats.review_count,
+            average_rating: p.stats.average_rating,
+            last_review_at: p.stats.last_review_at,
+            as_of: p.stats.as_of,
         }
     }
 }

@@ -86,10 +86,7 @@ pub async fn bootstrap_admin(
     email: &Email,
     password: Option<Password>,
 ) -> Result<AdminBootstrap, ServiceError> {
-    let existing = user::Entity::find()
-        .filter(user::Column::Email.eq(email.as_str()))
-        .one(db)
-        .await?;
+    let existing = find_by_email(email).one(db).await?;
     if let Some(user) = existing {
         let txn = begin_write_as(db, None).await?;
         let mut active = user.into_active_model();

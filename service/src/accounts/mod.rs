@@ -16,7 +16,8 @@ mod sessions;
 use chrono::{DateTime, Duration, Utc};
 use entity::user::Role;
 use entity::{api_token, profile, user};
-use sea_orm::sea_query::Expr;
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
@@ -156,7 +157,7 @@ pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAcc
     .insert(&txn)
     .await
     .map_err(ServiceError::conflict_on(&[UniqueKey {
-        name: "users_email_key",
+        name: "uq_users_email_lower",
         columns: "users.email",
         detail: "an account with this email already exists",
     }]))?;
@@ -234,4 +235,14 @@ pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid
     revoke_all_tokens(&txn, user_id).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Accounts by email, through the unique index on `lower(email)` (migration 21): the
+/// service stores emails lower-cased, and the index keeps two that differ only in case
+/// out, so the same expression finds the one account and uses the index.
+fn find_by_email(email: &Email) -> sea_orm::Select<user::Entity> {
+    user::Entity::find().filter(ExprTrait::eq(
+        Expr::expr(Func::lower(Expr::col(user::Column::Email))),
+        email.as_str(),
+    ))
 }

@@ -13,8 +13,7 @@ pub async fn login(
 ) -> Result<IssuedToken, ServiceError> {
     let found = match Email::parse(email) {
         Ok(email) => {
-            user::Entity::find()
-                .filter(user::Column::Email.eq(email.as_str()))
+            find_by_email(&email)
                 .filter(user::Column::DeletedAt.is_null())
                 .one(db)
                 .await?

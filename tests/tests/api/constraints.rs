@@ -305,6 +305,70 @@ async fn check_constraints_reject_bad_rows(backend: Backend) {
         Backend::Sqlite => assert_check_violation(negative, "a negative review count"),
     }
 
+    // The long texts, bounded by the service, are bounded here too, on insert and update.
+    let over = |max: usize| Value::from("x".repeat(max + 1));
+    assert_check_violation(
+        raw(
+            &f.db,
+            "INSERT INTO authors (id, name, bio) VALUES ($1, 'A', $2)",
+            vec![id(), over(10_000)],
+        )
+        .await,
+        "an author's bio over 10,000 characters",
+    );
+    assert_check_violation(
+        raw(
+            &f.db,
+            "UPDATE authors SET bio = $2 WHERE id = $1",
+            vec![f.author.into(), over(10_000)],
+        )
+        .await,
+        "an author's bio made longer than 10,000 characters",
+    );
+    assert_check_violation(
+        raw(
+            &f.db,
+            "UPDATE books SET description = $2 WHERE id = $1",
+            vec![f.book.into(), over(20_000)],
+        )
+        .await,
+        "a description over 20,000 characters",
+    );
+    assert_check_violation(
+        raw(
+            &f.db,
+            "UPDATE profiles SET bio = $2 WHERE user_id = $1",
+            vec![f.user.into(), over(2_000)],
+        )
+        .await,
+        "a reader's bio over 2,000 characters",
+    );
+    assert_check_violation(
+        raw(
+            &f.db,
+            "UPDATE reviews SET body = $2 WHERE user_id = $1",
+            vec![f.user.into(), over(20_000)],
+        )
+        .await,
+        "a review body over 20,000 characters",
+    );
+    assert_check_violation(
+        raw(
+            &f.db,
+            "UPDATE reviews SET body = '' WHERE user_id = $1",
+            vec![f.user.into()],
+        )
+        .await,
+        "an empty review body",
+    );
+    raw(
+        &f.db,
+        "UPDATE authors SET bio = $2 WHERE id = $1",
+        vec![f.author.into(), Value::from("x".repeat(10_000))],
+    )
+    .await
+    .expect("a bio of exactly 10,000 characters is valid");
+
     // The boundaries themselves are accepted.
     new_review(&f.db, other_user, f.book, 1)
         .await
@@ -323,6 +387,15 @@ async fn unique_rules_reject_duplicates(backend: Backend) {
     .insert(&f.db)
     .await;
     assert_unique_violation(dup_email, "a second account with the same email");
+    let dup_email_in_capitals = user::ActiveModel {
+        email: Set("Reader@Example.COM".into()),
+        password_hash: Set("!".into()),
+        role: Set(user::Role::User),
+        ..Default::default()
+    }
+    .insert(&f.db)
+    .await;
+    assert_unique_violation(dup_email_in_capitals, "the same email in other letter case");
 
     let dup_isbn = book::ActiveModel {
         author_id: Set(f.author),

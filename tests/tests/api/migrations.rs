@@ -2,7 +2,7 @@
 //! the same catalog, and all the way down leaves nothing of ours behind.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use tests::schema::{snapshot, tables};
 use tests::{Backend, TestDatabase, backend_tests};
 
@@ -17,6 +17,7 @@ const TABLES: &[&str] = &[
     "reviews",
     "shelf_entries",
     "user_stats",
+    "user_stats_refreshes",
     "users",
 ];
 
@@ -69,6 +70,24 @@ async fn each_migration_down_then_up_again_gives_the_same_schema(backend: Backen
     assert!(Migrator::get_pending_migrations(&db).await.unwrap().is_empty());
 }
 
+/// `fresh` on a database in use: everything goes, data included, and what comes back
+/// is the schema a new database gets, functions and all (sea-orm-migration's own
+/// `fresh` left the functions behind, and the next `up` stopped half-way).
+async fn fresh_on_a_migrated_database_gives_the_schema_of_a_new_one(backend: Backend) {
+    let (_new, new_db) = migrated(backend).await;
+    let (_used, db) = migrated(backend).await;
+    db.execute_unprepared("INSERT INTO authors (id, name) VALUES ('01930000-0000-7000-8000-000000000001', 'Ada')")
+        .await
+        .expect("a row to lose");
+
+    Migrator::fresh(&db).await.expect("fresh applies everything again");
+    Migrator::fresh(&db).await.expect("and again");
+
+    assert_eq!(snapshot(&db).await, snapshot(&new_db).await, "fresh on {backend}");
+    assert!(entity::Author::find().all(&db).await.unwrap().is_empty());
+    assert!(Migrator::get_pending_migrations(&db).await.unwrap().is_empty());
+}
+
 /// Selecting every column of every entity fails if an entity names a column, or a
 /// type, that the migrations did not create.
 async fn the_entities_match_the_migrated_schema(backend: Backend) {
@@ -91,4 +110,5 @@ backend_tests!(
     all_up_creates_every_table_and_all_down_leaves_nothing,
     each_migration_down_then_up_again_gives_the_same_schema,
     the_entities_match_the_migrated_schema,
+    fresh_on_a_migrated_database_gives_the_schema_of_a_new_one,
 );

@@ -46,3 +46,27 @@ async fn a_server_that_never_answers_stops_start_up_within_the_connect_timeout()
     assert!(took < TIMEOUT * 8, "took {took:?} for a {TIMEOUT:?} timeout");
     drop(black_hole);
 }
+
+/// Start-up migrations run on a connection of their own, with the migration timeouts:
+/// a request budget too short for any migration (1 ms) no longer fails start-up, and
+/// the migrations still apply.
+#[cfg(postgres)]
+#[tokio::test]
+async fn start_up_migrations_do_not_run_under_the_request_statement_timeout() {
+    use migration::MigratorTrait;
+
+    let database = tests::TestDatabase::create(tests::Backend::Postgres).await;
+    let mut settings = test_settings(&database.url);
+    settings.database.statement_timeout = Duration::from_millis(1);
+
+    let app = Application::build(settings).await;
+
+    assert!(app.is_ok(), "start-up failed: {:?}", app.err().map(|e| e.to_string()));
+    let db = database.connect().await;
+    assert!(
+        migration::Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
