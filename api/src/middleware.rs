@@ -6,7 +6,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
-use tracing_actix_web::RequestId;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
 use crate::context::AppContext;
 
@@ -67,15 +68,69 @@ pub async fn consistency_token(
     Ok(res)
 }
 
-/// Echoes the request id that tracing-actix-web put in the request's log span.
+/// The request's id, in its log span and echoed in `x-request-id`: the caller's own
+/// when it sends a well-formed one (1 to 128 letters, digits, `-`, `_`, `.` or `:`), so
+/// one id follows a request across services; otherwise a new UUID. Anything else
+/// (too long, spaces, control characters) is replaced, never logged as sent.
+#[derive(Debug, Clone)]
+pub struct RequestIdValue(pub String);
+
+fn well_formed(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// tracing-actix-web's root span, with the request id chosen as [`RequestIdValue`] says.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let id = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| well_formed(id))
+            .map(str::to_owned)
+            .or_else(|| request.extensions().get::<RequestId>().map(|id| id.to_string()))
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        request.extensions_mut().insert(RequestIdValue(id.clone()));
+        let user_agent = request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
+            http.user_agent = %user_agent,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            request_id = %id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Echoes the request id of [`RequestSpan`].
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let request_id = req.extensions().get::<RequestId>().copied();
+    let request_id = req.extensions().get::<RequestIdValue>().cloned();
     let mut res = next.call(req).await?;
-    if let Some(id) = request_id
-        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    if let Some(RequestIdValue(id)) = request_id
+        && let Ok(value) = HeaderValue::from_str(&id)
     {
         res.headers_mut().insert(REQUEST_ID, value);
     }
@@ -101,4 +156,24 @@ pub async fn statement_count(
         res.headers_mut().insert(STATEMENT_COUNT, HeaderValue::from(statements));
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed;
+
+    #[test]
+    fn request_ids_from_callers_are_kept_only_when_plain() {
+        for id in [
+            "abc",
+            "0193a1b2-7c3d-7000-8000-000000000001",
+            "trace:span.1_x",
+            &"a".repeat(128),
+        ] {
+            assert!(well_formed(id), "{id}");
+        }
+        for id in ["", "has space", "semi;colon", "quote\"", "nul\0", "é", &"a".repeat(129)] {
+            assert!(!well_formed(id), "{id:?}");
+        }
+    }
 }

@@ -342,7 +342,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(middleware::request_id))
             .wrap(from_fn(crate::metrics::http_metrics))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<middleware::RequestSpan>::new())
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())
     .listen(listener)?

@@ -58,6 +58,18 @@ pub async fn check(db: &DatabaseConnection, timeout: Duration, expected: &[Strin
 
 async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), NotReady> {
     let backend = db.get_database_backend();
+    // The migrations first: a schema behind the binary also lacks tables, and is the
+    // cause to name.
+    let applied = Statement::from_string(backend, "SELECT version FROM seaql_migrations");
+    let applied = query_strings(db, applied, "the migration table").await?;
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|name| !applied.contains(name))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(NotReady::MigrationsBehind(missing.join(", ")));
+    }
     let unreadable: Vec<String> = match backend {
         DbBackend::Postgres => {
             // to_regclass: a missing table is unreadable too, not an error.
@@ -81,16 +93,6 @@ async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), 
     };
     if !unreadable.is_empty() {
         return Err(NotReady::MissingGrants(unreadable.join(", ")));
-    }
-    let applied = Statement::from_string(backend, "SELECT version FROM seaql_migrations");
-    let applied = query_strings(db, applied, "the migration table").await?;
-    let missing: Vec<&str> = expected
-        .iter()
-        .filter(|name| !applied.contains(name))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        return Err(NotReady::MigrationsBehind(missing.join(", ")));
     }
     Ok(())
 }

@@ -1,3 +1,4 @@
+use reqwest::Method;
 use serde_json::Value;
 use tests::{Backend, backend_tests, spawn_app};
 
@@ -144,4 +145,29 @@ backend_tests!(
     a_wrong_method_is_a_problem_json_405_naming_the_allowed_ones,
     every_response_carries_a_request_id,
     readiness_fails_while_the_schema_is_behind_the_binary,
+    a_callers_request_id_is_kept_and_a_malformed_one_replaced,
 );
+
+/// A caller's well-formed `x-request-id` is kept, so one id follows a request across
+/// services; a malformed one is replaced, not echoed.
+async fn a_callers_request_id_is_kept_and_a_malformed_one_replaced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sent = "gateway-7f3a:42";
+
+    let kept = app
+        .request(Method::GET, "/health/live", None)
+        .header("x-request-id", sent)
+        .send()
+        .await
+        .unwrap();
+    let replaced = app
+        .request(Method::GET, "/health/live", None)
+        .header("x-request-id", "not a plain id; DROP TABLE")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(kept.headers()["x-request-id"], sent);
+    let new_id = replaced.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(new_id).is_ok(), "{new_id}");
+}
