@@ -31,7 +31,9 @@ impl MigrationTrait for Migration {
         dialect::create_index_on_existing_table(manager, INDEX, true, "users (lower(email))").await?;
         dialect::postgres_only(
             manager,
-            &["ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_key"],
+            &["-- uq_users_email_lower keeps the guarantee, case-insensitively.
+               -- squawk-ignore ban-drop-constraint
+               ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_key"],
         )
         .await?;
         dialect::drop_index_on_existing_table(manager, "idx_users_active_email").await
