@@ -171,8 +171,32 @@ async fn every_reference_in_the_document_resolves(backend: Backend) {
     }
 }
 
+/// `/docs` is a page that renders this server's `/openapi.json`, with the script it
+/// loads pinned to one version and checked by hash.
+async fn the_interactive_reference_renders_this_servers_document(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let page = app.get("/docs").await;
+
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("url: '/openapi.json'"), "{html}");
+    assert!(
+        html.contains("@scalar/api-reference@1.76.4/") && html.contains(r#"integrity="sha384-"#),
+        "{html}"
+    );
+    assert_eq!(app.get("/openapi.json").await.status(), 200);
+}
+
 backend_tests!(
     the_document_is_openapi_3_1_and_lists_every_operation,
     every_documented_operation_is_served_and_other_methods_are_405,
     every_reference_in_the_document_resolves,
+    the_interactive_reference_renders_this_servers_document,
 );
