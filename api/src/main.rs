@@ -43,6 +43,12 @@ async fn main() -> ExitCode {
         }
     };
     let _flush_logs_at_exit = telemetry::init(settings.log_format);
+    if let Some(warning) = std::env::current_dir()
+        .ok()
+        .and_then(|dir| entity::stray_default_database(settings.database.url.expose(), &dir))
+    {
+        tracing::warn!("{warning}");
+    }
 
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,

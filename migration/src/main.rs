@@ -98,6 +98,12 @@ const fn millis(duration: Duration) -> u64 {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(warning) = std::env::current_dir()
+        .ok()
+        .and_then(|dir| stray_default_database(&cli.database_url, &dir))
+    {
+        eprintln!("warning: {warning}");
+    }
     let timeouts = MigrationTimeouts {
         lock: Duration::from_millis(cli.lock_timeout_ms),
         statement: Duration::from_millis(cli.statement_timeout_ms),
@@ -141,4 +147,24 @@ async fn print_status(db: &DatabaseConnection) -> Result<(), DbErr> {
         println!("{:<8} {}", m.status().to_string(), m.name());
     }
     Ok(())
+}
+
+/// `entity::stray_default_database`, which this crate may not import; `tests/cli.rs`
+/// checks the CLI warns from a crate directory as the other programs do.
+fn stray_default_database(url: &str, dir: &std::path::Path) -> Option<String> {
+    const FILE: &str = "bookworm.db";
+    let is_root = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|manifest| manifest.contains("[workspace]"))
+    };
+    if url != DEFAULT_DATABASE_URL || dir.join(FILE).exists() || is_root(dir) {
+        return None;
+    }
+    let root = dir.ancestors().skip(1).find(|d| is_root(d))?;
+    Some(format!(
+        "DATABASE_URL is unset, so the default {url} would create a new, empty {FILE} in {}; \
+         the workspace's is {}. Run from {}, or set DATABASE_URL",
+        dir.display(),
+        root.join(FILE).display(),
+        root.display()
+    ))
 }

@@ -23,6 +23,47 @@ fn the_default_database_is_the_one_every_program_uses() {
 }
 
 #[test]
+fn the_default_database_in_a_crate_directory_is_called_out_as_every_program_does() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("api")).unwrap();
+    std::fs::write(root.path().join("Cargo.toml"), "[workspace]\n").unwrap();
+    let crate_dir = root.path().join("api");
+
+    let stderr = String::from_utf8_lossy(&migration(&crate_dir, &["status"]).stderr).into_owned();
+
+    assert!(stderr.contains("warning: DATABASE_URL is unset"), "{stderr}");
+    assert!(
+        stderr.contains(&root.path().join("bookworm.db").display().to_string()),
+        "{stderr}"
+    );
+    let at_root = String::from_utf8_lossy(&migration(root.path(), &["status"]).stderr).into_owned();
+    assert!(!at_root.contains("warning"), "{at_root}");
+}
+
+/// The README shows `status` after `up -n 2`: that sample must list every migration
+/// this binary knows, in order, as the command prints it.
+#[test]
+fn the_readmes_status_sample_is_what_status_prints() {
+    let readme = include_str!("../../README.md");
+    let sample: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "$ cargo run -p migration -- status")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(migration(dir.path(), &["up", "-n", "2"]).status.success());
+
+    let printed = stdout(&migration(dir.path(), &["status"]));
+
+    assert_eq!(
+        sample,
+        printed.lines().collect::<Vec<_>>(),
+        "update the README's sample"
+    );
+}
+
+#[test]
 fn a_mysql_url_is_refused_by_name() {
     let output = Command::new(env!("CARGO_BIN_EXE_migration"))
         .args(["-u", "mysql://root:hunter2@127.0.0.1/bookworm", "status"])

@@ -78,6 +78,12 @@ enum Command {
 async fn main() -> ExitCode {
     dotenvy::dotenv().ok();
     let cli = Cli::parse();
+    if let Some(warning) = std::env::current_dir()
+        .ok()
+        .and_then(|dir| entity::stray_default_database(&cli.database_url, &dir))
+    {
+        eprintln!("warning: {warning}");
+    }
     let json = cli.json;
     let mut progress = |step: &str| {
         if !json {
