@@ -71,6 +71,12 @@ impl Application {
             migrate(&settings, &db).await?;
         }
 
+        if settings.environment == Environment::Development && catalogue_is_empty(&db).await {
+            tracing::info!(
+                "the catalogue is empty. For demo data and two demo logins (reader and admin), \
+                 run in another terminal: cargo run -p seed -- --demo"
+            );
+        }
         if settings.using_development_key {
             tracing::warn!(
                 "ENCRYPTION_KEYS is not set: encrypting with the built-in development key, which is public. \
@@ -173,6 +179,13 @@ impl Application {
         self.db.close().await.ok();
         Ok(())
     }
+}
+
+/// True when no author exists yet: a brand-new database, which the development log
+/// points at the demo data. An error reads as "not empty": this is only a hint.
+async fn catalogue_is_empty(db: &DatabaseConnection) -> bool {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    entity::Author::find().count(db).await.is_ok_and(|authors| authors == 0)
 }
 
 /// How often each replica's health and lag are checked.
@@ -329,6 +342,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .configure(routes::configure)
             .into_app()
             .service(web::resource("/openapi.json").get(crate::openapi::document))
+            .service(web::resource("/docs").get(crate::openapi::reference))
             .app_data(ctx.clone())
             .app_data(document.clone())
             .app_data(json.clone())

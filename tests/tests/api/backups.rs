@@ -16,6 +16,7 @@ const SEED: seed::SeedConfig = seed::SeedConfig {
     reviews_per_user: 3,
     category_depth: 2,
     seed: 11,
+    demo_logins: false,
 };
 
 /// A migrated, seeded database.

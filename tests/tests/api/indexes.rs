@@ -74,6 +74,7 @@ async fn the_main_queries_use_their_indexes_not_sequential_scans() {
         reviews_per_user: 5,
         category_depth: 3,
         seed: 5,
+        demo_logins: false,
     };
     seed::run(&db, &config).await.unwrap();
     let parents = fixtures::categories(&db, None, 100, "Shelf").await;
@@ -170,6 +171,7 @@ async fn a_deep_page_reads_from_its_cursor_not_from_the_first_page() {
         reviews_per_user: 1,
         category_depth: 2,
         seed: 9,
+        demo_logins: false,
     };
     seed::run(&db, &config).await.unwrap();
     db.execute_unprepared("VACUUM ANALYZE").await.unwrap();

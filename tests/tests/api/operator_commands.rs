@@ -55,6 +55,7 @@ async fn create_admin_and_seed_work_as_the_production_roles() {
         reviews_per_user: 2,
         category_depth: 2,
         seed: 1,
+        demo_logins: false,
     };
     let report = seed::run(&owner, &config).await.expect("the owner can seed");
     assert_eq!(report.reviews, 8);

@@ -127,6 +127,7 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
             reviews_per_user: 4,
             category_depth: 2,
             seed: 5,
+            demo_logins: false,
         },
     )
     .await

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder};
 use seed::SeedConfig;
-use tests::{Backend, TestDatabase, backend_tests};
+use tests::{Backend, TestDatabase, backend_tests, spawn_app_on};
 
 const CONFIG: SeedConfig = SeedConfig {
     authors: 7,
@@ -14,6 +14,7 @@ const CONFIG: SeedConfig = SeedConfig {
     reviews_per_user: 4,
     category_depth: 3,
     seed: 7,
+    demo_logins: false,
 };
 
 async fn seeded(backend: Backend, config: &SeedConfig) -> (TestDatabase, DatabaseConnection, seed::SeedReport) {
@@ -100,7 +101,39 @@ async fn the_same_seed_gives_the_same_data(backend: Backend) {
     assert_ne!(first, other);
 }
 
+/// `--demo`'s accounts sign in through the API with the documented password, as the
+/// role each is for.
+async fn the_demo_logins_sign_in_through_the_api(backend: Backend) {
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+    let db = database.connect().await;
+    Migrator::up(&db, None).await.unwrap();
+    let report = seed::run(
+        &db,
+        &SeedConfig {
+            demo_logins: true,
+            ..CONFIG
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.demo_logins, 2);
+    let app = spawn_app_on(&database, |_| {}).await;
+
+    let reader = app.token_for("demo-reader@example.com", seed::DEMO_PASSWORD).await;
+    let admin = app.token_for("demo-admin@example.com", seed::DEMO_PASSWORD).await;
+
+    let as_reader = app
+        .post_json("/authors", &reader, serde_json::json!({"name": "Nope"}))
+        .await;
+    assert_eq!(as_reader.status(), 403, "the reader is a reader");
+    let as_admin = app
+        .post_json("/authors", &admin, serde_json::json!({"name": "Octavia E. Butler"}))
+        .await;
+    assert_eq!(as_admin.status(), 201, "the admin curates");
+}
+
 backend_tests!(
+    the_demo_logins_sign_in_through_the_api,
     seeding_inserts_the_requested_counts,
     every_book_has_one_to_three_categories_in_a_tree_of_the_requested_depth,
     the_same_seed_gives_the_same_data,

@@ -46,6 +46,7 @@ impl Plan {
             reviews_per_user: 10,
             category_depth: 3,
             seed: 42,
+            demo_logins: false,
         };
         if quick {
             Plan {
@@ -555,6 +556,7 @@ pub async fn p5(plan: &Plan, admin_url: &str) -> Result<Value, String> {
             reviews_per_user: 0,
             category_depth: 1,
             seed: 7,
+            demo_logins: false,
         },
     )
     .await?;

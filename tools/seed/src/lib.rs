@@ -40,6 +40,18 @@ const MAX_ROWS_PER_INSERT: usize = 2_000;
 /// Seeded users cannot log in: their password hash is not a valid PHC string.
 pub const LOCKED_PASSWORD_HASH: &str = "!seeded-account-no-password";
 
+/// The demo logins of [`SeedConfig::demo_logins`]: (email, role). Both sign in with
+/// [`DEMO_PASSWORD`], which is public: never on a database that matters.
+pub const DEMO_LOGINS: &[(&str, Role)] = &[
+    ("demo-reader@example.com", Role::User),
+    ("demo-admin@example.com", Role::Admin),
+];
+pub const DEMO_PASSWORD: &str = "bookworm-demo-password";
+/// [`DEMO_PASSWORD`] hashed as the API hashes passwords (Argon2id, 19 MiB, t=2, p=1),
+/// with a fixed salt so that the same flags still give the same rows.
+const DEMO_PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$Ym9va3dvcm0tZGVtby0wMQ$iVE7kPqzGC825OjVuw3DqcwM3uc/HULoleazx0SOivg";
+
 #[derive(Debug, Clone)]
 pub struct SeedConfig {
     pub authors: usize,
@@ -49,6 +61,8 @@ pub struct SeedConfig {
     /// Depth of the category tree (1 = roots only).
     pub category_depth: usize,
     pub seed: u64,
+    /// Also create [`DEMO_LOGINS`], who can sign in with [`DEMO_PASSWORD`].
+    pub demo_logins: bool,
 }
 
 impl Default for SeedConfig {
@@ -60,6 +74,7 @@ impl Default for SeedConfig {
             reviews_per_user: 5,
             category_depth: 3,
             seed: 42,
+            demo_logins: false,
         }
     }
 }
@@ -74,6 +89,7 @@ pub struct SeedReport {
     pub profiles: u64,
     pub reviews: u64,
     pub shelf_entries: u64,
+    pub demo_logins: u64,
     pub elapsed: Duration,
 }
 
@@ -88,12 +104,30 @@ impl SeedReport {
             ("profiles", self.profiles),
             ("reviews", self.reviews),
             ("shelf_entries", self.shelf_entries),
+            ("demo logins", self.demo_logins),
         ]
     }
 }
 
 /// Inserts the whole data set in one transaction.
 pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedReport, DbErr> {
+    run_with_progress(db, config, &mut |_| {}).await
+}
+
+/// How far [`run_with_progress`] is: `done` of `total` rows of `table` are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub table: &'static str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// [`run`], telling `progress` after every batch of rows.
+pub async fn run_with_progress(
+    db: &DatabaseConnection,
+    config: &SeedConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SeedReport, DbErr> {
     let started = Instant::now();
     let txn = db.begin().await?;
     if txn.get_database_backend() == DbBackend::Postgres {
@@ -102,9 +136,13 @@ pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedRep
     }
     let mut data = Generator::new(config.seed);
     let mut report = SeedReport::default();
+    let books_total = (config.authors * config.books_per_author) as u64;
+    let users_total = config.users as u64;
+    let mut tell = |table, done, total| progress(Progress { table, done, total });
 
     let author_ids = data.authors(config.authors);
     report.authors = insert_all(&txn, author_ids.iter().map(|a| a.clone().into_active_model()).collect()).await?;
+    tell("authors", report.authors, config.authors as u64);
     let author_ids: Vec<Uuid> = author_ids.into_iter().map(|a| a.id).collect();
 
     let mut category_ids = Vec::new();
@@ -115,6 +153,7 @@ pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedRep
         level = rows.iter().map(|c| (Some(c.id), depth + 1)).collect();
         category_ids.extend(rows.into_iter().map(|c| c.id));
     }
+    tell("categories", report.categories, report.categories);
 
     let mut book_ids = Vec::with_capacity(config.authors * config.books_per_author);
     for authors in author_ids.chunks(500) {
@@ -123,6 +162,7 @@ pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedRep
         report.books += insert_all(&txn, books.iter().map(|b| b.clone().into_active_model()).collect()).await?;
         report.book_categories += insert_all(&txn, links).await?;
         book_ids.extend(books.into_iter().map(|b| b.id));
+        tell("books", report.books, books_total);
     }
 
     for start in (0..config.users).step_by(1_000) {
@@ -133,6 +173,13 @@ pub async fn run(db: &DatabaseConnection, config: &SeedConfig) -> Result<SeedRep
         report.profiles += insert_all(&txn, profiles).await?;
         report.reviews += insert_all(&txn, reviews).await?;
         report.shelf_entries += insert_all(&txn, shelves).await?;
+        tell("users", report.users, users_total);
+    }
+
+    if config.demo_logins {
+        let (users, profiles) = data.demo_logins();
+        report.demo_logins = insert_all(&txn, users).await?;
+        insert_all(&txn, profiles).await?;
     }
 
     txn.commit().await?;
@@ -346,6 +393,39 @@ impl Generator {
             );
         }
         (users, profiles)
+    }
+
+    /// [`DEMO_LOGINS`], with their profiles.
+    fn demo_logins(&mut self) -> (Vec<user::ActiveModel>, Vec<profile::ActiveModel>) {
+        DEMO_LOGINS
+            .iter()
+            .map(|(email, role)| {
+                let (at, id) = self.tick();
+                let user = user::Model {
+                    id,
+                    email: (*email).to_owned(),
+                    password_hash: DEMO_PASSWORD_HASH.to_owned(),
+                    role: *role,
+                    created_at: at,
+                    updated_at: at,
+                    deleted_at: None,
+                };
+                let name = if *role == Role::Admin {
+                    "Demo Admin"
+                } else {
+                    "Demo Reader"
+                };
+                let profile = profile::Model {
+                    user_id: id,
+                    display_name: name.to_owned(),
+                    bio: None,
+                    phone: None,
+                    created_at: at,
+                    updated_at: at,
+                };
+                (user.into_active_model(), profile.into_active_model())
+            })
+            .unzip()
     }
 
     /// Each user reviews `per_user` distinct books (and shelves them as read), and
