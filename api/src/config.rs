@@ -480,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn env_example_lists_every_setting() {
+    fn env_example_and_readme_list_every_setting() {
         let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
         Settings::from_lookup(|name| {
             asked.borrow_mut().insert(name.to_owned());
@@ -488,8 +488,15 @@ mod tests {
         })
         .unwrap();
         let example = include_str!("../../.env.example");
+        let readme = include_str!("../../README.md");
         for name in asked.into_inner() {
             assert!(example.contains(&format!("# {name}=")), ".env.example lacks {name}");
+            assert!(
+                readme
+                    .lines()
+                    .any(|row| row.starts_with("| `") && row.contains(&format!("`{name}`"))),
+                "no table row of the README names {name}"
+            );
         }
     }
 

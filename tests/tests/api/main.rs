@@ -20,6 +20,7 @@ mod outages;
 mod point_in_time;
 mod pool;
 mod read_replicas;
+mod readme;
 mod reviews_and_shelves;
 mod row_level_security;
 mod search;
