@@ -209,6 +209,16 @@ async fn the_api_runs_as_the_restricted_role() {
         200,
         "a role that owns nothing may still refresh the view"
     );
+    let profile = app.get_json(&format!("/users/{}", ada.id)).await;
+    assert!(profile["as_of"].is_string(), "the refresh time is readable: {profile}");
+    let as_app = connect_as(&role.url).await;
+    let forged = sql(
+        &as_app,
+        "UPDATE user_stats_refreshes SET refreshed_at = now() + interval '1 year'",
+        vec![],
+    )
+    .await;
+    assert!(forged.unwrap_err().to_string().contains("permission denied"));
     let log: Value = app
         .get_as(&format!("/admin/audit?record_id={review}"), &admin.token)
         .await
@@ -335,4 +345,23 @@ async fn every_security_definer_function_pins_its_search_path() {
             "{name} must search pg_catalog first and pg_temp last"
         );
     }
+}
+
+/// A role that existed before migration 22, with the documented default privileges,
+/// gets SELECT on the new table from the migration, and no write right.
+#[tokio::test]
+async fn the_refresh_time_is_read_only_for_an_api_role_that_existed_before_it() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let owner = database.connect().await;
+    let all = Migrator::migrations().len() as u32;
+    Migrator::up(&owner, Some(all - 1)).await.unwrap();
+    let role = database.create_app_role().await;
+    Migrator::up(&owner, None).await.unwrap();
+    let app = connect_as(&role.url).await;
+
+    let read = sql(&app, "SELECT refreshed_at FROM user_stats_refreshes", vec![]).await;
+    let write = sql(&app, "DELETE FROM user_stats_refreshes", vec![]).await;
+
+    assert!(read.is_ok(), "{read:?}");
+    assert!(write.unwrap_err().to_string().contains("permission denied"));
 }
