@@ -106,11 +106,11 @@ impl RedisLink {
     }
 
     fn mark_down(&self, what: &'static str, cause: &str) {
-        metrics::counter!("bookworm_redis_errors_total", "call" => what).increment(1);
+        metrics::counter!("bookworm_redis_errors_total", "redis" => self.location.clone(), "call" => what).increment(1);
         self.missed.store(true, Ordering::Release);
         if self.up.swap(false, Ordering::AcqRel) {
-            metrics::counter!("bookworm_redis_outages_total").increment(1);
-            metrics::gauge!("bookworm_redis_up").set(0.0);
+            metrics::counter!("bookworm_redis_outages_total", "redis" => self.location.clone()).increment(1);
+            metrics::gauge!("bookworm_redis_up", "redis" => self.location.clone()).set(0.0);
             tracing::warn!(
                 redis = %self.location,
                 call = what,
@@ -144,7 +144,7 @@ impl RedisLink {
                 let was_up = self.up.load(Ordering::Acquire);
                 let recovered = recovering;
                 self.up.store(true, Ordering::Release);
-                metrics::gauge!("bookworm_redis_up").set(1.0);
+                metrics::gauge!("bookworm_redis_up", "redis" => self.location.clone()).set(1.0);
                 if !was_up {
                     if recovered {
                         tracing::info!(redis = %self.location, "Redis is back; the shared cache starts empty");

@@ -33,6 +33,12 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// `metric{redis="127.0.0.1:port"} value`: this server's series of a Redis metric,
+    /// apart from those of other tests' servers in the same process.
+    pub fn series(&self, metric: &str, value: &str) -> String {
+        format!("{metric}{{redis=\"127.0.0.1:{}\"}} {value}", self.port)
+    }
+
     fn snapshot_dir(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
