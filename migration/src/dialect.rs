@@ -275,89 +275,98 @@ BEGIN
 END;
 $$";
 
-/// The name of the length rule [`add_length_check`] puts on `table.column`.
-fn length_check_name(table: &str, column: &str) -> String {
-    format!("{table}_{column}_length")
+/// A bound on the length of `table.column`, for a table that already has rows: added
+/// without blocking the table ([`add`](Self::add)), and checked against the existing
+/// rows by a later migration ([`validate`](Self::validate)).
+pub struct LengthCheck {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub min: usize,
+    pub max: usize,
 }
 
-/// Bounds the length of `table.column` on a table that already has rows, without
-/// blocking it: PostgreSQL adds the CHECK `NOT VALID` (a brief lock, no scan), and
-/// [`validate_length_check`], in a later migration, checks the existing rows under a
-/// lock that lets reads and writes go on. SQLite cannot add a constraint to a table,
-/// so two triggers refuse the same rows with the same message a CHECK gives.
-pub async fn add_length_check(
-    manager: &SchemaManager<'_>,
-    table: &str,
-    column: &str,
-    min: usize,
-    max: usize,
-) -> Result<(), DbErr> {
-    let name = length_check_name(table, column);
-    match manager.get_database_backend() {
-        DbBackend::Postgres => {
-            let sql = format!(
-                "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK (length({column}) BETWEEN {min} AND {max}) NOT VALID"
-            );
-            execute(manager, &sql).await
-        }
-        // One statement per call: sqlx ran only part of a multi-statement string here.
-        DbBackend::Sqlite => {
-            for (event, when) in [("insert", "INSERT"), ("update", &format!("UPDATE OF {column}"))] {
-                let sql = format!(
-                    "CREATE TRIGGER {name}_{event} BEFORE {when} ON {table}
-                     WHEN NOT (length(NEW.{column}) BETWEEN {min} AND {max}) BEGIN
-                         SELECT RAISE(ABORT, 'CHECK constraint failed: {name}');
-                     END"
-                );
-                execute(manager, &sql).await?;
-            }
-            Ok(())
-        }
-        other => Err(unsupported(other)),
+impl LengthCheck {
+    fn name(&self) -> String {
+        format!("{}_{}_length", self.table, self.column)
     }
-}
 
-/// Checks the rows that were there before [`add_length_check`]: PostgreSQL validates
-/// the constraint; SQLite, whose triggers only see new writes, looks for a row that
-/// breaks the rule. Either way a row that does stops the migration by name.
-pub async fn validate_length_check(
-    manager: &SchemaManager<'_>,
-    table: &str,
-    column: &str,
-    min: usize,
-    max: usize,
-) -> Result<(), DbErr> {
-    let name = length_check_name(table, column);
-    match manager.get_database_backend() {
-        DbBackend::Postgres => execute(manager, &format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")).await,
-        DbBackend::Sqlite => {
-            let sql = format!("SELECT 1 FROM {table} WHERE NOT (length({column}) BETWEEN {min} AND {max}) LIMIT 1");
-            let found = manager
-                .get_connection()
-                .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
-                .await?;
-            match found {
-                Some(_) => Err(DbErr::Migration(format!(
-                    "CHECK constraint failed: {name}: {table}.{column} has rows outside {min}..={max} characters; \
-                     shorten them, then migrate again"
-                ))),
-                None => Ok(()),
-            }
-        }
-        other => Err(unsupported(other)),
+    /// The rule, with the column as `column` names it (`bio`, `NEW.bio`).
+    fn rule(&self, column: &str) -> String {
+        format!("length({column}) BETWEEN {} AND {}", self.min, self.max)
     }
-}
 
-/// Undoes [`add_length_check`].
-pub async fn drop_length_check(manager: &SchemaManager<'_>, table: &str, column: &str) -> Result<(), DbErr> {
-    let name = length_check_name(table, column);
-    match manager.get_database_backend() {
-        DbBackend::Postgres => execute(manager, &format!("ALTER TABLE {table} DROP CONSTRAINT {name}")).await,
-        DbBackend::Sqlite => {
-            execute(manager, &format!("DROP TRIGGER {name}_insert")).await?;
-            execute(manager, &format!("DROP TRIGGER {name}_update")).await
+    /// PostgreSQL adds the CHECK `NOT VALID`: a brief lock and no scan. SQLite cannot
+    /// add a constraint to a table, so two triggers refuse the same rows with the
+    /// message a CHECK gives.
+    pub async fn add(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+        let (table, name) = (self.table, self.name());
+        match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                let rule = self.rule(self.column);
+                execute(
+                    manager,
+                    &format!("ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({rule}) NOT VALID"),
+                )
+                .await
+            }
+            // One statement per call: sqlx ran only part of a multi-statement string here.
+            DbBackend::Sqlite => {
+                let rule = self.rule(&format!("NEW.{}", self.column));
+                for (event, when) in [
+                    ("insert", "INSERT".to_owned()),
+                    ("update", format!("UPDATE OF {}", self.column)),
+                ] {
+                    let sql = format!(
+                        "CREATE TRIGGER {name}_{event} BEFORE {when} ON {table} WHEN NOT ({rule}) BEGIN
+                             SELECT RAISE(ABORT, 'CHECK constraint failed: {name}');
+                         END"
+                    );
+                    execute(manager, &sql).await?;
+                }
+                Ok(())
+            }
+            other => Err(unsupported(other)),
         }
-        other => Err(unsupported(other)),
+    }
+
+    /// Checks the rows that were there before [`add`](Self::add): PostgreSQL validates
+    /// the constraint under a lock that lets reads and writes go on; SQLite, whose
+    /// triggers only see new writes, looks for a row that breaks the rule. Either way
+    /// such a row stops the migration by the rule's name.
+    pub async fn validate(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+        let (table, name) = (self.table, self.name());
+        match manager.get_database_backend() {
+            DbBackend::Postgres => execute(manager, &format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")).await,
+            DbBackend::Sqlite => {
+                let sql = format!("SELECT 1 FROM {table} WHERE NOT ({}) LIMIT 1", self.rule(self.column));
+                let found = manager
+                    .get_connection()
+                    .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
+                    .await?;
+                match found {
+                    Some(_) => Err(DbErr::Migration(format!(
+                        "CHECK constraint failed: {name}: {table}.{} has rows outside {}..={} characters; \
+                         shorten them, then migrate again",
+                        self.column, self.min, self.max
+                    ))),
+                    None => Ok(()),
+                }
+            }
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// Undoes [`add`](Self::add).
+    pub async fn drop(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+        let (table, name) = (self.table, self.name());
+        match manager.get_database_backend() {
+            DbBackend::Postgres => execute(manager, &format!("ALTER TABLE {table} DROP CONSTRAINT {name}")).await,
+            DbBackend::Sqlite => {
+                execute(manager, &format!("DROP TRIGGER {name}_insert")).await?;
+                execute(manager, &format!("DROP TRIGGER {name}_update")).await
+            }
+            other => Err(unsupported(other)),
+        }
     }
 }
 

@@ -6,32 +6,51 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::dialect;
+use crate::dialect::LengthCheck;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// (table, column, min, max): the service's limits (`service::{authors, books,
-/// reviews}`, `service::accounts::Bio`).
-pub(crate) const LIMITS: &[(&str, &str, usize, usize)] = &[
-    ("authors", "bio", 0, 10_000),
-    ("books", "description", 0, 20_000),
-    ("profiles", "bio", 0, 2_000),
-    ("reviews", "body", 1, 20_000),
+/// The service's limits (`service::{authors, books, reviews}`, `service::accounts::Bio`).
+pub(crate) const LIMITS: &[LengthCheck] = &[
+    LengthCheck {
+        table: "authors",
+        column: "bio",
+        min: 0,
+        max: 10_000,
+    },
+    LengthCheck {
+        table: "books",
+        column: "description",
+        min: 0,
+        max: 20_000,
+    },
+    LengthCheck {
+        table: "profiles",
+        column: "bio",
+        min: 0,
+        max: 2_000,
+    },
+    LengthCheck {
+        table: "reviews",
+        column: "body",
+        min: 1,
+        max: 20_000,
+    },
 ];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column, min, max) in LIMITS {
-            dialect::add_length_check(manager, table, column, *min, *max).await?;
+        for check in LIMITS {
+            check.add(manager).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column, _, _) in LIMITS.iter().rev() {
-            dialect::drop_length_check(manager, table, column).await?;
+        for check in LIMITS.iter().rev() {
+            check.drop(manager).await?;
         }
         Ok(())
     }

@@ -5,7 +5,6 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::dialect;
 use crate::m20261204_000019_text_length_checks::LIMITS;
 
 #[derive(DeriveMigrationName)]
@@ -14,8 +13,8 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column, min, max) in LIMITS {
-            dialect::validate_length_check(manager, table, column, *min, *max).await?;
+        for check in LIMITS {
+            check.validate(manager).await?;
         }
         Ok(())
     }
@@ -23,9 +22,9 @@ impl MigrationTrait for Migration {
     /// A validated constraint cannot be marked `NOT VALID` again; it is added again
     /// as migration 19 left it.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column, min, max) in LIMITS {
-            dialect::drop_length_check(manager, table, column).await?;
-            dialect::add_length_check(manager, table, column, *min, *max).await?;
+        for check in LIMITS {
+            check.drop(manager).await?;
+            check.add(manager).await?;
         }
         Ok(())
     }
