@@ -136,13 +136,7 @@ impl Settings {
             database,
             auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
             migration_url: env.raw("DATABASE_MIGRATION_URL").map(DatabaseUrl::new),
-            migration_timeouts: MigrationTimeouts {
-                lock: env.millis("DATABASE_MIGRATION_LOCK_TIMEOUT_MS", MigrationTimeouts::DEFAULT_LOCK)?,
-                statement: env.millis(
-                    "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS",
-                    MigrationTimeouts::DEFAULT_STATEMENT,
-                )?,
-            },
+            migration_timeouts: migration_timeouts(&env)?,
             // Production logs go to a shipper, which wants one JSON object per line.
             log_format: env.choice(
                 "LOG_FORMAT",
@@ -177,6 +171,27 @@ impl Settings {
             cache: cache(&env)?,
         })
     }
+}
+
+/// The migration connection's timeouts, within what PostgreSQL accepts.
+fn migration_timeouts<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<MigrationTimeouts, ConfigError> {
+    let within_limit = |name: &'static str, default| {
+        let value = env.millis(name, default)?;
+        if value.as_millis() > u128::from(MigrationTimeouts::MAX_MILLIS) {
+            return Err(ConfigError {
+                name,
+                reason: format!("must be at most {} (about 24 days)", MigrationTimeouts::MAX_MILLIS),
+            });
+        }
+        Ok(value)
+    };
+    Ok(MigrationTimeouts {
+        lock: within_limit("DATABASE_MIGRATION_LOCK_TIMEOUT_MS", MigrationTimeouts::DEFAULT_LOCK)?,
+        statement: within_limit(
+            "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS",
+            MigrationTimeouts::DEFAULT_STATEMENT,
+        )?,
+    })
 }
 
 /// `DATABASE_URL` and the primary's pool.
@@ -458,6 +473,18 @@ mod tests {
 
         let err = settings(&[("DATABASE_AUTO_MIGRATE", "maybe")]).unwrap_err();
         assert_eq!(err.name, "DATABASE_AUTO_MIGRATE");
+    }
+
+    #[test]
+    fn migration_timeouts_default_and_stay_within_what_postgresql_accepts() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.migration_timeouts, MigrationTimeouts::default());
+        let s = settings(&[("DATABASE_MIGRATION_LOCK_TIMEOUT_MS", "0")]).unwrap();
+        assert_eq!(s.migration_timeouts.lock, Duration::ZERO);
+
+        let err = settings(&[("DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS", "2147483648")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS");
+        assert!(settings(&[("DATABASE_MIGRATION_LOCK_TIMEOUT_MS", "2147483647")]).is_ok());
     }
 
     #[test]

@@ -35,12 +35,14 @@ struct Cli {
     /// Milliseconds a migration may wait for a lock before giving up (PostgreSQL
     /// `lock_timeout`, SQLite busy timeout), so it never holds up traffic queued behind
     /// it for longer; 0 waits for ever.
-    #[arg(long, env = "DATABASE_MIGRATION_LOCK_TIMEOUT_MS", default_value_t = millis(MigrationTimeouts::DEFAULT_LOCK))]
+    #[arg(long, env = "DATABASE_MIGRATION_LOCK_TIMEOUT_MS", default_value_t = millis(MigrationTimeouts::DEFAULT_LOCK),
+          value_parser = clap::value_parser!(u64).range(0..=MigrationTimeouts::MAX_MILLIS))]
     lock_timeout_ms: u64,
 
     /// Milliseconds one migration statement may run (PostgreSQL `statement_timeout`);
     /// 0 for no limit.
-    #[arg(long, env = "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS", default_value_t = millis(MigrationTimeouts::DEFAULT_STATEMENT))]
+    #[arg(long, env = "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS", default_value_t = millis(MigrationTimeouts::DEFAULT_STATEMENT),
+          value_parser = clap::value_parser!(u64).range(0..=MigrationTimeouts::MAX_MILLIS))]
     statement_timeout_ms: u64,
 
     #[command(subcommand)]

@@ -32,6 +32,9 @@ impl MigrationTimeouts {
     pub const DEFAULT_LOCK: Duration = Duration::from_secs(2);
     /// `DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS`'s default.
     pub const DEFAULT_STATEMENT: Duration = Duration::from_secs(600);
+    /// The longest either may be: PostgreSQL keeps both in an `int` of milliseconds
+    /// (about 24.8 days), and refuses a connection that asks for more.
+    pub const MAX_MILLIS: u64 = i32::MAX as u64;
 }
 
 impl Default for MigrationTimeouts {
