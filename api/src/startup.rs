@@ -185,7 +185,10 @@ impl Application {
 /// points at the demo data. An error reads as "not empty": this is only a hint.
 async fn catalogue_is_empty(db: &DatabaseConnection) -> bool {
     use sea_orm::EntityTrait;
-    entity::Author::find().one(db).await.is_ok_and(|author| author.is_none())
+    entity::Author::find()
+        .one(db)
+        .await
+        .is_ok_and(|author| author.is_none())
 }
 
 /// How often each replica's health and lag are checked.
