@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use migration::session::MigrationTimeouts;
+use service::accounts::HashingLimits;
 use service::database::{DatabaseUrl, PoolSettings};
 use service::field_crypto::FieldCipher;
 
@@ -56,6 +57,8 @@ pub struct Settings {
     /// Lifetime of a bearer token issued at login.
     pub token_ttl: chrono::TimeDelta,
     pub throttle: ThrottleLimits,
+    /// How many password hashes may run at once, and how long a request waits for one.
+    pub hashing: HashingLimits,
     /// How often the background task refreshes the reader statistics; `None` = never.
     pub stats_refresh: Option<Duration>,
     /// Audit log entries older than this many whole months are removed; 0 keeps all.
@@ -152,6 +155,7 @@ impl Settings {
             using_development_key,
             token_ttl: token_ttl(&env)?,
             throttle: throttle(&env)?,
+            hashing: hashing(&env)?,
             stats_refresh: match env.parse("STATS_REFRESH_SECS", 300u64)? {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
@@ -283,6 +287,15 @@ fn token_ttl<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<chrono::Time
             name: "TOKEN_TTL_HOURS",
             reason: format!("{hours} hours is too long for a token lifetime"),
         })
+}
+
+/// The password-hashing budget (`service::accounts::password`).
+fn hashing<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<HashingLimits, ConfigError> {
+    let defaults = HashingLimits::per_core();
+    Ok(HashingLimits {
+        concurrency: env.at_least_one("PASSWORD_HASH_CONCURRENCY", defaults.concurrency)?,
+        wait: env.positive_millis("PASSWORD_HASH_WAIT_MS", defaults.wait)?,
+    })
 }
 
 /// The login and registration limits (`throttle`).

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
+use service::accounts::Hashing;
 use service::cache::{Cache, Change};
 use service::field_crypto::FieldCipher;
 use service::replicas::Databases;
@@ -22,6 +23,8 @@ pub struct AppContext {
     pub expected_migrations: Arc<Vec<String>>,
     pub cipher: FieldCipher,
     pub token_ttl: chrono::TimeDelta,
+    /// The password-hashing budget every login and registration goes through.
+    pub hashing: Arc<Hashing>,
     /// Login and registration limits.
     pub throttle: Arc<Throttle>,
     /// The public detail reads, and what each write invalidates in them.

@@ -94,6 +94,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
+    /// At a capacity limit of this instance (see `ServiceError::Busy`): retry in a second.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     /// The readiness probe's answer, with its reason.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -165,7 +168,7 @@ impl ApiError {
                 detail: Some("send JSON with Content-Type: application/json".into()),
                 ..base
             },
-            ApiError::Unavailable(detail) => Problem {
+            ApiError::Unavailable(detail) | ApiError::Busy(detail) => Problem {
                 detail: Some((*detail).into()),
                 ..base
             },
@@ -191,7 +194,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -202,6 +205,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unavailable(_) | ApiError::NotReady(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::Busy(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
@@ -268,6 +274,10 @@ impl From<ServiceError> for ApiError {
                     Outage::Timeout => "the database took too long to answer, try again shortly",
                     Outage::Contention => "the database is busy with conflicting work, try again shortly",
                 })
+            }
+            ServiceError::Busy(detail) => {
+                tracing::warn!(detail, "refused at a capacity limit");
+                ApiError::Busy(detail)
             }
             ServiceError::Database(source) => {
                 tracing::error!(error = %source, "database error");
@@ -343,6 +353,19 @@ pub mod responses {
             content_type = "application/problem+json"
         )]
         Forbidden(Problem),
+    }
+
+    /// What an operation that hashes a password answers when every hashing slot
+    /// stayed busy for `PASSWORD_HASH_WAIT_MS`.
+    #[derive(IntoResponses)]
+    pub enum HashingBusy {
+        #[response(
+            status = 503,
+            description = "Too many sign-ins being checked at once; retry after `Retry-After` seconds",
+            content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait: 1"))
+        )]
+        Busy(Problem),
     }
 
     /// What reading a JSON request body can answer.

@@ -10,6 +10,7 @@ use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash, from_fn
 use actix_web::{App, HttpServer, web};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbErr};
+use service::accounts::Hashing;
 use service::cache::Cache;
 use service::database::DatabaseUrl;
 use service::redis_link::RedisLink;
@@ -39,6 +40,7 @@ pub struct Application {
     port: u16,
     metrics_port: Option<u16>,
     db: DatabaseConnection,
+    hashing: Arc<Hashing>,
     server: Server,
 }
 
@@ -119,6 +121,7 @@ impl Application {
             expected_migrations: Arc::new(Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()),
             cipher: settings.cipher.clone(),
             token_ttl: settings.token_ttl,
+            hashing: Hashing::new(settings.hashing),
             throttle: throttle.clone(),
             cache,
             expose_statement_count: settings.environment == Environment::Development,
@@ -145,6 +148,7 @@ impl Application {
             }
             None => None,
         };
+        let hashing = ctx.hashing.clone();
         let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
             addr: format!("{}:{port}", settings.host),
             source,
@@ -154,6 +158,7 @@ impl Application {
             port,
             metrics_port,
             db,
+            hashing,
             server,
         })
     }
@@ -169,6 +174,11 @@ impl Application {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// This server's password-hashing budget, as its metrics see it.
+    pub fn hashing(&self) -> &Arc<Hashing> {
+        &self.hashing
     }
 
     /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests

@@ -33,6 +33,10 @@ pub enum ServiceError {
         #[source]
         source: DbErr,
     },
+    /// The process is at a capacity limit of its own (such as the password-hashing
+    /// budget) and refused the request rather than queue it: a 503 worth retrying.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     #[error("database error")]
     Database(#[source] DbErr),
     #[error("internal error: {0}")]

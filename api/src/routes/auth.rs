@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::auth::Authenticated;
 use crate::context::AppContext;
 use crate::extract::Json;
-use crate::problem::responses::{BadToken, Invalid, JsonBody, NeedsToken};
+use crate::problem::responses::{BadToken, HashingBusy, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::views::AccountView;
 
@@ -56,6 +56,7 @@ impl TryFrom<RegisterRequest> for NewAccount {
         (status = 201, body = AccountView, description = "Account and profile created"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Email cannot be registered"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many registrations from this address; see Retry-After"),
+        HashingBusy,
         JsonBody,
         BadToken,
         Invalid,
@@ -68,7 +69,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     ctx.throttle.registration(client_address(&req)).await?;
     let new = NewAccount::try_from(body.into_inner())?;
-    let account = accounts::register(&ctx.db, &ctx.cipher, new)
+    let account = accounts::register(&ctx.db, &ctx.hashing, &ctx.cipher, new)
         .await
         .map_err(|err| match err {
             // Say no more than "taken": which accounts exist is not the caller's business.
@@ -101,6 +102,7 @@ pub struct TokenResponse {
         (status = 200, body = TokenResponse, description = "A new bearer token"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Invalid email or password"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts; see Retry-After"),
+        HashingBusy,
         JsonBody,
     ))]
 #[post("/auth/login")]
@@ -110,7 +112,7 @@ pub async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.throttle.login_attempt(&body.email, client_address(&req)).await?;
-    let issued = accounts::login(&ctx.db, &body.email, &body.password, ctx.token_ttl).await?;
+    let issued = accounts::login(&ctx.db, &ctx.hashing, &body.email, &body.password, ctx.token_ttl).await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         token: issued.token,
         token_type: "Bearer",

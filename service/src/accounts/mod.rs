@@ -13,6 +13,8 @@ pub mod types;
 mod admin;
 mod sessions;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use entity::user::Role;
 use entity::{api_token, profile, user};
@@ -24,6 +26,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use admin::{admin_delete_user, bootstrap_admin, list_users, restore_user, set_role};
+pub use password::{Hashing, HashingLimits};
 use sessions::revoke_all_tokens;
 pub use sessions::{authenticate, login, logout};
 pub use types::{AllFields, Bio, DisplayName, Email, FieldError, Password, Phone};
@@ -135,6 +138,7 @@ pub enum AdminBootstrap {
     Promoted,
 }
 
+/// For tools that hash once, outside any request (see `password`'s module docs).
 async fn hash_off_thread(password: String) -> Result<String, ServiceError> {
     tokio::task::spawn_blocking(move || password::hash(&password))
         .await
@@ -142,8 +146,13 @@ async fn hash_off_thread(password: String) -> Result<String, ServiceError> {
 }
 
 /// Creates the user and their profile in one transaction: both rows or neither.
-pub async fn register(db: &DatabaseConnection, cipher: &FieldCipher, new: NewAccount) -> Result<Account, ServiceError> {
-    let password_hash = hash_off_thread(new.password.expose().to_owned()).await?;
+pub async fn register(
+    db: &DatabaseConnection,
+    hashing: &Arc<Hashing>,
+    cipher: &FieldCipher,
+    new: NewAccount,
+) -> Result<Account, ServiceError> {
+    let password_hash = hashing.hash(new.password.expose().to_owned()).await?;
     // The new account is the actor of its own registration.
     let id = Uuid::now_v7();
     let txn = begin_write_as(db, Some(Actor { id, role: Role::User })).await?;

@@ -7,6 +7,7 @@ use super::*;
 /// and (thanks to a dummy verification) about the same time.
 pub async fn login(
     db: &DatabaseConnection,
+    hashing: &Arc<Hashing>,
     email: &str,
     password: &str,
     ttl: Duration,
@@ -20,22 +21,16 @@ pub async fn login(
         }
         Err(_) => None,
     };
-    let password = password.to_owned();
     let Some(user) = found else {
-        tokio::task::spawn_blocking(move || password::spend_one_verification(&password))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        hashing.spend_one_verification(password.to_owned()).await?;
         return Err(ServiceError::InvalidCredentials);
     };
-    let stored = user.password_hash.clone();
-    let (matches, password) = tokio::task::spawn_blocking(move || (password::verify(&password, &stored), password))
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let matches = hashing.verify(password.to_owned(), user.password_hash.clone()).await?;
     if !matches {
         return Err(ServiceError::InvalidCredentials);
     }
     if password::needs_rehash(&user.password_hash) {
-        let upgraded = hash_off_thread(password).await?;
+        let upgraded = hashing.hash(password.to_owned()).await?;
         let mut active = user.clone().into_active_model();
         active.password_hash = Set(upgraded);
         let txn = begin_write_as(

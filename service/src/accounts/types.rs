@@ -5,28 +5,40 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
 use validator::ValidateEmail;
 
 pub use crate::input::{AllFields, FieldError};
 
-/// A syntactically valid email address, trimmed and lower-cased (so lookups and the
-/// unique index agree on what "the same address" means).
+/// A syntactically valid email address in one canonical form, so that lookups and
+/// the unique index agree on what "the same address" means: trimmed, the domain in
+/// its IDNA ASCII form (UTS #46: full-width letters, ideographic full stops, soft
+/// hyphens and case folded away, `café.com` as `xn--caf-dma.com`), the local part in
+/// Unicode NFC and lower case. Length limits apply to that form, which is what is
+/// stored: lower-casing can lengthen a string (`İ` becomes two characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub const MAX_LEN: usize = 255;
+    /// Longer input is refused before any normalising work is spent on it.
+    const MAX_INPUT_LEN: usize = 4 * Self::MAX_LEN;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        if raw.chars().count() > Self::MAX_LEN {
-            return Err(FieldError::new(
-                "email",
-                format!("must be at most {} characters", Self::MAX_LEN),
-            ));
+        let too_long = || FieldError::new("email", format!("must be at most {} characters", Self::MAX_LEN));
+        let invalid = || FieldError::new("email", "must be a valid email address");
+        if raw.chars().count() > Self::MAX_INPUT_LEN {
+            return Err(too_long());
         }
-        let email = raw.trim().to_lowercase();
+        let (local, domain) = raw.trim().rsplit_once('@').ok_or_else(invalid)?;
+        let local: String = local.nfc().collect::<String>().to_lowercase().nfc().collect();
+        let domain = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+        let email = format!("{local}@{domain}");
+        if email.chars().count() > Self::MAX_LEN {
+            return Err(too_long());
+        }
         if !email.validate_email() {
-            return Err(FieldError::new("email", "must be a valid email address"));
+            return Err(invalid());
         }
         Ok(Self(email))
     }
@@ -160,6 +172,40 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).unwrap_err().message.contains("255"));
+    }
+
+    #[test]
+    fn equivalent_addresses_have_one_form() {
+        let canonical = |raw: &str| Email::parse(raw).unwrap().as_str().to_owned();
+        for same in [
+            "ada@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.\u{ff43}\u{ff4f}\u{ff4d}",
+            "ada@example\u{3002}com",
+            "ada@exam\u{ad}ple.com",
+            "ADA@EXAMPLE.COM",
+        ] {
+            assert_eq!(canonical(same), "ada@example.com", "{same:?}");
+        }
+        assert_eq!(canonical("ada@caf\u{e9}.com"), "ada@xn--caf-dma.com");
+        assert_eq!(canonical("ada@cafe\u{301}.com"), "ada@xn--caf-dma.com");
+        assert!(Email::parse("jos\u{e9}@example.com").is_err(), "local parts stay ASCII");
+    }
+
+    #[test]
+    fn the_length_limit_applies_to_the_stored_form() {
+        // 'İ' lower-cases to two characters, and its IDNA form is longer still: 245
+        // characters as typed are far more than 255 as stored.
+        let label = "\u{130}".repeat(40);
+        let grows = format!("ada@{}.com", [label.as_str(); 5].join("."));
+        assert!(grows.chars().count() < 255);
+        assert!(Email::parse(&grows).unwrap_err().message.contains("255"));
+        let label = "a".repeat(63);
+        let fits = format!("{}@{}.{}.{}.ab", "b".repeat(60), label, label, label);
+        assert_eq!(Email::parse(&fits).unwrap().as_str().chars().count(), 255);
+        assert!(Email::parse(&format!("b{fits}")).unwrap_err().message.contains("255"));
+        assert!(
+            Email::parse(&"a".repeat(100_000)).is_err(),
+            "huge input is refused early"
+        );
     }
 
     #[test]
