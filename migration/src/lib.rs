@@ -30,6 +30,7 @@ mod m20261204_000019_text_length_checks;
 mod m20261204_000020_validate_text_length_checks;
 mod m20261204_000021_case_insensitive_email;
 mod m20261204_000022_user_stats_refreshed_at;
+mod m20261205_000023_canonical_emails;
 pub mod session;
 
 pub struct Migrator;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000020_validate_text_length_checks::Migration),
             Box::new(m20261204_000021_case_insensitive_email::Migration),
             Box::new(m20261204_000022_user_stats_refreshed_at::Migration),
+            Box::new(m20261205_000023_canonical_emails::Migration),
         ]
     }
 

@@ -106,7 +106,65 @@ async fn the_entities_match_the_migrated_schema(backend: Backend) {
     entity::UserStats::find().all(&db).await.unwrap();
 }
 
+/// Migration 23: addresses stored before emails had one canonical form are rewritten
+/// in it, so their owners still sign in; where two stored spellings meet, the older
+/// account keeps the address and the newer one is left as stored.
+async fn stored_emails_are_rewritten_in_their_canonical_form(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let before_23 = Migrator::migrations().len() - 1;
+    Migrator::up(&db, Some(before_23 as u32)).await.unwrap();
+    let stored = [
+        (
+            "01930000-0000-7000-8000-000000000001",
+            "ada@caf\u{e9}.com",
+            "2026-01-01",
+        ),
+        (
+            "01930000-0000-7000-8000-000000000002",
+            "bob@example\u{3002}com",
+            "2026-01-02",
+        ),
+        (
+            "01930000-0000-7000-8000-000000000003",
+            "ada@cafe\u{301}.com",
+            "2026-01-03",
+        ),
+        ("01930000-0000-7000-8000-000000000004", "cy@example.com", "2026-01-04"),
+    ];
+    for (id, email, created) in stored {
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, email, password_hash, role, created_at, updated_at)
+             VALUES ('{id}', '{email}', '!', 'user', '{created}T00:00:00Z', '{created}T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+    }
+
+    Migrator::up(&db, None).await.expect("migration 23 applies");
+
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT email FROM users ORDER BY email",
+        ))
+        .await
+        .unwrap();
+    let emails: Vec<String> = rows.iter().map(|row| row.try_get_by_index(0).unwrap()).collect();
+    assert_eq!(
+        emails,
+        [
+            "ada@cafe\u{301}.com",
+            "ada@xn--caf-dma.com",
+            "bob@example.com",
+            "cy@example.com"
+        ],
+        "on {backend}"
+    );
+}
+
 backend_tests!(
+    stored_emails_are_rewritten_in_their_canonical_form,
     all_up_creates_every_table_and_all_down_leaves_nothing,
     each_migration_down_then_up_again_gives_the_same_schema,
     the_entities_match_the_migrated_schema,
