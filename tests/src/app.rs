@@ -30,6 +30,8 @@ pub struct TestApp {
     /// A separate connection for arranging and inspecting data.
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
+    /// The server's password-hashing budget, to see how much of it was used.
+    pub hashing: Arc<service::accounts::Hashing>,
     /// Shared by every server spawned on it; dropped with the last one.
     pub database: Arc<TestDatabase>,
 }
@@ -83,6 +85,7 @@ impl TestApp {
             app_db: self.app_db.clone(),
             db: self.db.clone(),
             client,
+            hashing: self.hashing.clone(),
             database: self.database.clone(),
         }
     }
@@ -271,6 +274,7 @@ pub async fn spawn_app_on(database: &Arc<TestDatabase>, customise: impl FnOnce(&
     let port = app.port();
     let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let app_db = app.db().clone();
+    let hashing = app.hashing().clone();
     tokio::spawn(app.run_until_stopped());
 
     TestApp {
@@ -280,6 +284,7 @@ pub async fn spawn_app_on(database: &Arc<TestDatabase>, customise: impl FnOnce(&
         app_db,
         db: database.connect().await,
         client: reqwest::Client::new(),
+        hashing,
         database: database.clone(),
     }
 }

@@ -133,6 +133,116 @@ async fn an_unknown_email_still_costs_one_password_verification(backend: Backend
     );
 }
 
+/// 30 clients failing to sign in at once, each within the throttle's limits: no more
+/// hashes run at once than the budget allows, and every client gets its answer.
+async fn no_more_password_hashes_run_at_once_than_the_budget_allows(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.hashing.concurrency = 2;
+        s.hashing.wait = Duration::from_secs(60);
+    })
+    .await;
+    let clients: Vec<_> = (0..30u8)
+        .map(|i| {
+            let client = app.from_address([127, 0, 3, i + 1]);
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for attempt in 0..3 {
+                    let email = format!("nobody{i}.{attempt}@example.com");
+                    statuses.push(client.login(&email, "not the right password").await.status());
+                }
+                statuses
+            })
+        })
+        .collect();
+    for client in clients {
+        for status in client.await.unwrap() {
+            assert_eq!(status, 401);
+        }
+    }
+    assert_eq!(
+        app.hashing.peak_in_flight(),
+        2,
+        "the bound was reached and never passed"
+    );
+    assert_eq!(app.hashing.in_flight(), 0);
+}
+
+/// With every slot taken for longer than a request may wait, the request is refused
+/// with a 503 to retry, not queued without bound; nothing is a 500.
+async fn a_login_that_cannot_get_a_hashing_slot_in_time_is_a_503_to_retry(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.hashing.concurrency = 1;
+        s.hashing.wait = Duration::from_millis(1);
+    })
+    .await;
+    let attempts: Vec<_> = (0..20u8)
+        .map(|i| {
+            let client = app.from_address([127, 0, 4, i + 1]);
+            tokio::spawn(async move { client.login("nobody@example.com", "not the right password").await })
+        })
+        .collect();
+    let mut busy = 0;
+    for attempt in attempts {
+        let response = attempt.await.unwrap();
+        match response.status().as_u16() {
+            401 => {}
+            503 => {
+                busy += 1;
+                assert_eq!(response.headers()["retry-after"], "1");
+                let problem: Value = response.json().await.unwrap();
+                assert_eq!(problem["status"], 503, "{problem}");
+            }
+            other => panic!("login answered {other}"),
+        }
+    }
+    assert!(busy > 0, "20 logins at once never found the one slot busy");
+    assert_eq!(app.hashing.peak_in_flight(), 1);
+}
+
+/// Spellings of one address that differ only in how the domain is written (full-width
+/// letters, an ideographic full stop, a soft hyphen, a decomposed accent) are the same
+/// account: a second registration is a 409, and each spelling signs in.
+async fn equivalent_spellings_of_an_email_are_one_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (first, same) in [
+        (
+            "ada@example.com",
+            "ada@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.\u{ff43}\u{ff4f}\u{ff4d}",
+        ),
+        ("ada@example.com", "ada@example\u{3002}com"),
+        ("ada@example.com", "ada@exam\u{ad}ple.com"),
+        ("bob@caf\u{e9}.com", "bob@cafe\u{301}.com"),
+    ] {
+        if app.login(first, PASSWORD).await.status() == 401 {
+            assert_eq!(app.register(first, PASSWORD, "Reader").await.status(), 201, "{first}");
+        }
+        assert_eq!(app.register(same, PASSWORD, "Twin").await.status(), 409, "{same:?}");
+        assert_eq!(app.login(same, PASSWORD).await.status(), 200, "{same:?} signs in");
+    }
+    assert_eq!(
+        stored_user(&app, "bob@xn--caf-dma.com").await.email,
+        "bob@xn--caf-dma.com"
+    );
+}
+
+/// An address that lengthens when lower-cased and encoded is measured as stored: a
+/// 422 naming the limit, never a 500 from the database's varchar(255).
+async fn an_email_too_long_once_normalised_is_a_422(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let label = "\u{130}".repeat(40);
+    let email = format!("ada@{}.com", [label.as_str(); 5].join("."));
+    assert!(email.chars().count() <= 255);
+
+    let response = app.register(&email, PASSWORD, "Reader").await;
+
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["errors"][0]["message"].as_str().unwrap().contains("255"),
+        "{problem}"
+    );
+}
+
 async fn repeated_logins_to_one_account_are_throttled_without_affecting_others(backend: Backend) {
     let app = spawn_app(backend).await;
     for email in ["ada@example.com", "grace@example.com"] {
@@ -297,6 +407,10 @@ backend_tests!(
     only_a_sha256_of_each_256_bit_token_is_stored,
     unknown_email_and_wrong_password_look_the_same,
     an_unknown_email_still_costs_one_password_verification,
+    no_more_password_hashes_run_at_once_than_the_budget_allows,
+    a_login_that_cannot_get_a_hashing_slot_in_time_is_a_503_to_retry,
+    equivalent_spellings_of_an_email_are_one_account,
+    an_email_too_long_once_normalised_is_a_422,
     repeated_logins_to_one_account_are_throttled_without_affecting_others,
     guessing_from_one_address_does_not_lock_the_owner_out,
     guessing_spread_over_many_addresses_meets_the_account_ceiling,
