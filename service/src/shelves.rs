@@ -8,7 +8,7 @@ use entity::{author, book, shelf_entry};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    QueryFilter, Set,
+    QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -87,33 +87,40 @@ pub async fn put(
     let user_id = actor.id;
     let txn = begin_write_as(db, Some(actor)).await?;
     require_live_book(&txn, book_id).await?;
-    let created = match shelf_entry::Entity::find_by_id((user_id, book_id)).one(&txn).await? {
-        Some(existing) => {
+    // "Created" is decided by the insert itself: ON CONFLICT DO NOTHING inserts one
+    // row or none, and of concurrent requests for a new entry exactly one inserts
+    // (the others wait for it and then conflict). A read first, as this once did,
+    // let two requests both see no row and both answer 201. An entry deleted between
+    // the conflict and the lock is inserted again on the next turn.
+    let created = loop {
+        let entry = shelf_entry::ActiveModel {
+            user_id: Set(user_id),
+            book_id: Set(book_id),
+            status: Set(status),
+            ..Default::default()
+        };
+        let inserted = shelf_entry::Entity::insert(entry)
+            .on_conflict(
+                OnConflict::columns([shelf_entry::Column::UserId, shelf_entry::Column::BookId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        if inserted == 1 {
+            break true;
+        }
+        let existing = shelf_entry::Entity::find_by_id((user_id, book_id))
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+        if let Some(existing) = existing {
             if existing.status != status {
                 let mut active = existing.into_active_model();
                 active.status = Set(status);
                 active.update(&txn).await?;
             }
-            false
-        }
-        None => {
-            // An upsert: a concurrent request shelving the same book turns this into an
-            // update instead of a unique-key failure.
-            let entry = shelf_entry::ActiveModel {
-                user_id: Set(user_id),
-                book_id: Set(book_id),
-                status: Set(status),
-                ..Default::default()
-            };
-            shelf_entry::Entity::insert(entry)
-                .on_conflict(
-                    OnConflict::columns([shelf_entry::Column::UserId, shelf_entry::Column::BookId])
-                        .update_column(shelf_entry::Column::Status)
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-            true
+            break false;
         }
     };
     let item = item(&txn, user_id, book_id).await?;

@@ -2,6 +2,7 @@
 //! ratings, and the shelf's life cycle.
 
 use reqwest::Method;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use tests::{Backend, backend_tests, fixtures, json_of, spawn_app};
 use uuid::Uuid;
@@ -248,7 +249,44 @@ async fn concurrent_writes_all_succeed(backend: Backend) {
     assert!(statuses.iter().all(|s| matches!(s, 200 | 201)), "{statuses:?}");
 }
 
+/// However many requests race to shelve the same new book, exactly one answers 201
+/// (the one whose insert made the row), the rest 200, and one row is committed.
+async fn shelving_a_new_book_says_created_exactly_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ada = app.reader("ada@example.com").await;
+    let author = fixtures::authors(&app.db, 1, "Author").await[0];
+    let books = fixtures::books(&app.db, author, 25).await;
+
+    for book in books {
+        let requests = (0..12).map(|i| {
+            let status = ["want_to_read", "reading", "read"][i % 3];
+            app.request(Method::PUT, &format!("/me/shelf/{book}"), Some(&ada.token))
+                .json(&json!({ "status": status }))
+                .send()
+        });
+        let responses = futures_util::future::join_all(requests).await;
+        let statuses: Vec<u16> = responses
+            .iter()
+            .map(|r| r.as_ref().unwrap().status().as_u16())
+            .collect();
+
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "book {book}: {statuses:?}"
+        );
+        assert!(statuses.iter().all(|s| matches!(s, 200 | 201)), "{statuses:?}");
+        let stored = entity::ShelfEntry::find()
+            .filter(entity::shelf_entry::Column::BookId.eq(book))
+            .count(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(stored, 1);
+    }
+}
+
 backend_tests!(
+    shelving_a_new_book_says_created_exactly_once,
     readers_review_once_and_the_rating_summary_follows,
     ratings_and_texts_are_validated,
     only_the_author_or_an_admin_changes_a_review,
