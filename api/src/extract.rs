@@ -11,6 +11,9 @@
 //!
 //! Per-handler checks were rejected: one forgotten field would be enough. Field rules
 //! that depend on meaning (lengths, formats) stay in the domain types.
+//!
+//! A body is read only once the request's authorisation extractors have all said
+//! yes (`auth::verdicts`), so its errors never answer in their place.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,7 +53,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         // The raw JSON extractor applies the body limit and content type (`JsonConfig`).
         let raw = web::Json::<Value>::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
+            // Who may call decides first: see `auth`.
+            crate::auth::verdicts(&req).await?;
             let value = raw.await?.into_inner();
             Ok(Json(parse_body(value)?))
         })

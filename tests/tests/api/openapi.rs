@@ -194,7 +194,68 @@ async fn the_interactive_reference_renders_this_servers_document(backend: Backen
     assert_eq!(app.get("/openapi.json").await.status(), 200);
 }
 
+/// Every operation the document marks as needing a token refuses a caller without
+/// the right with a 401 or 403, 20 times out of 20, whatever the body holds: the
+/// body is not read before the caller is authorised. The list comes from the
+/// document; the role from its 403 ("Not an admin": admins only; any other 403:
+/// members, so a read-only guest account is refused).
+async fn every_operation_that_needs_a_role_refuses_before_reading_the_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let reader = app.reader("reader@example.com").await;
+    let guest = app.reader("guest@example.com").await;
+    let demoted = app
+        .patch_json(
+            &format!("/admin/users/{}", guest.id),
+            &admin.token,
+            serde_json::json!({"role": "guest"}),
+        )
+        .await;
+    assert_eq!(demoted.status(), 200, "a role change ends the sessions: sign in again");
+    let guest_token = app.token_for(&guest.email, tests::PASSWORD).await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let bodies = [r#"{}"#, r#"{"unknown": 1}"#, r#"["an", "array"]"#, r#"{"truncated": "#];
+
+    let mut checked = 0;
+    for (method, path) in operations(&doc) {
+        let op = &doc["paths"][&path][&method];
+        if !op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()))
+        {
+            continue;
+        }
+        let mut callers = vec![(None, 401), (Some("bw_not-a-token-anyone-has"), 401)];
+        match op["responses"]["403"]["description"].as_str() {
+            Some("Not an admin") => callers.push((Some(reader.token.as_str()), 403)),
+            Some(_) => callers.push((Some(guest_token.as_str()), 403)),
+            None => {}
+        }
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        for (token, expected) in callers {
+            for attempt in 0..20 {
+                let response = app
+                    .request(method.clone(), &concrete(&path), token)
+                    .header("content-type", "application/json")
+                    .body(bodies[attempt % bodies.len()])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    response.status().as_u16(),
+                    expected,
+                    "{method} {path} with token {token:?}, body {}",
+                    bodies[attempt % bodies.len()]
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "only {checked} operation and caller pairs checked");
+}
+
 backend_tests!(
+    every_operation_that_needs_a_role_refuses_before_reading_the_body,
     the_document_is_openapi_3_1_and_lists_every_operation,
     every_documented_operation_is_served_and_other_methods_are_405,
     every_reference_in_the_document_resolves,
