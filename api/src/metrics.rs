@@ -14,6 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{App, Error, HttpResponse, HttpServer, web};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::{DatabaseConnection, DbBackend};
 
@@ -28,15 +29,68 @@ fn recorder() -> &'static PrometheusHandle {
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
         let statements = [1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 12.0, 20.0, 50.0];
-        PrometheusBuilder::new()
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full("bookworm_http_request_duration_seconds".into()), &latency)
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full("bookworm_db_statements_per_request".into()), &statements)
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full("bookworm_password_hash_wait_seconds".into()), &latency)
+            })
             .expect("bucket lists are not empty")
             .install_recorder()
-            .expect("no other metrics recorder is installed")
+            .expect("no other metrics recorder is installed");
+        describe();
+        service::metrics::describe();
+        handle
     })
+}
+
+/// The help text of every series the API layer records (the service layer's are in
+/// `service::metrics::describe`): Prometheus's `# HELP` lines.
+fn describe() {
+    describe_counter!(
+        "bookworm_http_requests_total",
+        "Requests answered, by route template, method and status"
+    );
+    describe_histogram!(
+        "bookworm_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's arrival to its response, by route template"
+    );
+    describe_counter!(
+        "bookworm_http_malformed_requests_total",
+        "Requests the HTTP parser refused before the application saw them (400 or 431)"
+    );
+    describe_histogram!(
+        "bookworm_db_statements_per_request",
+        "Database statements one request ran, by route template"
+    );
+    describe_gauge!(
+        "bookworm_db_pool_connections_in_use",
+        "Pooled connections checked out, at scrape time"
+    );
+    describe_gauge!(
+        "bookworm_db_pool_connections_idle",
+        "Pooled connections idle, at scrape time"
+    );
+    describe_gauge!("bookworm_db_pool_connections_max", "The pool's connection limit");
+    describe_counter!(
+        "bookworm_db_unavailable_total",
+        "Requests answered 503 because the database could not answer, by reason"
+    );
+    describe_counter!(
+        "bookworm_throttle_rejections_total",
+        "Login and registration attempts refused by a limit"
+    );
+    describe_counter!(
+        "bookworm_throttle_local_fallbacks_total",
+        "Login and registration checks decided in process because Redis was unusable"
+    );
+    describe_gauge!(
+        "bookworm_password_hash_slots",
+        "Password hashes that may run at once (PASSWORD_HASH_CONCURRENCY)"
+    );
 }
 
 /// Starts recording and serves `GET /metrics` on `listener`.
@@ -68,6 +122,7 @@ async fn render(ctx: web::Data<AppContext>, handle: web::Data<PrometheusHandle>)
     for replica in &ctx.databases.replicas {
         pool_gauges(&replica.name, &replica.db);
     }
+    metrics::gauge!("bookworm_password_hash_slots").set(ctx.hashing.limits().concurrency as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render())

@@ -7,12 +7,24 @@
 //! writer) instead of being written to stderr from the request's worker, which spent a
 //! measurable share of each request waiting on the pipe. The writer is not lossy: if
 //! its buffer (128k lines) ever fills, logging waits rather than dropping lines.
+//!
+//! A request the HTTP parser cannot read (a malformed request line or header, both
+//! `Content-Length` and `Transfer-Encoding`, a head over 128 KiB or with more than 96
+//! headers) never reaches the application: actix-http answers it itself, then logs
+//! "stream error" at ERROR. That is a client's mistake, and ERROR is for bugs, so
+//! [`ClientMistakes`] turns each such line into an INFO line and a count in
+//! `bookworm_http_malformed_requests_total`. Raising the level filter for
+//! actix-http instead was rejected: it would hide its real errors too.
 
 use std::io::IsTerminal;
 
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
@@ -24,15 +36,62 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer)
         .with_span_events(FmtSpan::CLOSE);
+    let registry = tracing_subscriber::registry().with(ClientMistakes).with(filter);
     // try_init: tests boot many servers in one process; the first subscriber wins.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+        LogFormat::Text => registry.with(lines).try_init(),
+        LogFormat::Json => registry.with(lines.json().with_current_span(true)).try_init(),
     };
     guard
+}
+
+/// Where actix-http logs a connection it gave up on, and how the line starts.
+const DISPATCHER: &str = "actix_http::h1::dispatcher";
+const STREAM_ERROR: &str = "stream error: ";
+
+/// Demotes actix-http's "stream error" lines, as the module docs say.
+pub struct ClientMistakes;
+
+impl<S: Subscriber> Layer<S> for ClientMistakes {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        let meta = event.metadata();
+        if meta.target() != DISPATCHER || *meta.level() != Level::ERROR {
+            return true;
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let Some(cause) = message.0.strip_prefix(STREAM_ERROR) else {
+            return true;
+        };
+        let reason = mistake_kind(cause);
+        metrics::counter!("bookworm_http_malformed_requests_total", "reason" => reason).increment(1);
+        tracing::info!(reason, cause, "refused a request the HTTP parser could not read");
+        false
+    }
+}
+
+/// The label for a parser's refusal: a head too large (431 or an overlong URI), the
+/// connection lost mid-request, or anything else malformed (400).
+fn mistake_kind(cause: &str) -> &'static str {
+    if cause.contains("too large") || cause.contains("too long") {
+        "too_large"
+    } else if cause.starts_with("I/O error") || cause.contains("Connection reset") {
+        "io"
+    } else {
+        "malformed"
+    }
+}
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
 }

@@ -280,3 +280,90 @@ async fn a_database_outage_is_logged_at_warn_not_error() {
     );
     assert!(at("ERROR").is_empty(), "an outage is not an error: {:?}", at("ERROR"));
 }
+
+/// Sends `raw` on a new connection and reads until the server closes it.
+fn send_raw(port: u16, raw: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Requests the HTTP parser refuses before the application sees them are a client's
+/// mistake: answered 400 or 431 as docs/errors.md says, counted in /metrics, and
+/// logged at INFO, never ERROR (ERROR pages someone).
+#[tokio::test]
+async fn requests_the_http_parser_refuses_are_counted_not_logged_as_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let child = api()
+        .current_dir(dir.path())
+        .env("PORT", port.to_string())
+        .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .spawn()
+        .unwrap();
+    wait_until_ready(port).await;
+    let many_headers: String = (0..200).map(|i| format!("x-header-{i}: v\r\n")).collect();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "both Content-Length and Transfer-Encoding",
+            b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec(),
+            "HTTP/1.1 400 ",
+        ),
+        (
+            "a 64 KiB request line",
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(64 * 1024)).into_bytes(),
+            "HTTP/1.1 400 ",
+        ),
+        (
+            "200 headers",
+            format!("GET /books HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+            "HTTP/1.1 431 ",
+        ),
+        (
+            "invalid UTF-8 in the path",
+            b"GET /books/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "HTTP/1.1 400 ",
+        ),
+    ];
+    for (what, raw, status_line) in &cases {
+        let answer = send_raw(port, raw);
+        assert!(answer.starts_with(status_line), "{what}: {answer}");
+    }
+
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let mut counted = 0.0;
+    for _ in 0..100 {
+        let scrape = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        counted = scrape
+            .lines()
+            .filter(|line| line.starts_with("bookworm_http_malformed_requests_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if counted >= cases.len() as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted, cases.len() as f64, "each refusal is counted once");
+    let log = text(&stop(child));
+    let at = |level: &str| {
+        log.lines()
+            .filter(|line| line.split_whitespace().nth(1) == Some(level))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        at("ERROR").is_empty(),
+        "client mistakes are not errors: {:?}",
+        at("ERROR")
+    );
+    let refusals = at("INFO")
+        .into_iter()
+        .filter(|line| line.contains("refused a request the HTTP parser could not read"))
+        .count();
+    assert_eq!(refusals, cases.len(), "{log}");
+}

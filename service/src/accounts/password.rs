@@ -88,7 +88,6 @@ impl Drop for Turn<'_> {
 impl Hashing {
     pub fn new(limits: HashingLimits) -> Arc<Self> {
         assert!(limits.concurrency >= 1, "at least one hash must be able to run");
-        metrics::gauge!("bookworm_password_hash_slots").set(limits.concurrency as f64);
         Arc::new(Hashing {
             limits,
             slots: Arc::new(Semaphore::new(limits.concurrency)),

@@ -91,7 +91,34 @@ async fn an_outage_is_counted_by_its_reason(backend: Backend) {
     );
 }
 
+/// Every family on the page has `# HELP` text as well as its `# TYPE` (what
+/// `promtool check metrics` asks first; CI runs promtool itself too), and the
+/// password-hashing budget is on it.
+async fn every_metric_family_is_described(backend: Backend) {
+    let app = with_metrics(backend).await;
+    app.reader("ada@example.com").await;
+    app.login("nobody@example.com", "not a password at all").await;
+    assert_eq!(app.get("/books").await.status(), 200);
+
+    let page = app.scrape().await;
+
+    let families = |prefix: &str| -> Vec<String> {
+        page.lines()
+            .filter_map(|line| line.strip_prefix(prefix))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (typed, described) = (families("# TYPE "), families("# HELP "));
+    assert!(typed.len() >= 10, "{page}");
+    let undescribed: Vec<_> = typed.iter().filter(|name| !described.contains(name)).collect();
+    assert!(undescribed.is_empty(), "no # HELP for {undescribed:?}");
+    assert!(value(&page, "bookworm_password_hash_slots", &[]).unwrap() >= 1.0);
+    assert!(value(&page, "bookworm_password_hash_wait_seconds_count", &[]).unwrap() >= 2.0);
+}
+
 backend_tests!(
+    every_metric_family_is_described,
     metrics_are_served_apart_and_move_with_traffic,
     an_outage_is_counted_by_its_reason,
 );
