@@ -1,4 +1,4 @@
-//! The figures P1–P9 of issue #11, one function each. Every function prints its
+//! The figures P1–P9 of issue #11 and P10 of issue #20, one function each. Every function prints its
 //! progress, returns its figure as JSON for `summary.json`, and leaves the databases it
 //! made to be dropped by their handles.
 
@@ -626,6 +626,120 @@ pub fn p7(idle: (f64, f64), api: &ApiProcess) -> Value {
         "after_load_mib": round(now),
         "target": "under_load_mib <= 64",
     })
+}
+
+/// P10: a sign-in storm against a fresh API process — 30 clients, each on a loopback
+/// address of its own and within the throttle's limits, send 5 failed logins and 10
+/// registrations each (150 and 300 in all, every one a full Argon2id hash). Resident
+/// memory before (the same-run baseline), at its peak, and after a quiet spell; the
+/// latency of each kind of request under the storm.
+pub async fn p10(plan: &Plan, api_binary: &Path, database_url: &str) -> Result<Value, String> {
+    const CLIENTS: u8 = 30;
+    const LOGINS: usize = 5;
+    const REGISTRATIONS: usize = 10;
+    let api = ApiProcess::start(api_binary, database_url, plan.pool).await?;
+    let (idle, _) = api.memory_mib();
+    let started = Instant::now();
+    let storm: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let base = api.base_url.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .local_address(std::net::IpAddr::from([127, 0, 10, client + 1]))
+                    .build()
+                    .expect("a client on a loopback address");
+                let mut requests = Vec::new();
+                for i in 0..REGISTRATIONS {
+                    if i < LOGINS {
+                        let email = format!("storm-nobody-{client}-{i}@example.com");
+                        requests.push(("login", json!({"email": email, "password": "not the right password"})));
+                    }
+                    let email = format!("storm-{client}-{i}@example.com");
+                    let password = "correct horse battery staple";
+                    requests.push((
+                        "register",
+                        json!({"email": email, "password": password, "display_name": "Storm"}),
+                    ));
+                }
+                let mut answers = Vec::new();
+                for (path, body) in requests {
+                    let sent = Instant::now();
+                    let status = http
+                        .post(format!("{base}/auth/{path}"))
+                        .json(&body)
+                        .send()
+                        .await
+                        .map_or(0, |r| r.status().as_u16());
+                    answers.push((path, status, sent.elapsed()));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut peak_seen = idle;
+    let mut answers = Vec::new();
+    for client in storm {
+        while !client.is_finished() {
+            peak_seen = peak_seen.max(api.memory_mib().0);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answers.extend(client.await.map_err(|e| e.to_string())?);
+    }
+    let storm_s = started.elapsed().as_secs_f64();
+    let (during, peak) = api.memory_mib();
+    let quiet = if plan.quick {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_secs(15)
+    };
+    tokio::time::sleep(quiet).await;
+    let (after, _) = api.memory_mib();
+
+    let mut statuses: BTreeMap<String, BTreeMap<u16, u64>> = BTreeMap::new();
+    let mut latency = |kind: &str| {
+        let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+        for (path, status, took) in &answers {
+            if *path == kind {
+                *statuses.entry(kind.to_owned()).or_default().entry(*status).or_default() += 1;
+                histogram.saturating_record(took.as_micros() as u64);
+            }
+        }
+        (
+            histogram.value_at_quantile(0.5) as f64 / 1000.0,
+            histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        )
+    };
+    let (login_p50, login_p99) = latency("login");
+    let (register_p50, register_p99) = latency("register");
+    let peak = peak.max(peak_seen).max(during);
+    println!(
+        "    {} logins and {} registrations from {CLIENTS} clients in {storm_s:.1} s: {statuses:?}",
+        CLIENTS as usize * LOGINS,
+        CLIENTS as usize * REGISTRATIONS
+    );
+    println!(
+        "    resident: idle {idle:.1} MiB, peak {peak:.1} MiB, {:.0} s later {after:.1} MiB",
+        quiet.as_secs_f64()
+    );
+    println!(
+        "    login p50 {login_p50:.1} ms, p99 {login_p99:.1} ms; registration p50 {register_p50:.1} ms, p99 {register_p99:.1} ms"
+    );
+    Ok(json!({
+        "clients": CLIENTS,
+        "logins": CLIENTS as usize * LOGINS,
+        "registrations": CLIENTS as usize * REGISTRATIONS,
+        "statuses": statuses,
+        "storm_s": round(storm_s),
+        "idle_mib": round(idle),
+        "peak_mib": round(peak),
+        "after_mib": round(after),
+        "after_s": quiet.as_secs(),
+        "login_p50_ms": round(login_p50),
+        "login_p99_ms": round(login_p99),
+        "register_p50_ms": round(register_p50),
+        "register_p99_ms": round(register_p99),
+        "target": "peak_mib <= 128",
+    }))
 }
 
 /// P8: detail and list latency at growing catalogue sizes, and page 1 against a deep

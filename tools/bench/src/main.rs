@@ -172,6 +172,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         report::section("P7 API resident memory");
         summary.insert("P7".into(), figures::p7(idle_memory, &api));
     }
+
+    if wanted("P10") {
+        report::section("P10 API resident memory through a sign-in storm (a fresh process)");
+        summary.insert("P10".into(), figures::p10(&plan, &api_binary, &stack.app.url).await?);
+    }
     baseline.stop().await;
     drop(api);
     drop(stack);

@@ -261,6 +261,20 @@ fn rows(s: &Value) -> Vec<[String; 5]> {
             format!("{}×", num(&s["P9"]["detail_ratio"])),
             met(Some(f(&s["P9"]["detail_ratio"]) >= 0.8)),
         ],
+        [
+            "P10".into(),
+            format!(
+                "sign-in storm: idle {} MiB, peak {} MiB, {} MiB {} s later; login p99 {} ms",
+                num(&s["P10"]["idle_mib"]),
+                num(&s["P10"]["peak_mib"]),
+                num(&s["P10"]["after_mib"]),
+                num(&s["P10"]["after_s"]),
+                num(&s["P10"]["login_p99_ms"])
+            ),
+            "≤ 128 MiB peak".into(),
+            format!("{} MiB", num(&s["P10"]["peak_mib"])),
+            met(Some(f(&s["P10"]["peak_mib"]) <= 128.0)),
+        ],
     ]
 }
 
