@@ -12,7 +12,7 @@ use entity::{book, profile, review, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    PaginatorTrait, QueryFilter, Select, Set,
+    PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
 };
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use crate::database::begin_write_as;
 use crate::error::UniqueKey;
 use crate::input::FieldError;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::{by_live_book, by_live_user, require_live_book};
+use crate::visibility::{by_live_book, by_live_user, lock_live_book, require_live_book};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewItem {
@@ -155,15 +155,17 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<ReviewItem, Servic
 }
 
 /// One live review per reader and book: a second is a conflict (the partial unique
-/// index says so even under concurrent requests).
+/// index says so even under concurrent requests). The book's check, the insert and
+/// the read-back are one transaction: a book deleted meanwhile either waits for the
+/// review or refuses it, never leaves a committed review behind a 404.
 pub async fn create(
     db: &DatabaseConnection,
     author: &CurrentUser,
     book_id: Uuid,
     new: NewReview,
 ) -> Result<ReviewItem, ServiceError> {
-    require_live_book(db, book_id).await?;
     let txn = begin_write_as(db, Some(author.into())).await?;
+    lock_live_book(&txn, book_id).await?;
     let review = review::ActiveModel {
         user_id: Set(author.id),
         book_id: Set(book_id),
@@ -179,12 +181,20 @@ pub async fn create(
         columns: "reviews.user_id, reviews.book_id",
         detail: "you have already reviewed this book",
     }]))?;
+    let created = item(&txn, review.id).await?;
     txn.commit().await?;
-    item(db, review.id).await
+    Ok(created)
 }
 
-async fn editable(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<review::Model, ServiceError> {
-    let review = item(db, id).await?.review;
+/// Inside a write transaction: the live review `id`, locked for update, if `actor`
+/// may change it.
+async fn editable<C: ConnectionTrait>(txn: &C, actor: &CurrentUser, id: Uuid) -> Result<review::Model, ServiceError> {
+    let review = live_reviews()
+        .filter(review::Column::Id.eq(id))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(ServiceError::NotFound("review"))?;
     if review.user_id != actor.id && actor.role != Role::Admin {
         return Err(ServiceError::Forbidden(
             "only the review's author or an admin may change it",
@@ -199,7 +209,8 @@ pub async fn update(
     id: Uuid,
     changes: ReviewChanges,
 ) -> Result<ReviewItem, ServiceError> {
-    let mut active = editable(db, actor, id).await?.into_active_model();
+    let txn = begin_write_as(db, Some(actor.into())).await?;
+    let mut active = editable(&txn, actor, id).await?.into_active_model();
     if let Some(rating) = changes.rating {
         active.rating = Set(rating);
     }
@@ -210,16 +221,16 @@ pub async fn update(
         active.body = Set(body);
     }
     if active.is_changed() {
-        let txn = begin_write_as(db, Some(actor.into())).await?;
         active.update(&txn).await?;
-        txn.commit().await?;
     }
-    item(db, id).await
+    let updated = item(&txn, id).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 pub async fn delete(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<(), ServiceError> {
-    editable(db, actor, id).await?;
     let txn = begin_write_as(db, Some(actor.into())).await?;
+    editable(&txn, actor, id).await?;
     review::Entity::update_many()
         .col_expr(review::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(review::Column::Id.eq(id))

@@ -11,7 +11,7 @@
 
 use entity::{author, book, user};
 use sea_orm::sea_query::{Expr, IntoColumnRef, Query, SelectStatement};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::ServiceError;
@@ -52,6 +52,31 @@ pub fn by_live_user(user_id: impl IntoColumnRef) -> Expr {
             .and_where(Expr::col((user::Entity, user::Column::DeletedAt)).is_null())
             .to_owned(),
     )
+}
+
+/// Inside a write transaction: `NotFound("book")` unless `id` is a live book, and the
+/// book row is then share-locked on PostgreSQL until the transaction ends, so a
+/// concurrent soft-delete of it waits for this write instead of slipping between the
+/// check and the write (SQLite's `BEGIN IMMEDIATE` already serialises writes). The
+/// book's own `deleted_at` is tested on the locked row itself, which PostgreSQL
+/// re-checks after waiting for a delete in flight; its author's is a probe.
+pub async fn lock_live_book<C: ConnectionTrait>(txn: &C, id: Uuid) -> Result<(), ServiceError> {
+    let author_live = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(author::Entity)
+            .and_where(Expr::col((author::Entity, author::Column::Id)).equals((book::Entity, book::Column::AuthorId)))
+            .and_where(Expr::col((author::Entity, author::Column::DeletedAt)).is_null())
+            .to_owned(),
+    );
+    book::Entity::find_by_id(id)
+        .filter(book::Column::DeletedAt.is_null())
+        .filter(author_live)
+        .lock_shared()
+        .one(txn)
+        .await?
+        .ok_or(ServiceError::NotFound("book"))?;
+    Ok(())
 }
 
 /// `NotFound("book")` unless `id` is a live book.

@@ -285,7 +285,63 @@ async fn shelving_a_new_book_says_created_exactly_once(backend: Backend) {
     }
 }
 
+/// Readers review a book while an admin deletes it, many rounds. Every review request
+/// either succeeds, and its answer is the review that was committed, or fails, and
+/// nothing was committed for it: never a 404 for a review that was written.
+async fn a_review_racing_its_books_deletion_is_all_or_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let mut readers = Vec::new();
+    for i in 0..4 {
+        readers.push(app.reader(&format!("reader{i}@example.com")).await);
+    }
+    let author = fixtures::authors(&app.db, 1, "Author").await[0];
+    let books = fixtures::books(&app.db, author, 30).await;
+    let (mut written, mut refused) = (0, 0);
+
+    for book in books {
+        let reviews = readers.iter().map(|reader| {
+            app.request(Method::POST, &format!("/books/{book}/reviews"), Some(&reader.token))
+                .json(&json!({"rating": 4, "body": "Raced its deletion."}))
+                .send()
+        });
+        let book_path = format!("/books/{book}");
+        let deletion = app.delete_as(&book_path, &admin.token);
+        let (answers, deleted) = tokio::join!(futures_util::future::join_all(reviews), deletion);
+        assert_eq!(deleted.status(), 204);
+
+        for (reader, answer) in readers.iter().zip(answers) {
+            let answer = answer.unwrap();
+            let status = answer.status().as_u16();
+            let body = json_of(answer).await;
+            let stored = entity::Review::find()
+                .filter(entity::review::Column::BookId.eq(book))
+                .filter(entity::review::Column::UserId.eq(reader.id))
+                .all(&app.db)
+                .await
+                .unwrap();
+            match status {
+                201 => {
+                    written += 1;
+                    assert_eq!(stored.len(), 1, "book {book}: {body}");
+                    assert_eq!(body["id"], stored[0].id.to_string());
+                }
+                404 => {
+                    refused += 1;
+                    assert!(
+                        stored.is_empty(),
+                        "book {book}: a 404 for a committed review {stored:?}"
+                    );
+                }
+                other => panic!("book {book}: {other} {body}"),
+            }
+        }
+    }
+    assert!(written + refused == 120, "{written} written, {refused} refused");
+}
+
 backend_tests!(
+    a_review_racing_its_books_deletion_is_all_or_nothing,
     shelving_a_new_book_says_created_exactly_once,
     readers_review_once_and_the_rating_summary_follows,
     ratings_and_texts_are_validated,
