@@ -21,7 +21,8 @@ use entity::{api_token, profile, user};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -199,7 +200,8 @@ pub async fn account(db: &DatabaseConnection, cipher: &FieldCipher, id: Uuid) ->
     find_account(db, cipher, id, false).await
 }
 
-/// Edits the actor's own profile.
+/// Edits the actor's own profile: read (locked), written and read back in one
+/// transaction, so the answer is exactly what was committed.
 pub async fn update_profile(
     db: &DatabaseConnection,
     cipher: &FieldCipher,
@@ -207,8 +209,10 @@ pub async fn update_profile(
     changes: ProfileChanges,
 ) -> Result<Account, ServiceError> {
     let user_id = actor.id;
+    let txn = begin_write_as(db, Some(actor)).await?;
     let profile = profile::Entity::find_by_id(user_id)
-        .one(db)
+        .lock_exclusive()
+        .one(&txn)
         .await?
         .ok_or(ServiceError::NotFound("profile"))?;
     let mut active = profile.into_active_model();
@@ -222,11 +226,11 @@ pub async fn update_profile(
         active.phone = Set(phone.map(|p| cipher.encrypt(p.as_str(), user_id.as_bytes())));
     }
     if active.is_changed() {
-        let txn = begin_write_as(db, Some(actor)).await?;
         active.update(&txn).await?;
-        txn.commit().await?;
     }
-    account(db, cipher, user_id).await
+    let updated = find_account(&txn, cipher, user_id, false).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Soft-deletes the account and revokes its tokens, in one transaction.
