@@ -122,7 +122,11 @@ impl Throttle {
     /// Records one login attempt for `email` from `client`.
     pub async fn login_attempt(&self, email: &str, client: IpAddr) -> Result<(), Throttled> {
         let client = client_key(client);
-        let account = email.trim().to_lowercase();
+        // The account as the database knows it: every spelling of one address (case,
+        // full-width letters, soft hyphens, …) shares its buckets. Text that is not an
+        // address names no account, and is keyed as sent.
+        let account = service::accounts::Email::parse(email)
+            .map_or_else(|_| email.trim().to_lowercase(), |email| email.as_str().to_owned());
         let limits = &self.limits;
         let buckets = || {
             let account = account_hash(&account);

@@ -268,6 +268,32 @@ async fn repeated_logins_to_one_account_are_throttled_without_affecting_others(b
     );
 }
 
+/// Respelling the address (case, full-width letters, a soft hyphen anywhere, an
+/// ideographic full stop) names the same account, so it shares the account's limit:
+/// there are endless spellings, and each must not buy five more guesses.
+async fn respelling_an_email_does_not_reset_its_login_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.register("ada@example.com", PASSWORD, "Ada").await.status(), 201);
+    let spellings = [
+        "ADA@example.com",
+        "ada@\u{ff45}xample.com",
+        "ada@ex\u{ad}ample.com",
+        "ada@exa\u{ad}mple.com",
+        "ada@example\u{3002}com",
+    ];
+    for spelling in spellings {
+        assert_eq!(
+            app.login(spelling, "wrong password, again").await.status(),
+            401,
+            "{spelling:?}"
+        );
+    }
+
+    let sixth = app.login("ada@e\u{ad}xample.com", PASSWORD).await;
+
+    assert_eq!(sixth.status(), 429, "a sixth spelling is the sixth attempt");
+}
+
 async fn guessing_from_one_address_does_not_lock_the_owner_out(backend: Backend) {
     let app = spawn_app(backend).await;
     app.reader("ada@example.com").await;
@@ -412,6 +438,7 @@ backend_tests!(
     equivalent_spellings_of_an_email_are_one_account,
     an_email_too_long_once_normalised_is_a_422,
     repeated_logins_to_one_account_are_throttled_without_affecting_others,
+    respelling_an_email_does_not_reset_its_login_limit,
     guessing_from_one_address_does_not_lock_the_owner_out,
     guessing_spread_over_many_addresses_meets_the_account_ceiling,
     registration_is_throttled_per_address,
