@@ -38,6 +38,13 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// The lines of a text-format log written at `level` (the word after the timestamp).
+fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
+    log.lines()
+        .filter(|line| line.split_whitespace().nth(1) == Some(level))
+        .collect()
+}
+
 async fn wait_until_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/health/ready");
     let mut ready = None;
@@ -267,11 +274,7 @@ async fn a_database_outage_is_logged_at_warn_not_error() {
 
     assert_eq!(blocked.status(), 503);
     let log = text(&stop(child));
-    let at = |level: &str| {
-        log.lines()
-            .filter(|line| line.split_whitespace().nth(1) == Some(level))
-            .collect::<Vec<_>>()
-    };
+    let at = |level: &str| lines_at(&log, level);
     assert!(
         at("WARN")
             .iter()
@@ -351,11 +354,7 @@ async fn requests_the_http_parser_refuses_are_counted_not_logged_as_errors() {
     }
     assert_eq!(counted, cases.len() as f64, "each refusal is counted once");
     let log = text(&stop(child));
-    let at = |level: &str| {
-        log.lines()
-            .filter(|line| line.split_whitespace().nth(1) == Some(level))
-            .collect::<Vec<_>>()
-    };
+    let at = |level: &str| lines_at(&log, level);
     assert!(
         at("ERROR").is_empty(),
         "client mistakes are not errors: {:?}",
