@@ -186,12 +186,13 @@ pub async fn create(
     Ok(created)
 }
 
-/// Inside a write transaction: the live review `id`, locked for update, if `actor`
-/// may change it.
+/// Inside a write transaction: the live review `id`, if `actor` may change it. Not
+/// locked: `FOR UPDATE` would need the row to pass the update policy of row-level
+/// security, hiding another reader's review (a 404) instead of refusing (a 403).
+/// The write that follows re-checks that the review is still live instead.
 async fn editable<C: ConnectionTrait>(txn: &C, actor: &CurrentUser, id: Uuid) -> Result<review::Model, ServiceError> {
     let review = live_reviews()
         .filter(review::Column::Id.eq(id))
-        .lock_exclusive()
         .one(txn)
         .await?
         .ok_or(ServiceError::NotFound("review"))?;
@@ -221,7 +222,15 @@ pub async fn update(
         active.body = Set(body);
     }
     if active.is_changed() {
-        active.update(&txn).await?;
+        let written = review::Entity::update_many()
+            .set(active)
+            .filter(review::Column::Id.eq(id))
+            .filter(review::Column::DeletedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if written.rows_affected == 0 {
+            return Err(ServiceError::NotFound("review"));
+        }
     }
     let updated = item(&txn, id).await?;
     txn.commit().await?;

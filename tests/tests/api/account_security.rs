@@ -204,18 +204,15 @@ async fn a_login_that_cannot_get_a_hashing_slot_in_time_is_a_503_to_retry(backen
 /// account: a second registration is a 409, and each spelling signs in.
 async fn equivalent_spellings_of_an_email_are_one_account(backend: Backend) {
     let app = spawn_app(backend).await;
-    for (first, same) in [
-        (
-            "ada@example.com",
-            "ada@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.\u{ff43}\u{ff4f}\u{ff4d}",
-        ),
-        ("ada@example.com", "ada@example\u{3002}com"),
-        ("ada@example.com", "ada@exam\u{ad}ple.com"),
-        ("bob@caf\u{e9}.com", "bob@cafe\u{301}.com"),
+    for first in ["ada@example.com", "bob@caf\u{e9}.com"] {
+        assert_eq!(app.register(first, PASSWORD, "Reader").await.status(), 201, "{first}");
+    }
+    for same in [
+        "ada@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.\u{ff43}\u{ff4f}\u{ff4d}",
+        "ada@example\u{3002}com",
+        "ada@exam\u{ad}ple.com",
+        "bob@cafe\u{301}.com",
     ] {
-        if app.login(first, PASSWORD).await.status() == 401 {
-            assert_eq!(app.register(first, PASSWORD, "Reader").await.status(), 201, "{first}");
-        }
         assert_eq!(app.register(same, PASSWORD, "Twin").await.status(), 409, "{same:?}");
         assert_eq!(app.login(same, PASSWORD).await.status(), 200, "{same:?} signs in");
     }
