@@ -12,7 +12,7 @@ use entity::{book, profile, review, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
+    PaginatorTrait, QueryFilter, Select, Set,
 };
 use uuid::Uuid;
 
