@@ -13,6 +13,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use service::accounts::Hashing;
 use service::cache::Cache;
 use service::database::DatabaseUrl;
+use service::database::primary::PrimaryFollower;
 use service::redis_link::RedisLink;
 use service::replicas::{Databases, Replica};
 use tracing_actix_web::TracingLogger;
@@ -46,17 +47,25 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let db = service::database::connect(&settings.database)
+        let (db, follower) = service::database::primary::connect_following(&settings.database)
             .await
             .map_err(|source| StartupError::Database {
                 url: settings.database.url.clone(),
                 source,
             })?;
-        Self::build_with_db(settings, db).await
+        Self::build_following(settings, db, follower).await
     }
 
     /// Like [`build`](Self::build) with a connection made by the caller.
-    pub async fn build_with_db(settings: Settings, mut db: DatabaseConnection) -> Result<Self, StartupError> {
+    pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> Result<Self, StartupError> {
+        Self::build_following(settings, db, None).await
+    }
+
+    async fn build_following(
+        settings: Settings,
+        mut db: DatabaseConnection,
+        follower: Option<Arc<PrimaryFollower>>,
+    ) -> Result<Self, StartupError> {
         // Before any clone: clones share the callback.
         service::database::count_statements(&mut db);
         tracing::info!(database = %settings.database.url, "connected to the database");
@@ -94,7 +103,12 @@ impl Application {
                  (docs/operations.md, two database roles)"
             );
         }
-        let databases = Arc::new(connect_replicas(&settings, db.clone()).await?);
+        let mut databases = connect_replicas(&settings, db.clone()).await?;
+        if let Some(follower) = follower {
+            tokio::spawn(follower.clone().follow(PRIMARY_CHECK_EVERY));
+            databases = databases.with_follower(follower);
+        }
+        let databases = Arc::new(databases);
         if !databases.replicas.is_empty() {
             databases.check_replicas().await;
             tokio::spawn(service::replicas::watch(databases.clone(), REPLICA_CHECK_EVERY));
@@ -219,8 +233,12 @@ async fn connect_replicas(settings: &Settings, primary: DatabaseConnection) -> R
         tracing::info!(replica = %replica.url.location(), "read replica configured");
         replicas.push(Replica::new(replica.url.location(), db));
     }
-    Ok(Databases::new(primary, replicas, settings.replica_max_lag))
+    Ok(Databases::new(primary, replicas, settings.replica_max_lag).with_primary_url(&settings.database.url))
 }
+
+/// How often a multi-host `DATABASE_URL`'s primary is checked: with the manager's own
+/// promotion taking about a second, writes find the new primary within two or so.
+const PRIMARY_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How often Redis is probed: how soon an outage, and a return, are noticed.
 const REDIS_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -3,7 +3,7 @@
 //!
 //! Database errors are sorted here, once, into the two kinds a caller must tell apart:
 //! the database could not answer *now* ([`ServiceError::Unavailable`]: the server is
-//! down or restarting, a connection was cut mid-request, a statement hit its timeout,
+//! down, restarting or demoted to a standby, a connection was cut mid-request, a statement hit its timeout,
 //! SQLite stayed locked past its busy timeout, a lock wait or a serialization conflict
 //! gave up) — worth retrying, an HTTP 503; and everything else, which is a bug
 //! ([`ServiceError::Database`], a 500).
@@ -138,7 +138,9 @@ fn database_outage(db: &dyn DatabaseError) -> Option<Outage> {
         return match code.as_ref() {
             "57014" => Some(Outage::Timeout),
             "40001" | "40P01" | "55P03" => Some(Outage::Contention),
-            "57P01" | "57P02" | "57P03" | "53300" => Some(Outage::Unreachable),
+            // 25006: a write reached a standby — the primary it was sent to was demoted
+            // and the pool has not followed the new one yet (`database::primary`).
+            "57P01" | "57P02" | "57P03" | "53300" | "25006" => Some(Outage::Unreachable),
             class if class.starts_with("08") => Some(Outage::Unreachable),
             _ => None,
         };

@@ -16,13 +16,14 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::ServiceError;
+use crate::database::primary::PrimaryFollower;
 
 /// A PostgreSQL WAL position (`pg_lsn`), written as `16/B374D848`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +58,8 @@ pub enum Route {
     PrimaryTokenAhead,
     PrimaryLagging,
     PrimaryReplicaDown,
+    /// The primary was unreachable, so a read that belongs there ran on a replica.
+    ReplicaPrimaryDown,
 }
 
 impl Route {
@@ -67,6 +70,7 @@ impl Route {
             Route::PrimaryTokenAhead => "primary-token-ahead",
             Route::PrimaryLagging => "primary-lagging",
             Route::PrimaryReplicaDown => "primary-replica-down",
+            Route::ReplicaPrimaryDown => "replica-primary-down",
         }
     }
 }
@@ -136,6 +140,13 @@ pub struct Databases {
     pub replicas: Vec<Replica>,
     pub max_lag: Duration,
     next: AtomicUsize,
+    /// Where the primary is: followed across failovers, or fixed.
+    primary_host: PrimaryHost,
+}
+
+enum PrimaryHost {
+    Fixed(String),
+    Followed(Arc<PrimaryFollower>),
 }
 
 impl Databases {
@@ -145,7 +156,70 @@ impl Databases {
             replicas,
             max_lag,
             next: AtomicUsize::new(0),
+            primary_host: PrimaryHost::Fixed(String::new()),
         }
+    }
+
+    /// The primary is the single host of `url`: a replica URL naming that host is the
+    /// primary itself, and may serve reads as such.
+    pub fn with_primary_url(mut self, url: &crate::database::DatabaseUrl) -> Self {
+        let location = url.location();
+        self.primary_host = PrimaryHost::Fixed(location.split('/').next().unwrap_or_default().to_owned());
+        self
+    }
+
+    /// The primary moves with `follower` across failovers.
+    pub fn with_follower(mut self, follower: Arc<PrimaryFollower>) -> Self {
+        self.primary_host = PrimaryHost::Followed(follower);
+        self
+    }
+
+    /// The follower, when the primary is a multi-host URL's.
+    pub fn follower(&self) -> Option<&Arc<PrimaryFollower>> {
+        match &self.primary_host {
+            PrimaryHost::Followed(follower) => Some(follower),
+            PrimaryHost::Fixed(_) => None,
+        }
+    }
+
+    /// Whether the replica named `name` (`host:port/database`) is the primary now.
+    fn is_primary(&self, name: &str) -> bool {
+        let host = name.split('/').next().unwrap_or_default();
+        match &self.primary_host {
+            PrimaryHost::Fixed(primary) => !primary.is_empty() && primary == host,
+            PrimaryHost::Followed(follower) => follower.current().to_string() == host,
+        }
+    }
+
+    /// Runs `work` on the primary; if the primary is unreachable, on a replica that is
+    /// up, however far behind (the replicas were caught up with the primary when it
+    /// went away, to within what replication had sent). For the reads that must go on
+    /// while the primary is gone, such as checking a bearer token.
+    pub async fn primary_or_any_replica<T>(
+        &self,
+        work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        match work(&self.primary).await {
+            Err(ServiceError::Unavailable {
+                reason: crate::error::Outage::Unreachable,
+                source,
+            }) => {
+                let Some(replica) = self.replicas.iter().find(|r| r.state().up) else {
+                    return Err(ServiceError::Unavailable {
+                        reason: crate::error::Outage::Unreachable,
+                        source,
+                    });
+                };
+                crate::metrics::read_routed(Route::ReplicaPrimaryDown);
+                work(&replica.db).await
+            }
+            other => other,
+        }
+    }
+
+    /// Whether some replica can serve reads now.
+    pub fn any_replica_up(&self) -> bool {
+        self.replicas.iter().any(|r| r.state().up)
     }
 
     /// Picks where a read may run: a replica's index, or `None` for the primary.
@@ -228,7 +302,7 @@ impl Databases {
         };
         for replica in &self.replicas {
             let before = replica.state();
-            let now = check(replica, primary).await;
+            let now = check(replica, primary, self.is_primary(&replica.name)).await;
             match (before.up, now.up) {
                 (false, true) => tracing::info!(replica = %replica.name, "replica is serving reads"),
                 (true, false) => tracing::warn!(replica = %replica.name, "replica is down; reads go to the primary"),
@@ -239,8 +313,11 @@ impl Databases {
     }
 }
 
-async fn check(replica: &Replica, primary: Option<Lsn>) -> ReplicaState {
-    let sql = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
+/// `is_primary`: the node is the primary the pool writes to now (a replica list may
+/// name every node of a failover pair), so it serves reads as the primary would.
+async fn check(replica: &Replica, primary: Option<Lsn>, is_primary: bool) -> ReplicaState {
+    let sql = "SELECT pg_is_in_recovery(), \
+               CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text, \
                coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8";
     let row = tokio::time::timeout(
         Duration::from_secs(2),
@@ -264,8 +341,18 @@ async fn check(replica: &Replica, primary: Option<Lsn>) -> ReplicaState {
         .and_then(|t| t.parse().ok());
     let since_replay: f64 = row.try_get_by_index(2).unwrap_or(0.0);
     if !in_recovery {
-        // A promoted "replica" is a second primary: never read from it as a replica.
-        tracing::error!(replica = %replica.name, "the replica is not in recovery; not routing reads to it");
+        if is_primary {
+            return ReplicaState {
+                up: replay.is_some(),
+                replay_lsn: replay,
+                lag_bytes: 0,
+                lag: Duration::ZERO,
+                checked_at: Some(Instant::now()),
+            };
+        }
+        // A primary that is not the one written to: a second primary (a split brain,
+        // or a promotion the pool has not followed yet). Never read from it.
+        tracing::debug!(replica = %replica.name, "the replica is a primary other than the one written to; not routing reads to it");
         return down;
     }
     let lag_bytes = match (primary, replay) {

@@ -3,6 +3,11 @@
 //! `ready` answers 503 while this instance cannot do its work — the database is
 //! unreachable, its role cannot read the tables it serves, or the schema is behind the
 //! binary (`service::readiness`) — taking it out of rotation until that is fixed.
+//!
+//! One exception: with the primary unreachable while a read replica is up, the
+//! instance can still serve every read (signed-in ones too), so `ready` answers 200
+//! with `status: degraded`. Failing it would take every instance out of rotation at
+//! once — a full outage during a failover the replicas could have bridged.
 
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
@@ -19,11 +24,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// Always `ok`.
+    /// `ok`, or on the readiness probe `degraded`: the primary is unreachable and
+    /// reads are served by replicas while writes answer 503.
     pub status: &'static str,
-    /// `ok` on the readiness probe.
+    /// On the readiness probe: `ok`, or `primary unreachable` when degraded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
+    /// The primary's `host:port` when `DATABASE_URL` names several hosts and the pool
+    /// follows whichever is writable (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
     /// Each read replica as last checked (readiness only, when replicas are configured).
     /// A replica that is down does not make the instance unready: reads go to the primary.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -48,39 +58,47 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         database: None,
+        primary: None,
         replicas: Vec::new(),
     })
 }
 
 #[utoipa::path(operation_id = "health_ready", tag = "health",
     responses(
-        (status = 200, body = Health, description = "The database answers, every served table is readable, the schema is current"),
+        (status = 200, body = Health, description = "The database answers, every served table is readable, the schema is current; or `degraded`: the primary is unreachable and replicas serve the reads"),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "Not ready; `detail` says why"),
     ))]
 #[get("/health/ready")]
 pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
-    match service::readiness::check(&ctx.db, ctx.ready_timeout, &ctx.expected_migrations).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(Health {
-            status: "ok",
-            database: Some("ok"),
-            replicas: ctx
-                .databases
-                .replicas
-                .iter()
-                .map(|replica| {
-                    let state = replica.state();
-                    ReplicaHealth {
-                        name: replica.name.clone(),
-                        state: if state.up { "up" } else { "down" },
-                        lag_bytes: state.lag_bytes,
-                        lag_ms: state.lag.as_millis() as u64,
-                    }
-                })
-                .collect(),
-        })),
+    let checked = service::readiness::check(&ctx.db, ctx.ready_timeout, &ctx.expected_migrations).await;
+    let degraded = match checked {
+        Ok(()) => false,
+        Err(service::readiness::NotReady::Unreachable) if ctx.databases.any_replica_up() => {
+            tracing::warn!("the primary is unreachable; ready but degraded: replicas serve reads, writes answer 503");
+            true
+        }
         Err(reason) => {
             tracing::warn!(%reason, "readiness check failed");
-            Err(ApiError::NotReady(reason.to_string()))
+            return Err(ApiError::NotReady(reason.to_string()));
         }
-    }
+    };
+    Ok(HttpResponse::Ok().json(Health {
+        status: if degraded { "degraded" } else { "ok" },
+        database: Some(if degraded { "primary unreachable" } else { "ok" }),
+        primary: ctx.databases.follower().map(|f| f.current().to_string()),
+        replicas: ctx
+            .databases
+            .replicas
+            .iter()
+            .map(|replica| {
+                let state = replica.state();
+                ReplicaHealth {
+                    name: replica.name.clone(),
+                    state: if state.up { "up" } else { "down" },
+                    lag_bytes: state.lag_bytes,
+                    lag_ms: state.lag.as_millis() as u64,
+                }
+            })
+            .collect(),
+    }))
 }

@@ -13,6 +13,7 @@
 //! - SQLite runs in WAL mode, so readers never block the writer, and waits for the
 //!   write lock up to the statement timeout.
 
+pub mod primary;
 mod statement_count;
 mod write_txn;
 

@@ -1,0 +1,335 @@
+//! Following the primary across a failover. `DATABASE_URL` may name several hosts in
+//! libpq's multi-host form (`postgres://app@h1:5432,h2:5432/bookworm?target_session_attrs=read-write`),
+//! as a failover pair under pg_auto_failover is addressed. sqlx connects to one host
+//! only (its issue 179), so Bookworm does what libpq does: it connects the pool to the
+//! first host that is writable, and a [`PrimaryFollower`] checks twice a second that
+//! it still is. When the pool's host stops answering, or answers as a standby, every
+//! host is probed again and the pool is pointed at the one that is now writable
+//! (`Pool::set_connect_options`); connections made before the move are discarded as
+//! they come out of the pool (a `before_acquire` check on their age), so requests move
+//! with it. Pool size, session settings and the statement counter belong to the pool
+//! and carry over; nothing restarts.
+//!
+//! Rejected: a proxy in front (HAProxy asking each node's role) — a moving part more in
+//! every deployment when the manager already knows the primary; and re-creating the
+//! pool on a move — every holder of the old `DatabaseConnection` (the application
+//! context, the statement counter, the readiness probe) would need to learn of the new
+//! one. A single-host URL is used exactly as before, without a follower.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Row as _};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+
+use super::{DatabaseUrl, PoolSettings};
+
+/// One `host:port` of a multi-host URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.name.contains(':') {
+            write!(f, "[{}]:{}", self.name, self.port)
+        } else {
+            write!(f, "{}:{}", self.name, self.port)
+        }
+    }
+}
+
+/// What `target_session_attrs` asks of the host the pool uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `read-write` or `primary`: a host that is not in recovery.
+    Primary,
+    /// `any`: the first host that answers.
+    Any,
+}
+
+/// The hosts of a PostgreSQL URL and what it asks of them. Errors name what is wrong.
+pub fn parse_hosts(url: &DatabaseUrl) -> Result<(Vec<Host>, Option<Target>), String> {
+    let raw = url.expose();
+    let Some((_, rest)) = raw.split_once("://") else {
+        return Err("not a URL".into());
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let hostlist = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+    let mut hosts = Vec::new();
+    for part in hostlist.split(',') {
+        let (name, port) = if let Some(bracketed) = part.strip_prefix('[') {
+            let (name, after) = bracketed.split_once(']').ok_or("an IPv6 host lacks its ]")?;
+            (name, after.strip_prefix(':'))
+        } else {
+            match part.rsplit_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (part, None),
+            }
+        };
+        if name.is_empty() {
+            return Err(format!("an empty host in {hostlist:?}"));
+        }
+        let port = match port {
+            Some(port) => port.parse().map_err(|_| format!("port {port:?} is not a number"))?,
+            None => 5432,
+        };
+        hosts.push(Host {
+            name: name.to_owned(),
+            port,
+        });
+    }
+    let query = rest.split_once('?').map_or("", |(_, query)| query);
+    let target = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "target_session_attrs")
+        .map(|(_, value)| match value {
+            "read-write" | "primary" => Ok(Target::Primary),
+            "any" => Ok(Target::Any),
+            other => Err(format!(
+                "target_session_attrs={other} is not for DATABASE_URL, which writes: use read-write, primary or any (replicas go in DATABASE_REPLICA_URLS)"
+            )),
+        })
+        .transpose()?;
+    Ok((hosts, target))
+}
+
+/// `url` pointed at `host` alone, without `target_session_attrs` (which sqlx does not know).
+pub fn for_host(url: &DatabaseUrl, host: &Host) -> DatabaseUrl {
+    let raw = url.expose();
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("postgres", raw));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let userinfo = authority.rsplit_once('@').map(|(user, _)| format!("{user}@"));
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let query: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("target_session_attrs="))
+        .collect();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    DatabaseUrl::new(format!(
+        "{scheme}://{}{host}{path}{query}",
+        userinfo.unwrap_or_default()
+    ))
+}
+
+/// Keeps a pool on the writable host of a multi-host URL; see the module docs.
+pub struct PrimaryFollower {
+    hosts: Vec<Host>,
+    target: Target,
+    timeout: Duration,
+    pool: DatabaseConnection,
+    current: AtomicUsize,
+    /// Connections opened before this instant belong to a former primary.
+    moved_at: std::sync::Arc<Mutex<Instant>>,
+    moves: AtomicUsize,
+}
+
+/// Opens the primary's pool. For a multi-host URL (or one with `target_session_attrs`)
+/// the pool goes to the first host that fits, and the follower that keeps it there is
+/// returned too; for a single host it is [`super::connect`].
+pub async fn connect_following(
+    settings: &PoolSettings,
+) -> Result<(DatabaseConnection, Option<std::sync::Arc<PrimaryFollower>>), DbErr> {
+    if settings.url.backend() != Some(DbBackend::Postgres) {
+        return Ok((super::connect(settings).await?, None));
+    }
+    let (hosts, target) = parse_hosts(&settings.url).map_err(|e| DbErr::Custom(format!("DATABASE_URL: {e}")))?;
+    if hosts.len() == 1 && target.is_none() {
+        return Ok((super::connect(settings).await?, None));
+    }
+    let target = target.unwrap_or(Target::Primary);
+    let first = for_host(&settings.url, &hosts[0]);
+    let base: PgConnectOptions = first
+        .expose()
+        .parse()
+        .map_err(|e| DbErr::Custom(format!("DATABASE_URL: {e}")))?;
+    let found = find(&base, &hosts, target, settings.connect_timeout)
+        .await
+        .ok_or_else(|| {
+            DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
+                "no host of {} is {}",
+                settings.url,
+                match target {
+                    Target::Primary => "writable",
+                    Target::Any => "reachable",
+                }
+            )))
+        })?;
+    let moved_at = std::sync::Arc::new(Mutex::new(Instant::now()));
+    let on_found = PoolSettings {
+        url: for_host(&settings.url, &hosts[found]),
+        ..settings.clone()
+    };
+    let mut options = on_found.connect_options();
+    let stale = moved_at.clone();
+    options.map_sqlx_postgres_before_acquire(move |_, meta| {
+        let moved = *stale.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = Instant::now()
+            .checked_sub(meta.age)
+            .is_none_or(|opened| opened >= moved);
+        Box::pin(async move { Ok(fresh) })
+    });
+    let pool = Database::connect(options).await?;
+    let follower = PrimaryFollower {
+        hosts,
+        target,
+        timeout: settings.connect_timeout,
+        pool: pool.clone(),
+        current: AtomicUsize::new(found),
+        moved_at,
+        moves: AtomicUsize::new(0),
+    };
+    follower.publish();
+    tracing::info!(primary = %follower.current(), "the database pool follows the primary of a multi-host DATABASE_URL");
+    Ok((pool, Some(std::sync::Arc::new(follower))))
+}
+
+/// The index of the first host that fits `target`, probing in order.
+async fn find(base: &PgConnectOptions, hosts: &[Host], target: Target, timeout: Duration) -> Option<usize> {
+    for (index, host) in hosts.iter().enumerate() {
+        if probe(base, host, timeout)
+            .await
+            .is_some_and(|in_recovery| match target {
+                Target::Primary => !in_recovery,
+                Target::Any => true,
+            })
+        {
+            return Some(index);
+        }
+    }
+    None
+}
+
+/// Whether `host` is in recovery, on a connection of its own; `None` if it does not answer.
+async fn probe(base: &PgConnectOptions, host: &Host, timeout: Duration) -> Option<bool> {
+    let options = base
+        .clone()
+        .host(&host.name)
+        .port(host.port)
+        .disable_statement_logging();
+    let asked = async {
+        let mut conn = PgConnection::connect_with(&options).await.ok()?;
+        let row = sea_orm::sqlx::query("SELECT pg_is_in_recovery()")
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
+        let _ = conn.close().await;
+        row.try_get::<bool, _>(0).ok()
+    };
+    tokio::time::timeout(timeout, asked).await.ok().flatten()
+}
+
+impl PrimaryFollower {
+    /// The host the pool is on now.
+    pub fn current(&self) -> &Host {
+        &self.hosts[self.current.load(Ordering::SeqCst)]
+    }
+
+    /// How many times the pool has moved since start-up.
+    pub fn moves(&self) -> usize {
+        self.moves.load(Ordering::SeqCst)
+    }
+
+    /// Checks every `every`, for as long as the process runs.
+    pub async fn follow(self: std::sync::Arc<Self>, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.check().await;
+        }
+    }
+
+    /// One check: is the pool's host still what the URL asks for? If not, find the
+    /// host that is and move the pool there.
+    pub async fn check(&self) {
+        let asked = self.pool.query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_is_in_recovery()",
+        ));
+        let fits = match tokio::time::timeout(self.timeout, asked).await {
+            Ok(Ok(Some(row))) => match self.target {
+                Target::Primary => row.try_get_by_index::<bool>(0).is_ok_and(|in_recovery| !in_recovery),
+                Target::Any => true,
+            },
+            _ => false,
+        };
+        if fits {
+            return;
+        }
+        let pg_pool = self.pool.get_postgres_connection_pool();
+        let base = (*pg_pool.connect_options()).clone();
+        let Some(found) = find(&base, &self.hosts, self.target, self.timeout).await else {
+            tracing::warn!(primary = %self.current(), "the primary does not answer and no other host is writable yet");
+            return;
+        };
+        if found == self.current.load(Ordering::SeqCst) {
+            return;
+        }
+        let from = self.current().clone();
+        let to = &self.hosts[found];
+        pg_pool.set_connect_options(base.host(&to.name).port(to.port));
+        *self.moved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.current.store(found, Ordering::SeqCst);
+        self.moves.fetch_add(1, Ordering::SeqCst);
+        self.publish();
+        metrics::counter!("bookworm_db_primary_changes_total").increment(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        metrics::gauge!("bookworm_db_primary_changed_at_seconds").set(now);
+        tracing::warn!(%from, to = %to, "the primary moved; the pool follows it");
+    }
+
+    /// `bookworm_db_primary{host}`: 1 for the host the pool is on, 0 for the others.
+    pub fn publish(&self) {
+        let current = self.current.load(Ordering::SeqCst);
+        for (index, host) in self.hosts.iter().enumerate() {
+            metrics::gauge!("bookworm_db_primary", "host" => host.to_string()).set(if index == current {
+                1.0
+            } else {
+                0.0
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_host_urls_list_their_hosts_and_target() {
+        let url = DatabaseUrl::new(
+            "postgres://app:pw@h1:5433,h2,[::1]:5434/bookworm?target_session_attrs=read-write&sslmode=disable",
+        );
+        let (hosts, target) = parse_hosts(&url).unwrap();
+        let names: Vec<String> = hosts.iter().map(Host::to_string).collect();
+        assert_eq!(names, ["h1:5433", "h2:5432", "[::1]:5434"]);
+        assert_eq!(target, Some(Target::Primary));
+        assert_eq!(
+            for_host(&url, &hosts[1]).expose(),
+            "postgres://app:pw@h2:5432/bookworm?sslmode=disable"
+        );
+        let single = DatabaseUrl::new("postgres://app@db/bookworm");
+        assert_eq!(parse_hosts(&single).unwrap().1, None);
+        assert_eq!(
+            for_host(&single, &parse_hosts(&single).unwrap().0[0]).expose(),
+            "postgres://app@db:5432/bookworm"
+        );
+        let standby = DatabaseUrl::new("postgres://h1,h2/db?target_session_attrs=standby");
+        assert!(parse_hosts(&standby).unwrap_err().contains("DATABASE_REPLICA_URLS"));
+        assert!(parse_hosts(&DatabaseUrl::new("postgres://h1:x/db")).is_err());
+    }
+}
