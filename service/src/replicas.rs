@@ -24,6 +24,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::ServiceError;
 use crate::database::primary::PrimaryFollower;
+use crate::error::Outage;
 
 /// A PostgreSQL WAL position (`pg_lsn`), written as `16/B374D848`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -182,37 +183,30 @@ impl Databases {
         }
     }
 
-    /// Whether the replica named `name` (`host:port/database`) is the primary now.
+    /// Whether the replica named `name` (`host:port/database`), found out of recovery,
+    /// is a primary the pool writes to: the fixed primary, or any node of a followed
+    /// failover pair — the manager promotes one only after fencing the other, and the
+    /// follower moves the pool to it within a check or two.
     fn is_primary(&self, name: &str) -> bool {
         let host = name.split('/').next().unwrap_or_default();
         match &self.primary_host {
             PrimaryHost::Fixed(primary) => !primary.is_empty() && primary == host,
-            PrimaryHost::Followed(follower) => follower.current().to_string() == host,
+            PrimaryHost::Followed(follower) => follower.is_member(host),
         }
     }
 
     /// Runs `work` on the primary; if the primary is unreachable, on a replica that is
-    /// up, however far behind (the replicas were caught up with the primary when it
-    /// went away, to within what replication had sent). For the reads that must go on
-    /// while the primary is gone, such as checking a bearer token.
+    /// up (see `on_a_replica`). For the reads that must go on while the primary is
+    /// gone, such as checking a bearer token.
     pub async fn primary_or_any_replica<T>(
         &self,
         work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
-        match work(&self.primary).await {
+        match self.on_primary(&work).await {
             Err(ServiceError::Unavailable {
-                reason: crate::error::Outage::Unreachable,
+                reason: Outage::Unreachable,
                 source,
-            }) => {
-                let Some(replica) = self.replicas.iter().find(|r| r.state().up) else {
-                    return Err(ServiceError::Unavailable {
-                        reason: crate::error::Outage::Unreachable,
-                        source,
-                    });
-                };
-                crate::metrics::read_routed(Route::ReplicaPrimaryDown);
-                work(&replica.db).await
-            }
+            }) => self.on_a_replica(None, &work, source).await,
             other => other,
         }
     }
@@ -251,7 +245,9 @@ impl Databases {
     }
 
     /// Runs a read where [`route`](Self::route) says. If the replica fails with an
-    /// outage, it is marked down and the read runs again on the primary.
+    /// outage, it is marked down and the read runs again on the primary; if the
+    /// primary is unreachable (a failover in progress), on another replica that is up
+    /// and has replayed the client's token.
     pub async fn read<T>(
         &self,
         token: Option<Lsn>,
@@ -259,18 +255,75 @@ impl Databases {
     ) -> Result<T, ServiceError> {
         let (replica, route) = self.route(token);
         crate::metrics::read_routed(route);
-        let Some(index) = replica else {
-            return work(&self.primary).await;
-        };
-        let replica = &self.replicas[index];
-        match work(&replica.db).await {
-            Err(ServiceError::Unavailable { .. }) => {
-                replica.mark_down();
-                crate::metrics::read_routed(Route::PrimaryReplicaDown);
-                work(&self.primary).await
+        if let Some(index) = replica {
+            let replica = &self.replicas[index];
+            match work(&replica.db).await {
+                Err(ServiceError::Unavailable { .. }) => {
+                    replica.mark_down();
+                    crate::metrics::read_routed(Route::PrimaryReplicaDown);
+                }
+                other => return other,
             }
+        }
+        match self.on_primary(&work).await {
+            Err(ServiceError::Unavailable {
+                reason: Outage::Unreachable,
+                source,
+            }) => self.on_a_replica(token, &work, source).await,
             other => other,
         }
+    }
+
+    /// `work` on the primary, unless the follower knows there is none to reach now:
+    /// then at once the outage the pool would report after its acquire timeout.
+    async fn on_primary<T>(
+        &self,
+        work: &impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        if self.follower().is_some_and(|f| f.lost()) {
+            return Err(ServiceError::Unavailable {
+                reason: Outage::Unreachable,
+                source: sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(
+                    "no host of DATABASE_URL is writable (a failover is in progress)".into(),
+                )),
+            });
+        }
+        work(&self.primary).await
+    }
+
+    /// The primary is unreachable: `work` on each replica in turn that is up and has
+    /// replayed `token`, however far behind otherwise (they were caught up with the
+    /// primary when it went away, to within what replication had sent); a replica
+    /// that fails too is marked down.
+    async fn on_a_replica<T>(
+        &self,
+        token: Option<Lsn>,
+        work: &impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+        source: sea_orm::DbErr,
+    ) -> Result<T, ServiceError> {
+        // Those last seen up first; then the rest, whose state may be a moment old (a
+        // standby restarting while the manager promotes it): failing the read is the
+        // only alternative.
+        let able = |replica: &&Replica| {
+            let state = replica.state();
+            token.is_none_or(|t| state.replay_lsn.is_some_and(|lsn| lsn >= t))
+        };
+        let (up, down): (Vec<&Replica>, Vec<&Replica>) = self
+            .replicas
+            .iter()
+            .filter(able)
+            .partition(|replica| replica.state().up);
+        for replica in up.into_iter().chain(down) {
+            crate::metrics::read_routed(Route::ReplicaPrimaryDown);
+            match work(&replica.db).await {
+                Err(ServiceError::Unavailable { .. }) => replica.mark_down(),
+                other => return other,
+            }
+        }
+        Err(ServiceError::Unavailable {
+            reason: Outage::Unreachable,
+            source,
+        })
     }
 
     /// The primary's current WAL position: at or after every write committed so far.

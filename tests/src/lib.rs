@@ -6,6 +6,7 @@
 mod app;
 pub mod cluster;
 mod database;
+pub mod failover;
 pub mod fixtures;
 pub mod redis_server;
 pub mod schema;

@@ -17,12 +17,12 @@
 //! one. A single-host URL is used exactly as before, without a follower.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Row as _};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{Database, DatabaseConnection, DbBackend, DbErr};
 
 use super::{DatabaseUrl, PoolSettings};
 
@@ -133,6 +133,8 @@ pub struct PrimaryFollower {
     /// Connections opened before this instant belong to a former primary.
     moved_at: std::sync::Arc<Mutex<Instant>>,
     moves: AtomicUsize,
+    /// The last check found no host fit to write to: reads need not try the primary.
+    lost: AtomicBool,
 }
 
 /// Opens the primary's pool. For a multi-host URL (or one with `target_session_attrs`)
@@ -189,6 +191,7 @@ pub async fn connect_following(
         current: AtomicUsize::new(found),
         moved_at,
         moves: AtomicUsize::new(0),
+        lost: AtomicBool::new(false),
     };
     follower.publish();
     tracing::info!(primary = %follower.current(), "the database pool follows the primary of a multi-host DATABASE_URL");
@@ -236,9 +239,19 @@ impl PrimaryFollower {
         &self.hosts[self.current.load(Ordering::SeqCst)]
     }
 
+    /// Whether the last check found no host to write to (a failover in progress).
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
     /// How many times the pool has moved since start-up.
     pub fn moves(&self) -> usize {
         self.moves.load(Ordering::SeqCst)
+    }
+
+    /// Whether `host:port` is one of the URL's hosts: a node of the failover pair.
+    pub fn is_member(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.to_string() == host)
     }
 
     /// Checks every `every`, for as long as the process runs.
@@ -252,28 +265,25 @@ impl PrimaryFollower {
     }
 
     /// One check: is the pool's host still what the URL asks for? If not, find the
-    /// host that is and move the pool there.
+    /// host that is and move the pool there. The check is a connection of its own,
+    /// not one from the pool: with the host gone, the pool would retry connecting for
+    /// its whole acquire timeout before saying so.
     pub async fn check(&self) {
-        let asked = self.pool.query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_is_in_recovery()",
-        ));
-        let fits = match tokio::time::timeout(self.timeout, asked).await {
-            Ok(Ok(Some(row))) => match self.target {
-                Target::Primary => row.try_get_by_index::<bool>(0).is_ok_and(|in_recovery| !in_recovery),
-                Target::Any => true,
-            },
-            _ => false,
-        };
-        if fits {
-            return;
-        }
         let pg_pool = self.pool.get_postgres_connection_pool();
         let base = (*pg_pool.connect_options()).clone();
+        let fits = probe(&base, self.current(), self.timeout)
+            .await
+            .is_some_and(|in_recovery| self.target == Target::Any || !in_recovery);
+        if fits {
+            self.lost.store(false, Ordering::SeqCst);
+            return;
+        }
         let Some(found) = find(&base, &self.hosts, self.target, self.timeout).await else {
+            self.lost.store(true, Ordering::SeqCst);
             tracing::warn!(primary = %self.current(), "the primary does not answer and no other host is writable yet");
             return;
         };
+        self.lost.store(false, Ordering::SeqCst);
         if found == self.current.load(Ordering::SeqCst) {
             return;
         }

@@ -8,6 +8,8 @@ mod audit_lifecycle;
 mod backups;
 mod catalogue;
 mod constraints;
+#[cfg(postgres)]
+mod failover;
 mod health;
 mod hostile_input;
 mod indexes;
