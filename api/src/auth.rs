@@ -91,7 +91,13 @@ fn authenticate(req: &HttpRequest) -> Extracted<Caller> {
         let header = header.map_err(|_| ApiError::Unauthorized { invalid_token: true })?;
         let token = bearer_token(&header).ok_or(invalid)?;
         let ctx = ctx.ok_or(ApiError::Internal)?;
-        match accounts::authenticate(&ctx.db, token).await? {
+        // With the primary unreachable a token is checked on a replica, so signed-in
+        // reads go on through a failover (docs/security.md: how fresh that is).
+        let found = ctx
+            .databases
+            .primary_or_any_replica(async |db| accounts::authenticate(db, token).await)
+            .await?;
+        match found {
             Some(user) => Ok(Caller::User(user)),
             None => Err(ApiError::Unauthorized { invalid_token: true }),
         }

@@ -377,3 +377,62 @@ async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
     drop(role);
     drop(formation);
 }
+
+/// With the primary stopped and a replica up, everything that does not write goes on:
+/// public reads, signed-in reads (the token is checked on the replica), and readiness
+/// (200, `degraded`), while a write is a 503 to retry, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_gap_serves_reads_signed_in_or_not_and_refuses_writes() {
+    let scratch = tests::cluster::Scratch::new("primary-gone");
+    let primary = scratch.init("primary", "wal_level = replica\nmax_wal_senders = 5\n");
+    scratch.start(&primary, &[]);
+    let standby = scratch.standby_of(&primary, "standby");
+    scratch.start(&standby, &[]);
+    let database = Arc::new(TestDatabase::create_on(&primary.admin_url()).await);
+    let owner = database.connect().await;
+    Migrator::up(&owner, None).await.unwrap();
+    let role = database.create_app_role().await;
+    let mut replica_url = reqwest::Url::parse(&role.url).unwrap();
+    replica_url.set_port(Some(standby.port)).unwrap();
+    let app = spawn_app_on(&database, |s| {
+        s.database.url = DatabaseUrl::new(role.url.clone());
+        s.auto_migrate = false;
+        s.cache.enabled = false;
+        s.replicas = vec![PoolSettings {
+            url: DatabaseUrl::new(replica_url.to_string()),
+            max_connections: 4,
+            min_connections: 0,
+            ..s.database.clone()
+        }];
+    })
+    .await;
+    let ada = app.reader("ada@example.com").await;
+    let author = fixtures::authors(&owner, 1, "Author").await[0];
+    let book = fixtures::books(&owner, author, 1).await[0];
+    owner.close().await.ok();
+    let path = format!("/books/{book}");
+    let replica_has_it = || async { app.get(&path).await.status() == 200 };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !replica_has_it().await {
+        assert!(Instant::now() < deadline, "the book never reached the replica");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    scratch.stop(&primary);
+
+    assert_eq!(app.get(&path).await.status(), 200, "a public read");
+    assert_eq!(app.get_as(&path, &ada.token).await.status(), 200, "a signed-in read");
+    let write = app
+        .put_json(&format!("/me/shelf/{book}"), &ada.token, json!({"status": "reading"}))
+        .await;
+    assert_eq!(write.status(), 503, "a write");
+    assert!(write.headers().contains_key("retry-after"));
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 200, "replicas can serve: not out of rotation");
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["database"], "primary unreachable", "{ready}");
+    drop(app);
+    drop(role);
+    drop(database);
+}
