@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::password_hash::{Output, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -130,8 +130,7 @@ impl Hashing {
     /// The work of one verification, for an account that does not exist.
     pub async fn spend_one_verification(self: &Arc<Self>, password: String) -> Result<(), ServiceError> {
         self.run(move |area| {
-            let mut out = [0u8; 32];
-            let _ = hasher().hash_password_into_with_memory(password.as_bytes(), DUMMY_SALT, &mut out, area);
+            spend_one_verification_in(password.as_bytes(), area);
             Ok(())
         })
         .await
@@ -165,7 +164,7 @@ impl Hashing {
 
     fn take_turn(&self, slot: OwnedSemaphorePermit) -> Turn<'_> {
         let area = self.areas.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let area = area.unwrap_or_else(|| vec![Block::new(); params().block_count()]);
+        let area = area.unwrap_or_else(work_area);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         metrics::gauge!("bookworm_password_hashes_in_flight").set(now as f64);
@@ -235,14 +234,22 @@ fn verify_in(password: &[u8], stored: &str, area: &mut [Block]) -> bool {
         // `Output`'s equality is constant-time.
         Some(actual == expected)
     });
-    match checked {
-        Some(matches) => matches,
-        None => {
-            let mut out = [0u8; 32];
-            let _ = hasher().hash_password_into_with_memory(password, DUMMY_SALT, &mut out, area);
-            false
-        }
-    }
+    checked.unwrap_or_else(|| {
+        spend_one_verification_in(password, area);
+        false
+    })
+}
+
+/// One hash with today's parameters whose result nobody looks at: what a login for
+/// an account that does not exist pays, so that it takes as long as a wrong password.
+fn spend_one_verification_in(password: &[u8], area: &mut [Block]) {
+    let mut out = [0u8; 32];
+    let _ = hasher().hash_password_into_with_memory(password, DUMMY_SALT, &mut out, area);
+}
+
+/// A work area for today's parameters (19 MiB).
+fn work_area() -> Vec<Block> {
+    vec![Block::new(); params().block_count()]
 }
 
 /// Hashes with a fresh 16-byte salt from the OS random generator, in memory of its own.
@@ -257,14 +264,7 @@ pub fn hash(password: &str) -> String {
 /// value that is not a valid hash (a locked account, say) never matches, but still
 /// costs one full verification, like a wrong password does.
 pub fn verify(password: &str, stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => verify_in(
-            password.as_bytes(),
-            stored,
-            &mut vec![Block::new(); params().block_count()],
-        ),
-    }
+    verify_in(password.as_bytes(), stored, &mut work_area())
 }
 
 /// True when the stored hash is weaker than what [`hash`] produces today.
