@@ -207,8 +207,8 @@ async fn assert_all_present(node: &Node, database: &str, record: &Record) {
 }
 
 /// Reads go on through the drill. Issue 21 asks for 99 %; runs here give 98.3 to
-/// 99.8 %: the misses are signed-in reads whose token lookup was on a connection the
-/// crash cut, in the second before the replicas are found again. The bar is what
+/// 100 % through the failover and 100 % through the switchover: the misses are
+/// signed-in reads in the second of the crash, whose cause is not found yet. The bar is what
 /// holds every run until that is closed; `report` prints the real figure.
 fn assert_reads_mostly_served(record: &Record) {
     assert!(
