@@ -291,10 +291,10 @@ impl Databases {
         work(&self.primary).await
     }
 
-    /// The primary is unreachable: `work` on each replica in turn that is up and has
-    /// replayed `token`, however far behind otherwise (they were caught up with the
-    /// primary when it went away, to within what replication had sent); a replica
-    /// that fails too is marked down.
+    /// The primary is unreachable: `work` on each replica in turn that has replayed
+    /// `token`, however far behind otherwise (they were caught up with the primary
+    /// when it went away, to within what replication had sent); a replica that fails
+    /// too is marked down.
     async fn on_a_replica<T>(
         &self,
         token: Option<Lsn>,
@@ -304,16 +304,14 @@ impl Databases {
         // Those last seen up first; then the rest, whose state may be a moment old (a
         // standby restarting while the manager promotes it): failing the read is the
         // only alternative.
-        let able = |replica: &&Replica| {
-            let state = replica.state();
-            token.is_none_or(|t| state.replay_lsn.is_some_and(|lsn| lsn >= t))
-        };
-        let (up, down): (Vec<&Replica>, Vec<&Replica>) = self
-            .replicas
-            .iter()
-            .filter(able)
-            .partition(|replica| replica.state().up);
+        let (up, down): (Vec<&Replica>, Vec<&Replica>) = self.replicas.iter().partition(|replica| replica.state().up);
         for replica in up.into_iter().chain(down) {
+            if let Some(token) = token
+                && !replica.state().replay_lsn.is_some_and(|lsn| lsn >= token)
+                && !replays_soon(replica, token).await
+            {
+                continue;
+            }
             crate::metrics::read_routed(Route::ReplicaPrimaryDown);
             match work(&replica.db).await {
                 Err(ServiceError::Unavailable { .. }) => replica.mark_down(),
@@ -346,11 +344,16 @@ impl Databases {
 
     /// Checks every replica once: reachable, replaying, and how far behind.
     pub async fn check_replicas(&self) {
-        let primary = match self.primary_position().await {
-            Ok(position) => position,
-            Err(err) => {
-                tracing::debug!(error = %err, "cannot read the primary's WAL position");
-                None
+        // With no writable host known, the pool would make this wait out its timeout.
+        let primary = if self.follower().is_some_and(|f| f.lost()) {
+            None
+        } else {
+            match self.primary_position().await {
+                Ok(position) => position,
+                Err(err) => {
+                    tracing::debug!(error = %err, "cannot read the primary's WAL position");
+                    None
+                }
             }
         };
         for replica in &self.replicas {
@@ -363,6 +366,44 @@ impl Databases {
             }
             replica.set_state(now);
         }
+    }
+}
+
+/// How long a read waits, while the primary is unreachable, for a replica to replay
+/// what its client last saw. A synchronous standby has already received every
+/// acknowledged commit; replaying it takes milliseconds, and the replica state the
+/// periodic check recorded is up to a check interval old.
+const REPLAY_WAIT: Duration = Duration::from_secs(1);
+
+/// Whether `replica` has replayed `token`, or does within [`REPLAY_WAIT`]; asked of
+/// the replica itself every 20 ms.
+async fn replays_soon(replica: &Replica, token: Lsn) -> bool {
+    let sql =
+        "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
+    let deadline = Instant::now() + REPLAY_WAIT;
+    loop {
+        let asked = tokio::time::timeout(
+            REPLAY_WAIT,
+            replica
+                .db
+                .query_one_raw(Statement::from_string(DbBackend::Postgres, sql)),
+        )
+        .await;
+        let Ok(Ok(Some(row))) = asked else {
+            return false;
+        };
+        let replayed: Option<Lsn> = row
+            .try_get_by_index::<Option<String>>(0)
+            .ok()
+            .flatten()
+            .and_then(|t| t.parse().ok());
+        if replayed.is_some_and(|lsn| lsn >= token) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

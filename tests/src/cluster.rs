@@ -6,7 +6,8 @@
 //!
 //! The PostgreSQL server programs refuse to run as root, so every command runs as the
 //! `postgres` OS user (`runuser`), in a directory it owns, on a free loopback port.
-//! Dropping a [`Scratch`] stops every cluster started in it and deletes it, pass or fail.
+//! Dropping a [`Scratch`] stops every cluster started in it and deletes it; when the
+//! test failed, the directory stays, with the servers' logs, and its path is printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -203,7 +204,11 @@ impl Drop for Scratch {
                 .arg(&data)
                 .output();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            eprintln!("the test failed: its servers' logs are kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -1,17 +1,22 @@
 //! A pg_auto_failover formation of the tests' own: a monitor and two data nodes with
 //! synchronous replication, on free loopback ports, in a [`Scratch`] directory owned
-//! by the `postgres` user. The manager decides and promotes; the tests only kill
-//! things and ask it for a switchover, as an operator would.
+//! by the `postgres` user, set up with `deploy/pg_auto_failover/apply.sh` and
+//! archiving to a pgBackRest repository configured from `deploy/pgbackrest/`, as the
+//! reference deployment is. The manager decides and promotes; the tests only kill
+//! things, start them again and ask for a switchover, as an operator would.
 //!
-//! Each `pg_autoctl run` is a supervisor of its own that starts and stops its
-//! PostgreSQL; dropping the [`Formation`] stops them all, pass or fail.
+//! Each `pg_autoctl run` is a supervisor of its own, in its own process group, that
+//! starts and stops its PostgreSQL; dropping the [`Formation`] stops them all, pass or
+//! fail.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
+use crate::backrest::{backrest, deploy, shipped_config_with};
 use crate::cluster::{Scratch, as_postgres, free_port, postgres_bin};
 
 /// A data node: its directory and port.
@@ -39,7 +44,11 @@ pub struct Formation {
     monitor: PathBuf,
     pub monitor_port: u16,
     pub nodes: Vec<Node>,
-    supervisors: Vec<Child>,
+    /// `pg_autoctl run` of each data directory, the monitor's first.
+    supervisors: Vec<(PathBuf, Child)>,
+    /// The pgBackRest configuration every node archives with, and its passphrase.
+    backrest_config: PathBuf,
+    cipher: String,
 }
 
 /// The database pg_auto_failover creates on the data nodes for us.
@@ -50,12 +59,52 @@ impl Formation {
     pub async fn start() -> Formation {
         let scratch = Scratch::new("failover");
         let monitor_port = free_port();
+        let planned: Vec<Node> = ["node1", "node2"]
+            .iter()
+            .map(|name| Node {
+                data: scratch.dir.join(name),
+                port: free_port(),
+            })
+            .collect();
+        let repo = scratch.subdir("backrest-repo");
+        let logs = scratch.subdir("backrest-log");
+        let shared = [
+            ("repo1-path", repo.display().to_string()),
+            ("log-path", logs.display().to_string()),
+            ("lock-path", logs.display().to_string()),
+            ("log-level-console", "warn".to_owned()),
+        ];
+        let pg = |n: usize, node: &Node| {
+            [
+                (
+                    if n == 1 { "pg1-path" } else { "pg2-path" },
+                    node.data.display().to_string(),
+                ),
+                (if n == 1 { "pg1-port" } else { "pg2-port" }, node.port.to_string()),
+            ]
+        };
+        let write = |path: &Path, pgs: Vec<(&str, String)>| {
+            let per_host: Vec<(&str, String)> = shared.iter().cloned().chain(pgs).collect();
+            std::fs::write(path, shipped_config_with(&per_host)).expect("a pgBackRest configuration");
+        };
+        // Each node archives with a configuration naming only itself as pg1, as on its
+        // own machine; backups and checks run with one naming both.
+        for node in &planned {
+            write(&backrest_config_of(node), pg(1, node).into());
+        }
+        let backrest_config = scratch.dir.join("pgbackrest.conf");
+        write(
+            &backrest_config,
+            pg(1, &planned[0]).into_iter().chain(pg(2, &planned[1])).collect(),
+        );
         let mut formation = Formation {
             monitor: scratch.dir.join("monitor"),
             scratch,
             monitor_port,
             nodes: Vec::new(),
             supervisors: Vec::new(),
+            backrest_config,
+            cipher: format!("drill-{}", uuid::Uuid::new_v4().simple()),
         };
         let monitor = formation.monitor.to_str().unwrap().to_owned();
         let port = monitor_port.to_string();
@@ -69,17 +118,15 @@ impl Formation {
             "--hostname",
             "127.0.0.1",
         ]);
-        formation.supervise(&monitor);
+        formation.apply("monitor", &formation.monitor);
+        formation.supervise(&formation.monitor.clone());
         formation
             .wait_for(Duration::from_secs(60), "the monitor", || async {
                 Database::connect(formation.monitor_url()).await.is_ok()
             })
             .await;
-        for name in ["node1", "node2"] {
-            let node = Node {
-                data: formation.scratch.dir.join(name),
-                port: free_port(),
-            };
+        for node in planned {
+            let name = node.data.file_name().unwrap().to_str().unwrap().to_owned();
             let data = node.data.to_str().unwrap().to_owned();
             let port = node.port.to_string();
             let monitor_uri = format!("postgres://autoctl_node@127.0.0.1:{monitor_port}/pg_auto_failover");
@@ -97,9 +144,10 @@ impl Formation {
                 "--dbname",
                 DATABASE,
                 "--name",
-                name,
+                &name,
             ]);
-            formation.supervise(&data);
+            formation.apply("node", &node.data);
+            formation.supervise(&node.data);
             formation.nodes.push(node);
             let expected = if formation.nodes.len() == 1 {
                 "single"
@@ -131,7 +179,26 @@ impl Formation {
                 },
             )
             .await;
+        formation.backrest(&["stanza-create"]);
+        formation.backrest(&["check"]);
         formation
+    }
+
+    /// `deploy/pg_auto_failover/apply.sh`, as an operator runs it after `pg_autoctl create`.
+    fn apply(&self, role: &str, pgdata: &Path) {
+        let script = deploy("pg_auto_failover/apply.sh");
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        as_postgres(
+            Path::new("/bin/sh"),
+            &[script.to_str().unwrap(), role, pgdata.to_str().unwrap()],
+            &env,
+        );
+    }
+
+    /// Runs a pgBackRest command against the formation's repository; returns its output.
+    pub fn backrest(&self, args: &[&str]) -> String {
+        backrest(&self.backrest_config, &self.cipher, args)
     }
 
     /// Runs `pg_autoctl` as `postgres` with this formation's directories, for a test:
@@ -161,23 +228,64 @@ impl Formation {
         ]
     }
 
-    /// Starts `pg_autoctl run` for `pgdata` in the background.
-    fn supervise(&mut self, pgdata: &str) {
+    /// Starts `pg_autoctl run` for `pgdata` in the background, in a process group of its own.
+    fn supervise(&mut self, pgdata: &Path) {
+        let pgdata_text = pgdata.to_str().unwrap();
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--", "env"]);
         for (key, value) in self.env() {
             command.arg(format!("{key}={value}"));
         }
-        let log = std::fs::File::create(format!("{pgdata}.autoctl.log")).expect("a log file");
+        // What a data node's archive_command (deploy/pg_auto_failover/node.conf) reads.
+        let node = Node {
+            data: pgdata.to_owned(),
+            port: 0,
+        };
+        if backrest_config_of(&node).exists() {
+            command.arg(format!("PGBACKREST_CONFIG={}", backrest_config_of(&node).display()));
+            command.arg(format!("PGBACKREST_REPO1_CIPHER_PASS={}", self.cipher));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(format!("{pgdata_text}.autoctl.log"))
+            .expect("a log file");
         let child = command
-            .args(["pg_autoctl", "run", "--pgdata", pgdata])
+            .args(["pg_autoctl", "run", "--pgdata", pgdata_text])
             .current_dir(&self.scratch.dir)
+            .process_group(0)
             .stdout(log.try_clone().expect("a log file"))
             .stderr(log)
             .stdin(Stdio::null())
             .spawn()
             .expect("pg_autoctl run (Debian package pg-auto-failover-cli; .ci/run installs it)");
-        self.supervisors.push(child);
+        self.supervisors.push((pgdata.to_owned(), child));
+    }
+
+    /// The whole machine of `node` dies: SIGKILL to its `pg_autoctl run` and everything
+    /// in its process group, and to its postmaster (which `pg_ctl` starts in a session of
+    /// its own). Killing only the postmaster is not a failover: the keeper restarts
+    /// PostgreSQL in place when it can (`timeout.postgresql_restart_failure_*`).
+    pub fn kill_node(&mut self, node: &Node) {
+        let postmaster = node.postmaster_pid();
+        let at = self
+            .supervisors
+            .iter()
+            .position(|(data, _)| *data == node.data)
+            .expect("a supervised node");
+        let (_, mut child) = self.supervisors.remove(at);
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        if let Some(pid) = postmaster {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        let _ = child.wait();
+    }
+
+    /// The machine of `node` is back: `pg_autoctl run` again, as systemd would start it.
+    /// The keeper asks the monitor what it is now and rejoins (pg_rewind) if it must.
+    pub fn restart_node(&mut self, node: &Node) {
+        self.supervise(&node.data);
     }
 
     pub fn monitor_url(&self) -> String {
@@ -243,6 +351,11 @@ impl Formation {
     }
 }
 
+/// The pgBackRest configuration `node` archives with: next to its data directory.
+fn backrest_config_of(node: &Node) -> PathBuf {
+    node.data.with_extension("pgbackrest.conf")
+}
+
 /// `pg_is_in_recovery()` of `node`, or `None` when it does not answer.
 pub async fn in_recovery(node: &Node) -> Option<bool> {
     let db: DatabaseConnection = Database::connect(node.admin_url(DATABASE)).await.ok()?;
@@ -278,7 +391,7 @@ impl Drop for Formation {
                 .stderr(Stdio::null())
                 .status();
         }
-        for child in &mut self.supervisors {
+        for (_, child) in &mut self.supervisors {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(50));

@@ -4,6 +4,7 @@
 //! runs it on SQLite always and on PostgreSQL when `TEST_POSTGRES_URL` is set.
 
 mod app;
+pub mod backrest;
 pub mod cluster;
 mod database;
 pub mod failover;

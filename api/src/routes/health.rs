@@ -70,7 +70,13 @@ pub async fn live() -> HttpResponse {
     ))]
 #[get("/health/ready")]
 pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
-    let checked = service::readiness::check(&ctx.db, ctx.ready_timeout, &ctx.expected_migrations).await;
+    // While the follower knows no host is writable, asking the pool would only wait
+    // out the probe's timeout for a primary that is not there yet.
+    let checked = if ctx.databases.follower().is_some_and(|f| f.lost()) {
+        Err(service::readiness::NotReady::Unreachable)
+    } else {
+        service::readiness::check(&ctx.db, ctx.ready_timeout, &ctx.expected_migrations).await
+    };
     let degraded = match checked {
         Ok(()) => false,
         Err(service::readiness::NotReady::Unreachable) if ctx.databases.any_replica_up() => {

@@ -10,6 +10,12 @@
 //! with it. Pool size, session settings and the statement counter belong to the pool
 //! and carry over; nothing restarts.
 //!
+//! While no host is writable (the manager is promoting, or switching over), a request
+//! taking a pooled connection waits for the follower to find the new primary, within
+//! the pool's acquire timeout (`DATABASE_CONNECT_TIMEOUT`), instead of failing at once
+//! on the old one: a switchover shorter than that timeout costs writes a delay, not a
+//! 503. Reads do not wait; they go to the replicas.
+//!
 //! Rejected: a proxy in front (HAProxy asking each node's role) — a moving part more in
 //! every deployment when the manager already knows the primary; and re-creating the
 //! pool on a move — every holder of the old `DatabaseConnection` (the application
@@ -23,6 +29,7 @@ use std::time::{Duration, Instant};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Row as _};
 use sea_orm::{Database, DatabaseConnection, DbBackend, DbErr};
+use tokio::sync::Notify;
 
 use super::{DatabaseUrl, PoolSettings};
 
@@ -46,7 +53,10 @@ impl std::fmt::Display for Host {
 /// What `target_session_attrs` asks of the host the pool uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// `read-write` or `primary`: a host that is not in recovery.
+    /// `read-write`: a host that is not in recovery and whose sessions are not
+    /// read-only by default (a primary being demoted is made read-only first).
+    ReadWrite,
+    /// `primary`: a host that is not in recovery.
     Primary,
     /// `any`: the first host that answers.
     Any,
@@ -90,7 +100,8 @@ pub fn parse_hosts(url: &DatabaseUrl) -> Result<(Vec<Host>, Option<Target>), Str
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == "target_session_attrs")
         .map(|(_, value)| match value {
-            "read-write" | "primary" => Ok(Target::Primary),
+            "read-write" => Ok(Target::ReadWrite),
+            "primary" => Ok(Target::Primary),
             "any" => Ok(Target::Any),
             other => Err(format!(
                 "target_session_attrs={other} is not for DATABASE_URL, which writes: use read-write, primary or any (replicas go in DATABASE_REPLICA_URLS)"
@@ -134,7 +145,9 @@ pub struct PrimaryFollower {
     moved_at: std::sync::Arc<Mutex<Instant>>,
     moves: AtomicUsize,
     /// The last check found no host fit to write to: reads need not try the primary.
-    lost: AtomicBool,
+    lost: std::sync::Arc<AtomicBool>,
+    /// Woken when a check finds a host fit to write to again.
+    found: std::sync::Arc<Notify>,
 }
 
 /// Opens the primary's pool. For a multi-host URL (or one with `target_session_attrs`)
@@ -150,7 +163,7 @@ pub async fn connect_following(
     if hosts.len() == 1 && target.is_none() {
         return Ok((super::connect(settings).await?, None));
     }
-    let target = target.unwrap_or(Target::Primary);
+    let target = target.unwrap_or(Target::ReadWrite);
     let first = for_host(&settings.url, &hosts[0]);
     let base: PgConnectOptions = first
         .expose()
@@ -163,7 +176,7 @@ pub async fn connect_following(
                 "no host of {} is {}",
                 settings.url,
                 match target {
-                    Target::Primary => "writable",
+                    Target::ReadWrite | Target::Primary => "writable",
                     Target::Any => "reachable",
                 }
             )))
@@ -175,12 +188,17 @@ pub async fn connect_following(
     };
     let mut options = on_found.connect_options();
     let stale = moved_at.clone();
+    let lost = std::sync::Arc::new(AtomicBool::new(false));
+    let found_again = std::sync::Arc::new(Notify::new());
+    let (waiting_lost, waiting_found) = (lost.clone(), found_again.clone());
     options.map_sqlx_postgres_before_acquire(move |_, meta| {
-        let moved = *stale.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = Instant::now()
-            .checked_sub(meta.age)
-            .is_none_or(|opened| opened >= moved);
-        Box::pin(async move { Ok(fresh) })
+        let (lost, found, stale) = (waiting_lost.clone(), waiting_found.clone(), stale.clone());
+        let opened = Instant::now().checked_sub(meta.age);
+        Box::pin(async move {
+            wait_while_lost(&lost, &found).await;
+            let moved = *stale.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(opened.is_none_or(|opened| opened >= moved))
+        })
     });
     let pool = Database::connect(options).await?;
     let follower = PrimaryFollower {
@@ -191,31 +209,58 @@ pub async fn connect_following(
         current: AtomicUsize::new(found),
         moved_at,
         moves: AtomicUsize::new(0),
-        lost: AtomicBool::new(false),
+        lost,
+        found: found_again,
     };
     follower.publish();
     tracing::info!(primary = %follower.current(), "the database pool follows the primary of a multi-host DATABASE_URL");
     Ok((pool, Some(std::sync::Arc::new(follower))))
 }
 
+/// Returns once a check has found a host to write to; the pool's acquire timeout
+/// bounds the wait.
+async fn wait_while_lost(lost: &AtomicBool, found: &Notify) {
+    while lost.load(Ordering::SeqCst) {
+        let notified = found.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !lost.load(Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
+    }
+}
+
 /// The index of the first host that fits `target`, probing in order.
 async fn find(base: &PgConnectOptions, hosts: &[Host], target: Target, timeout: Duration) -> Option<usize> {
     for (index, host) in hosts.iter().enumerate() {
-        if probe(base, host, timeout)
-            .await
-            .is_some_and(|in_recovery| match target {
-                Target::Primary => !in_recovery,
-                Target::Any => true,
-            })
-        {
+        if probe(base, host, timeout).await.is_some_and(|role| role.fits(target)) {
             return Some(index);
         }
     }
     None
 }
 
-/// Whether `host` is in recovery, on a connection of its own; `None` if it does not answer.
-async fn probe(base: &PgConnectOptions, host: &Host, timeout: Duration) -> Option<bool> {
+/// What a probe learns of a host.
+#[derive(Debug, Clone, Copy)]
+struct Role {
+    in_recovery: bool,
+    read_only: bool,
+}
+
+impl Role {
+    /// libpq's rules for `target_session_attrs`.
+    fn fits(self, target: Target) -> bool {
+        match target {
+            Target::ReadWrite => !self.in_recovery && !self.read_only,
+            Target::Primary => !self.in_recovery,
+            Target::Any => true,
+        }
+    }
+}
+
+/// What `host` is, on a connection of its own; `None` if it does not answer.
+async fn probe(base: &PgConnectOptions, host: &Host, timeout: Duration) -> Option<Role> {
     let options = base
         .clone()
         .host(&host.name)
@@ -223,12 +268,15 @@ async fn probe(base: &PgConnectOptions, host: &Host, timeout: Duration) -> Optio
         .disable_statement_logging();
     let asked = async {
         let mut conn = PgConnection::connect_with(&options).await.ok()?;
-        let row = sea_orm::sqlx::query("SELECT pg_is_in_recovery()")
+        let row = sea_orm::sqlx::query("SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'")
             .fetch_one(&mut conn)
             .await
             .ok()?;
         let _ = conn.close().await;
-        row.try_get::<bool, _>(0).ok()
+        Some(Role {
+            in_recovery: row.try_get(0).ok()?,
+            read_only: row.try_get(1).ok()?,
+        })
     };
     tokio::time::timeout(timeout, asked).await.ok().flatten()
 }
@@ -273,9 +321,9 @@ impl PrimaryFollower {
         let base = (*pg_pool.connect_options()).clone();
         let fits = probe(&base, self.current(), self.timeout)
             .await
-            .is_some_and(|in_recovery| self.target == Target::Any || !in_recovery);
+            .is_some_and(|role| role.fits(self.target));
         if fits {
-            self.lost.store(false, Ordering::SeqCst);
+            self.set_found();
             return;
         }
         let Some(found) = find(&base, &self.hosts, self.target, self.timeout).await else {
@@ -283,8 +331,8 @@ impl PrimaryFollower {
             tracing::warn!(primary = %self.current(), "the primary does not answer and no other host is writable yet");
             return;
         };
-        self.lost.store(false, Ordering::SeqCst);
         if found == self.current.load(Ordering::SeqCst) {
+            self.set_found();
             return;
         }
         let from = self.current().clone();
@@ -293,6 +341,7 @@ impl PrimaryFollower {
         *self.moved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.current.store(found, Ordering::SeqCst);
         self.moves.fetch_add(1, Ordering::SeqCst);
+        self.set_found();
         self.publish();
         metrics::counter!("bookworm_db_primary_changes_total").increment(1);
         let now = std::time::SystemTime::now()
@@ -300,6 +349,14 @@ impl PrimaryFollower {
             .map_or(0.0, |d| d.as_secs_f64());
         metrics::gauge!("bookworm_db_primary_changed_at_seconds").set(now);
         tracing::warn!(%from, to = %to, "the primary moved; the pool follows it");
+    }
+
+    /// A host fits again: requests waiting for a connection go on (to the new host, if
+    /// the pool moved: their pre-move connections are discarded on the way out).
+    fn set_found(&self) {
+        if self.lost.swap(false, Ordering::SeqCst) {
+            self.found.notify_waiters();
+        }
     }
 
     /// `bookworm_db_primary{host}`: 1 for the host the pool is on, 0 for the others.
@@ -327,7 +384,7 @@ mod tests {
         let (hosts, target) = parse_hosts(&url).unwrap();
         let names: Vec<String> = hosts.iter().map(Host::to_string).collect();
         assert_eq!(names, ["h1:5433", "h2:5432", "[::1]:5434"]);
-        assert_eq!(target, Some(Target::Primary));
+        assert_eq!(target, Some(Target::ReadWrite));
         assert_eq!(
             for_host(&url, &hosts[1]).expose(),
             "postgres://app:pw@h2:5432/bookworm?sslmode=disable"
@@ -341,5 +398,26 @@ mod tests {
         let standby = DatabaseUrl::new("postgres://h1,h2/db?target_session_attrs=standby");
         assert!(parse_hosts(&standby).unwrap_err().contains("DATABASE_REPLICA_URLS"));
         assert!(parse_hosts(&DatabaseUrl::new("postgres://h1:x/db")).is_err());
+    }
+
+    #[test]
+    fn read_write_refuses_a_primary_being_demoted_as_libpq_does() {
+        let draining = Role {
+            in_recovery: false,
+            read_only: true,
+        };
+        let standby = Role {
+            in_recovery: true,
+            read_only: true,
+        };
+        let primary = Role {
+            in_recovery: false,
+            read_only: false,
+        };
+        assert!(!draining.fits(Target::ReadWrite));
+        assert!(draining.fits(Target::Primary));
+        assert!(!standby.fits(Target::Primary));
+        assert!(standby.fits(Target::Any));
+        assert!(primary.fits(Target::ReadWrite));
     }
 }

@@ -1,9 +1,11 @@
 //! The failover drill: a pg_auto_failover formation (a monitor, a primary and its
-//! synchronous standby), the API in front of it as the restricted role with a
-//! multi-host `DATABASE_URL` and both nodes as read replicas, and a steady mixed load
-//! while the manager does its work. The primary's postmaster is killed with SIGKILL
-//! mid-load; then the old primary rejoins as a standby; then the manager is asked for
-//! a planned switchover. Every write the API acknowledged must be there afterwards.
+//! synchronous standby) set up as `deploy/pg_auto_failover/` ships it, the API in
+//! front of it as the restricted role with a multi-host `DATABASE_URL` and both nodes
+//! as read replicas, and a steady mixed load while the manager does its work. The
+//! primary's machine dies mid-load (SIGKILL to its keeper and its postmaster); the
+//! WAL archive goes on from the new primary; the old primary's machine comes back and
+//! rejoins as a standby; then the manager is asked for a planned switchover. Every
+//! write the API acknowledged must be there afterwards.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,8 +25,8 @@ use uuid::Uuid;
 struct Record {
     /// `(table, id)` of each write answered 2xx, when it was sent and when answered.
     acknowledged: Vec<(&'static str, Uuid, Instant, Instant)>,
-    /// Writes answered 503 (the primary was gone, or being changed).
-    writes_refused: usize,
+    /// When each write answered 503 (the primary was gone, or being changed) was sent.
+    writes_refused: Vec<Instant>,
     reads: usize,
     reads_ok: usize,
     /// Each read answered 503: signed in or not, and the problem's detail.
@@ -41,6 +43,14 @@ impl Record {
             .filter(|(_, _, sent, _)| *sent > moment)
             .map(|(_, _, _, answered)| *answered)
             .min()
+    }
+
+    /// From the first to the last refused write, relative to `moment`, in seconds.
+    fn refusals_since(&self, moment: Instant) -> Option<(f64, f64)> {
+        let since = |at: &Instant| at.saturating_duration_since(moment).as_secs_f64();
+        let first = self.writes_refused.iter().min()?;
+        let last = self.writes_refused.iter().max()?;
+        Some((since(first), since(last)))
     }
 
     fn writes_after(&self, moment: Instant) -> usize {
@@ -127,7 +137,7 @@ fn start_load(app: &Arc<TestApp>, readers: &[TestUser], books: &[Uuid], round: u
                 let mut record = record.lock().unwrap();
                 match outcome {
                     Ok(Some(id)) => record.acknowledged.push((table, id, sent_at, Instant::now())),
-                    Ok(None) => record.writes_refused += 1,
+                    Ok(None) => record.writes_refused.push(sent_at),
                     Err(what) => record.unexpected.push(what),
                 }
             }
@@ -206,13 +216,10 @@ async fn assert_all_present(node: &Node, database: &str, record: &Record) {
     db.close().await.ok();
 }
 
-/// Reads go on through the drill. Issue 21 asks for 99 %; runs here give 98.3 to
-/// 100 % through the failover and 100 % through the switchover: the misses are
-/// signed-in reads in the second of the crash, whose cause is not found yet. The bar is what
-/// holds every run until that is closed; `report` prints the real figure.
+/// Reads go on through the drill: at least 99 % answered 2xx.
 fn assert_reads_mostly_served(record: &Record) {
     assert!(
-        record.reads_ok * 100 >= record.reads * 97,
+        record.reads_ok * 100 >= record.reads * 99,
         "reads: {} of {}; refused: {:?}",
         record.reads_ok,
         record.reads,
@@ -220,11 +227,17 @@ fn assert_reads_mostly_served(record: &Record) {
     );
 }
 
-fn report(phase: &str, record: &Record) {
+fn report(phase: &str, record: &Record, since: Instant) {
+    let refused = match record.refusals_since(since) {
+        Some((first, last)) => format!(
+            "{} refused with 503 (sent {first:.2} to {last:.2} s after it)",
+            record.writes_refused.len()
+        ),
+        None => "none refused".to_owned(),
+    };
     println!(
-        "{phase}: {} writes acknowledged, {} refused with 503; reads {} of {} 2xx ({:.2} %); reads refused: {:?}",
+        "{phase}: {} writes acknowledged, {refused}; reads {} of {} 2xx ({:.2} %); reads refused: {:?}",
         record.acknowledged.len(),
-        record.writes_refused,
         record.reads_ok,
         record.reads,
         100.0 * record.reads_ok as f64 / record.reads.max(1) as f64,
@@ -234,7 +247,7 @@ fn report(phase: &str, record: &Record) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
-    let formation = Formation::start().await;
+    let mut formation = Formation::start().await;
     let (node1, node2) = (formation.nodes[0].clone(), formation.nodes[1].clone());
     let database = Arc::new(TestDatabase::create_on(&node1.admin_url("postgres")).await);
     let owner = database.connect().await;
@@ -283,19 +296,14 @@ async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
         readers.push(app.reader(&format!("drill{i}@example.com")).await);
     }
 
-    // 1–3: a SIGKILL of the primary's postmaster mid-load.
+    // 1–3: the primary's machine dies mid-load.
     let load = start_load(&app, &readers, &books, 0);
     load.until(Duration::from_secs(30), "writes before the kill", |r| {
         r.acknowledged.len() >= 20
     })
     .await;
-    let pid = node1.postmaster_pid().expect("the primary's postmaster.pid");
     let killed_at = Instant::now();
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    formation.kill_node(&node1);
     load.until(Duration::from_secs(10), "a write acknowledged after the kill", |r| {
         r.first_write_after(killed_at).is_some()
     })
@@ -306,7 +314,7 @@ async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
     .await;
     let record = load.finish().await;
     let recovered = record.first_write_after(killed_at).unwrap() - killed_at;
-    report("failover", &record);
+    report("failover", &record, killed_at);
     println!(
         "failover: writes acknowledged again {:.2} s after the kill",
         recovered.as_secs_f64()
@@ -317,8 +325,12 @@ async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
     let primary = formation.primary().await.expect("a primary after the failover").clone();
     assert_eq!(primary.port, node2.port, "the manager promoted the standby");
     assert_all_present(&primary, &name, &record).await;
+    // The archive follows the primary: `check` makes the new primary switch WAL
+    // segments and waits until pgBackRest has the segment from it.
+    formation.backrest(&["check"]);
 
-    // 4: the old primary rejoins as a standby, and serves reads again.
+    // 4: the old primary's machine comes back; it rejoins as a standby and serves reads.
+    formation.restart_node(&node1);
     formation
         .wait_for(Duration::from_secs(60), "node1 back as a secondary", || async {
             formation
@@ -356,12 +368,7 @@ async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
     })
     .await;
     let record = load.finish().await;
-    report("switchover", &record);
-    let window = record.first_write_after(asked_at).unwrap() - asked_at;
-    println!(
-        "switchover: writes acknowledged again {:.2} s after it was asked for; the writes in between were refused with 503",
-        window.as_secs_f64()
-    );
+    report("switchover", &record, asked_at);
     assert!(record.unexpected.is_empty(), "{:?}", record.unexpected);
     assert_reads_mostly_served(&record);
     let primary = formation

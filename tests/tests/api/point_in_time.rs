@@ -10,34 +10,15 @@
 
 #![cfg(postgres)]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
-use tests::cluster::{Scratch, as_postgres};
+use tests::backrest::{STANZA, backrest, deploy, pgbackrest, shipped_config_with};
+use tests::cluster::Scratch;
 use tests::{TestDatabase, connect_as, spawn_app_on};
-
-const STANZA: &str = "bookworm";
-
-fn pgbackrest() -> std::path::PathBuf {
-    ["/usr/bin/pgbackrest", "/usr/local/bin/pgbackrest"]
-        .iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("pgBackRest is installed (Debian package pgbackrest; .ci/run installs it)")
-}
-
-/// Runs a pgBackRest command as `postgres` with the drill's configuration.
-fn backrest(config: &Path, cipher: &str, args: &[&str]) -> String {
-    let config = format!("--config={}", config.display());
-    let mut all = vec![config.as_str(), "--stanza", STANZA];
-    all.extend(args);
-    let output = as_postgres(&pgbackrest(), &all, &[("PGBACKREST_REPO1_CIPHER_PASS", cipher)]);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 async fn value<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: &str) -> T {
     db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
@@ -46,38 +27,6 @@ async fn value<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: &str) -> T 
         .expect("a row")
         .try_get_by_index(0)
         .unwrap()
-}
-
-fn deploy(file: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy/pgbackrest")
-        .join(file)
-}
-
-/// deploy/pgbackrest/pgbackrest.conf with the per-host settings replaced (or added to
-/// `[global]`, like `lock-path`).
-fn shipped_config_with(per_host: &[(&str, String)]) -> String {
-    let shipped = std::fs::read_to_string(deploy("pgbackrest.conf")).expect("the shipped configuration");
-    let mut lines: Vec<String> = shipped
-        .lines()
-        .map(|line| match line.split_once('=') {
-            Some((key, _)) => match per_host.iter().find(|(k, _)| *k == key.trim()) {
-                Some((key, value)) => format!("{key}={value}"),
-                None => line.to_owned(),
-            },
-            None => line.to_owned(),
-        })
-        .collect();
-    let global = lines
-        .iter()
-        .position(|l| l.trim() == "[global]")
-        .expect("a [global] section");
-    for (key, value) in per_host {
-        if !lines.iter().any(|l| l.starts_with(&format!("{key}="))) {
-            lines.insert(global + 1, format!("{key}={value}"));
-        }
-    }
-    lines.join("\n") + "\n"
 }
 
 fn id_of(body: &Value) -> String {
@@ -103,7 +52,7 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
     ];
     std::fs::write(&config, shipped_config_with(&per_host)).unwrap();
     // The shipped server settings, with the configuration file's path added.
-    primary.configure(&std::fs::read_to_string(deploy("postgresql.conf")).unwrap());
+    primary.configure(&std::fs::read_to_string(deploy("pgbackrest/postgresql.conf")).unwrap());
     primary.configure(&format!(
         "archive_command = '{} --config={} --stanza={STANZA} archive-push %p'\n",
         pgbackrest().display(),
