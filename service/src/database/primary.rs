@@ -12,7 +12,7 @@
 //!
 //! While no host is writable (the manager is promoting, or switching over), a request
 //! taking a pooled connection waits for the follower to find the new primary, within
-//! the pool's acquire timeout (`DATABASE_CONNECT_TIMEOUT`), instead of failing at once
+//! the pool's acquire timeout (`DATABASE_CONNECT_TIMEOUT_MS`), instead of failing at once
 //! on the old one: a switchover shorter than that timeout costs writes a delay, not a
 //! 503. Reads do not wait; they go to the replicas.
 //!
