@@ -307,7 +307,7 @@ impl Databases {
         let (up, down): (Vec<&Replica>, Vec<&Replica>) = self.replicas.iter().partition(|replica| replica.state().up);
         for replica in up.into_iter().chain(down) {
             if let Some(token) = token
-                && !replica.state().replay_lsn.is_some_and(|lsn| lsn >= token)
+                && replica.state().replay_lsn.is_none_or(|lsn| lsn < token)
                 && !replays_soon(replica, token).await
             {
                 continue;
