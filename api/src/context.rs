@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use service::accounts::Hashing;
-use service::cache::{Cache, Change};
+use service::cache::{Cache, Written};
 use service::field_crypto::FieldCipher;
 use service::replicas::Databases;
 
@@ -35,8 +35,8 @@ pub struct AppContext {
 
 impl AppContext {
     /// After a write has committed: what it changed leaves the cache, on every
-    /// instance that shares it.
-    pub async fn written(&self, changes: impl IntoIterator<Item = Change>) {
-        self.cache.after_write(&self.databases, changes).await;
+    /// instance that shares it, and its result is the handler's.
+    pub async fn publish<T>(&self, written: Written<T>) -> T {
+        self.cache.publish(&self.databases, written).await
     }
 }

@@ -347,7 +347,7 @@ async fn refresh_stats_periodically(ctx: AppContext, every: std::time::Duration)
         tokio::time::sleep(wait).await;
         wait = match service::stats::refresh(&ctx.db).await {
             Ok(done) => {
-                ctx.written([service::cache::Change::Stats]).await;
+                let done = ctx.publish(done).await;
                 tracing::info!(
                     readers = done.readers,
                     took_ms = done.took.as_millis() as u64,

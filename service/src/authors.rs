@@ -4,14 +4,16 @@ use chrono::Utc;
 use entity::{author, book};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, IntoActiveModel, Order, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, IntoActiveModel, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::ServiceError;
+use crate::database::{Actor, WriteTxn, begin_write_as};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::visibility::live_book_ids;
+use crate::written::{Tag, Written};
 
 #[derive(Debug, Clone)]
 pub struct NewAuthor {
@@ -76,7 +78,7 @@ pub async fn list(
     Ok(pagination::finish(rows, page, cursor))
 }
 
-async fn find_live(db: &DatabaseConnection, id: Uuid) -> Result<author::Model, ServiceError> {
+async fn find_live<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<author::Model, ServiceError> {
     author::Entity::find_by_id(id)
         .filter(author::Column::DeletedAt.is_null())
         .one(db)
@@ -97,19 +99,45 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<(author::Model, Ve
     Ok((author, books))
 }
 
-pub async fn create(db: &DatabaseConnection, new: NewAuthor) -> Result<author::Model, ServiceError> {
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: Actor,
+    new: NewAuthor,
+) -> Result<Written<author::Model>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
     let model = author::ActiveModel {
         name: Set(new.name),
         bio: Set(new.bio),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
-    Ok(model)
+    txn.changed([Tag::Author(model.id)]);
+    Ok(txn.commit(model).await?)
 }
 
-pub async fn update(db: &DatabaseConnection, id: Uuid, changes: AuthorChanges) -> Result<author::Model, ServiceError> {
-    let mut active = find_live(db, id).await?.into_active_model();
+/// What a change to an author shows in: their detail, and every book naming them.
+async fn author_changed(txn: &mut WriteTxn, id: Uuid) -> Result<(), ServiceError> {
+    let books: Vec<Uuid> = book::Entity::find()
+        .select_only()
+        .column(book::Column::Id)
+        .filter(book::Column::AuthorId.eq(id))
+        .into_tuple()
+        .all(&*txn)
+        .await?;
+    txn.changed(std::iter::once(Tag::Author(id)).chain(books.into_iter().map(Tag::Book)));
+    Ok(())
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: Actor,
+    id: Uuid,
+    changes: AuthorChanges,
+) -> Result<Written<author::Model>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
+    let existing = find_live(&txn, id).await?;
+    let mut active = existing.clone().into_active_model();
     if let Some(name) = changes.name {
         active.name = Set(name);
     }
@@ -117,21 +145,25 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: AuthorChanges) -
         active.bio = Set(bio);
     }
     if !active.is_changed() {
-        return find_live(db, id).await;
+        return Ok(txn.commit(existing).await?);
     }
-    Ok(active.update(db).await?)
+    let updated = active.update(&txn).await?;
+    author_changed(&mut txn, id).await?;
+    Ok(txn.commit(updated).await?)
 }
 
 /// Soft delete: the author and, through [`live_book_ids`], their books disappear.
-pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceError> {
+pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<Written<()>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
     let result = author::Entity::update_many()
         .col_expr(author::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(author::Column::Id.eq(id))
         .filter(author::Column::DeletedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("author"));
     }
-    Ok(())
+    author_changed(&mut txn, id).await?;
+    Ok(txn.commit(()).await?)
 }

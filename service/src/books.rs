@@ -28,6 +28,7 @@ use crate::input::{FieldError, distinct_ids};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::statement_cache::ByIdStatement;
 use crate::visibility::by_live_user;
+use crate::written::{Tag, Written};
 
 /// Sort key for books without a publication year: they sort after every real year.
 const NO_YEAR: i64 = -32_768;
@@ -493,7 +494,7 @@ fn isbn_conflict(err: sea_orm::DbErr) -> ServiceError {
 /// reading it back: the author and categories were read to check them, and a new book
 /// has no reviews. On PostgreSQL: `BEGIN`, the author (carrying the actor's settings),
 /// the insert, the categories and their links, `COMMIT`.
-pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Result<BookDetail, ServiceError> {
+pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Result<Written<BookDetail>, ServiceError> {
     let mut txn = begin_write_lazily_as(db, actor).await?;
     let author = txn
         .first_read::<Named>(
@@ -519,16 +520,18 @@ pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Resu
     .await
     .map_err(isbn_conflict)?;
     let categories = link_categories(&txn, book.id, &new.category_ids).await?;
-    txn.commit().await?;
-    Ok(BookDetail {
-        item: BookItem {
-            book,
-            author,
-            categories,
-        },
-        average_rating: None,
-        review_count: 0,
-    })
+    txn.changed([Tag::Book(book.id), Tag::Author(book.author_id)]);
+    Ok(txn
+        .commit(BookDetail {
+            item: BookItem {
+                book,
+                author,
+                categories,
+            },
+            average_rating: None,
+            review_count: 0,
+        })
+        .await?)
 }
 
 pub async fn update(
@@ -536,13 +539,16 @@ pub async fn update(
     actor: Actor,
     id: Uuid,
     changes: BookChanges,
-) -> Result<BookDetail, ServiceError> {
-    let txn = begin_write_as(db, Some(actor)).await?;
+) -> Result<Written<BookDetail>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
     let (book, _) = find_live(&txn, id).await?;
+    // A move to another author changes both authors' lists of books.
+    txn.changed([Tag::Book(id), Tag::Author(book.author_id)]);
     let mut active = book.into_active_model();
     if let Some(author_id) = changes.author_id {
         require_live_author(&txn, author_id).await?;
         active.author_id = Set(author_id);
+        txn.changed([Tag::Author(author_id)]);
     }
     if let Some(title) = changes.title {
         active.title = Set(title);
@@ -560,8 +566,7 @@ pub async fn update(
         active.update(&txn).await.map_err(isbn_conflict)?;
     }
     let detail = get(&txn, id).await?;
-    txn.commit().await?;
-    Ok(detail)
+    Ok(txn.commit(detail).await?)
 }
 
 /// Replaces the book's categories with `category_ids`, in one transaction.
@@ -570,34 +575,34 @@ pub async fn set_categories(
     actor: Actor,
     id: Uuid,
     category_ids: &[Uuid],
-) -> Result<BookDetail, ServiceError> {
+) -> Result<Written<BookDetail>, ServiceError> {
     let category_ids =
         distinct_ids("category_ids", category_ids, MAX_CATEGORIES).map_err(|e| ServiceError::InvalidFields(vec![e]))?;
-    let txn = begin_write_as(db, Some(actor)).await?;
-    find_live(&txn, id).await?;
+    let mut txn = begin_write_as(db, Some(actor)).await?;
+    let (book, _) = find_live(&txn, id).await?;
+    txn.changed([Tag::Book(id), Tag::Author(book.author_id)]);
     book_category::Entity::delete_many()
         .filter(book_category::Column::BookId.eq(id))
         .exec(&txn)
         .await?;
     link_categories(&txn, id, &category_ids).await?;
     let detail = get(&txn, id).await?;
-    txn.commit().await?;
-    Ok(detail)
+    Ok(txn.commit(detail).await?)
 }
 
-pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<(), ServiceError> {
-    let txn = begin_write_as(db, Some(actor)).await?;
-    let result = book::Entity::update_many()
+pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<Written<()>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
+    let deleted = book::Entity::update_many()
         .col_expr(book::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(book::Column::Id.eq(id))
         .filter(book::Column::DeletedAt.is_null())
-        .exec(&txn)
+        .exec_with_returning(&txn)
         .await?;
-    if result.rows_affected == 0 {
+    let Some(book) = deleted.first() else {
         return Err(ServiceError::NotFound("book"));
-    }
-    txn.commit().await?;
-    Ok(())
+    };
+    txn.changed([Tag::Book(id), Tag::Author(book.author_id)]);
+    Ok(txn.commit(()).await?)
 }
 
 #[cfg(test)]

@@ -9,18 +9,20 @@
 
 use std::collections::HashMap;
 
-use entity::category;
+use entity::{book_category, category};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, Order,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::database::raw_statement;
+use crate::database::{Actor, WriteTxn, begin_write_as};
 use crate::error::UniqueKey;
 use crate::input::{FieldError, text};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
+use crate::written::{Tag, Written};
 
 /// Deeper than any real catalogue; stops a walk if a cycle was ever written by hand.
 const MAX_DEPTH: u32 = 64;
@@ -170,13 +172,34 @@ fn sibling_conflict(err: sea_orm::DbErr) -> ServiceError {
     ServiceError::conflict_on(SIBLING_NAMES)(err)
 }
 
+/// What a change to a category shows in: the tree, and the books filed under it.
+async fn category_changed(txn: &mut WriteTxn, id: Uuid) -> Result<(), ServiceError> {
+    let books: Vec<Uuid> = book_category::Entity::find()
+        .select_only()
+        .column(book_category::Column::BookId)
+        .filter(book_category::Column::CategoryId.eq(id))
+        .into_tuple()
+        .all(&*txn)
+        .await?;
+    txn.changed(std::iter::once(Tag::Categories).chain(books.into_iter().map(Tag::Book)));
+    Ok(())
+}
+
+/// Creates a category. The parent's check and the insert are one transaction; the
+/// parent row is locked so that it cannot be deleted in between.
 pub async fn create(
     db: &DatabaseConnection,
+    actor: Actor,
     name: String,
     parent_id: Option<Uuid>,
-) -> Result<category::Model, ServiceError> {
+) -> Result<Written<category::Model>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
     if let Some(parent) = parent_id
-        && category::Entity::find_by_id(parent).one(db).await?.is_none()
+        && category::Entity::find_by_id(parent)
+            .lock_shared()
+            .one(&txn)
+            .await?
+            .is_none()
     {
         return Err(ServiceError::InvalidFields(vec![FieldError::new(
             "parent_id",
@@ -188,35 +211,45 @@ pub async fn create(
         parent_id: Set(parent_id),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(sibling_conflict)?;
-    Ok(model)
+    txn.changed([Tag::Categories]);
+    Ok(txn.commit(model).await?)
 }
 
 /// Renames and/or moves a category. `parent_id: Some(None)` makes it a root. Moving
 /// a category under itself or one of its descendants would cut the subtree off the
-/// tree into a cycle, and is refused with a conflict.
+/// tree into a cycle, and is refused with a conflict. The checks and the write are
+/// one transaction, and a move locks the whole table against other moves first (on
+/// PostgreSQL; SQLite's writer lock does it there): two moves checked side by side
+/// could each pass and together close a cycle.
 pub async fn update(
     db: &DatabaseConnection,
+    actor: Actor,
     id: Uuid,
     name: Option<String>,
     parent_id: Option<Option<Uuid>>,
-) -> Result<category::Model, ServiceError> {
-    let existing = find(db, id).await?;
-    let mut active = existing.into_active_model();
+) -> Result<Written<category::Model>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
+    if parent_id.is_some() && txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+    }
+    let existing = find(&txn, id).await?;
+    let mut active = existing.clone().into_active_model();
     if let Some(name) = name {
         active.name = Set(name);
     }
     if let Some(new_parent) = parent_id {
         if let Some(parent) = new_parent {
-            if category::Entity::find_by_id(parent).one(db).await?.is_none() {
+            if category::Entity::find_by_id(parent).one(&txn).await?.is_none() {
                 return Err(ServiceError::InvalidFields(vec![FieldError::new(
                     "parent_id",
                     "no such category",
                 )]));
             }
-            if subtree_ids(db, id).await?.contains(&parent) {
+            if subtree_ids(&txn, id).await?.contains(&parent) {
                 return Err(ServiceError::Conflict(
                     "a category cannot move under itself or its descendants".into(),
                 ));
@@ -225,9 +258,11 @@ pub async fn update(
         active.parent_id = Set(new_parent);
     }
     if !active.is_changed() {
-        return find(db, id).await;
+        return Ok(txn.commit(existing).await?);
     }
-    active.update(db).await.map_err(sibling_conflict)
+    let updated = active.update(&txn).await.map_err(sibling_conflict)?;
+    category_changed(&mut txn, id).await?;
+    Ok(txn.commit(updated).await?)
 }
 
 /// Deletes a category; its children become roots (ON DELETE SET NULL) and its book
@@ -235,9 +270,12 @@ pub async fn update(
 /// a category but links that mean nothing without it. If a child would become a
 /// root with the same name as an existing root, the unique index refuses the
 /// cascade and the delete is a conflict: rename or move that child first.
-pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceError> {
+pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<Written<()>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
+    // The links go with the category: what they filed is read first.
+    category_changed(&mut txn, id).await?;
     let result = category::Entity::delete_by_id(id)
-        .exec(db)
+        .exec(&txn)
         .await
         .map_err(ServiceError::conflict_on(&[UniqueKey {
             name: "uq_categories_root_name",
@@ -247,5 +285,5 @@ pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), ServiceErro
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("category"));
     }
-    Ok(())
+    Ok(txn.commit(()).await?)
 }

@@ -25,5 +25,6 @@ pub mod shelves;
 pub mod statement_cache;
 pub mod stats;
 pub mod visibility;
+pub mod written;
 
 pub use error::ServiceError;

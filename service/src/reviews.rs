@@ -23,6 +23,7 @@ use crate::error::UniqueKey;
 use crate::input::FieldError;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::{by_live_book, by_live_user, lock_live_book, require_live_book};
+use crate::written::{Tag, Written};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewItem {
@@ -163,8 +164,8 @@ pub async fn create(
     author: &CurrentUser,
     book_id: Uuid,
     new: NewReview,
-) -> Result<ReviewItem, ServiceError> {
-    let txn = begin_write_as(db, Some(author.into())).await?;
+) -> Result<Written<ReviewItem>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(author.into())).await?;
     lock_live_book(&txn, book_id).await?;
     let review = review::ActiveModel {
         user_id: Set(author.id),
@@ -182,8 +183,8 @@ pub async fn create(
         detail: "you have already reviewed this book",
     }]))?;
     let created = item(&txn, review.id).await?;
-    txn.commit().await?;
-    Ok(created)
+    txn.changed([Tag::Book(book_id)]);
+    Ok(txn.commit(created).await?)
 }
 
 /// Inside a write transaction: the live review `id`, if `actor` may change it. Not
@@ -209,9 +210,11 @@ pub async fn update(
     actor: &CurrentUser,
     id: Uuid,
     changes: ReviewChanges,
-) -> Result<ReviewItem, ServiceError> {
-    let txn = begin_write_as(db, Some(actor.into())).await?;
-    let mut active = editable(&txn, actor, id).await?.into_active_model();
+) -> Result<Written<ReviewItem>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor.into())).await?;
+    let review = editable(&txn, actor, id).await?;
+    txn.changed([Tag::Book(review.book_id)]);
+    let mut active = review.into_active_model();
     if let Some(rating) = changes.rating {
         active.rating = Set(rating);
     }
@@ -233,19 +236,18 @@ pub async fn update(
         }
     }
     let updated = item(&txn, id).await?;
-    txn.commit().await?;
-    Ok(updated)
+    Ok(txn.commit(updated).await?)
 }
 
-pub async fn delete(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<(), ServiceError> {
-    let txn = begin_write_as(db, Some(actor.into())).await?;
-    editable(&txn, actor, id).await?;
+pub async fn delete(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<Written<()>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor.into())).await?;
+    let review = editable(&txn, actor, id).await?;
+    txn.changed([Tag::Book(review.book_id)]);
     review::Entity::update_many()
         .col_expr(review::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(review::Column::Id.eq(id))
         .filter(review::Column::DeletedAt.is_null())
         .exec(&txn)
         .await?;
-    txn.commit().await?;
-    Ok(())
+    Ok(txn.commit(()).await?)
 }

@@ -16,6 +16,7 @@ use crate::ServiceError;
 use crate::database::{Actor, begin_write_as};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::{live_book_ids, require_live_book};
+use crate::written::Written;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShelfItem {
@@ -83,7 +84,7 @@ pub async fn put(
     actor: Actor,
     book_id: Uuid,
     status: ShelfStatus,
-) -> Result<(ShelfItem, bool), ServiceError> {
+) -> Result<Written<(ShelfItem, bool)>, ServiceError> {
     let user_id = actor.id;
     let txn = begin_write_as(db, Some(actor)).await?;
     require_live_book(&txn, book_id).await?;
@@ -124,11 +125,11 @@ pub async fn put(
         }
     };
     let item = item(&txn, user_id, book_id).await?;
-    txn.commit().await?;
-    Ok((item, created))
+    // No cached read shows a shelf: nothing to record.
+    Ok(txn.commit((item, created)).await?)
 }
 
-pub async fn remove(db: &DatabaseConnection, actor: Actor, book_id: Uuid) -> Result<(), ServiceError> {
+pub async fn remove(db: &DatabaseConnection, actor: Actor, book_id: Uuid) -> Result<Written<()>, ServiceError> {
     let txn = begin_write_as(db, Some(actor)).await?;
     let result = shelf_entry::Entity::delete_by_id((actor.id, book_id))
         .exec(&txn)
@@ -136,6 +137,5 @@ pub async fn remove(db: &DatabaseConnection, actor: Actor, book_id: Uuid) -> Res
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("shelf entry"));
     }
-    txn.commit().await?;
-    Ok(())
+    Ok(txn.commit(()).await?)
 }

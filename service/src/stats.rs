@@ -12,6 +12,7 @@ use crate::database::raw_statement;
 use uuid::Uuid;
 
 use crate::ServiceError;
+use crate::written::{Tag, Written};
 
 const REBUILD_SQLITE: &[&str] = &[
     "DELETE FROM user_stats",
@@ -35,25 +36,27 @@ pub struct Refreshed {
 /// Recomputes the statistics. PostgreSQL refreshes CONCURRENTLY, so readers keep
 /// seeing the previous contents until it finishes; SQLite rebuilds the table in one
 /// transaction.
-pub async fn refresh(db: &DatabaseConnection) -> Result<Refreshed, ServiceError> {
+pub async fn refresh(db: &DatabaseConnection) -> Result<Written<Refreshed>, ServiceError> {
     let started = Instant::now();
+    let mut txn = crate::database::begin_write_as(db, None).await?;
     match db.get_database_backend() {
         DbBackend::Postgres => {
-            db.execute_unprepared("SELECT bookworm_refresh_user_stats()").await?;
+            txn.execute_unprepared("SELECT bookworm_refresh_user_stats()").await?;
         }
         _ => {
-            let txn = crate::database::begin_write(db).await?;
             for sql in REBUILD_SQLITE {
                 txn.execute_unprepared(sql).await?;
             }
-            txn.commit().await?;
         }
     }
-    let readers = user_stats::Entity::find().count(db).await?;
-    Ok(Refreshed {
-        readers,
-        took: started.elapsed(),
-    })
+    let readers = user_stats::Entity::find().count(&txn).await?;
+    txn.changed([Tag::Stats]);
+    Ok(txn
+        .commit(Refreshed {
+            readers,
+            took: started.elapsed(),
+        })
+        .await?)
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,6 @@ use crate::context::AppContext;
 use crate::problem::responses::AdminOnly;
 use crate::problem::responses::NeedsToken;
 use crate::problem::{ApiError, Problem};
-use service::cache::Change;
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -34,8 +33,7 @@ pub struct RefreshView {
     ))]
 #[post("/admin/stats/refresh")]
 pub async fn refresh(ctx: web::Data<AppContext>, _admin: Admin) -> Result<HttpResponse, ApiError> {
-    let done = stats::refresh(&ctx.db).await?;
-    ctx.written([Change::Stats]).await;
+    let done = ctx.publish(stats::refresh(&ctx.db).await?).await;
     Ok(HttpResponse::Ok().json(RefreshView {
         readers: done.readers,
         took_ms: done.took.as_millis() as u64,

@@ -14,7 +14,6 @@ use crate::extract::{Json, Page, PageQuery, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::views::AccountView;
-use service::cache::Change;
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -81,7 +80,9 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = accounts::set_role(&ctx.db, &ctx.cipher, &admin, id.into_inner(), body.role).await?;
+    let account = ctx
+        .publish(accounts::set_role(&ctx.db, &ctx.cipher, &admin, id.into_inner(), body.role).await?)
+        .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
@@ -100,8 +101,8 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    accounts::admin_delete_user(&ctx.db, &admin, id).await?;
-    ctx.written([Change::Account(id)]).await;
+    ctx.publish(accounts::admin_delete_user(&ctx.db, &admin, id).await?)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -119,7 +120,8 @@ pub async fn restore(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let account = accounts::restore_user(&ctx.db, &ctx.cipher, (&admin).into(), id).await?;
-    ctx.written([Change::Account(id)]).await;
+    let account = ctx
+        .publish(accounts::restore_user(&ctx.db, &ctx.cipher, (&admin).into(), id).await?)
+        .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

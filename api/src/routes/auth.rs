@@ -76,6 +76,7 @@ pub async fn register(
             service::ServiceError::Conflict(_) => ApiError::Conflict("this email cannot be registered".into()),
             other => other.into(),
         })?;
+    let account = ctx.publish(account).await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", "/me"))
         .json(AccountView::from(account)))

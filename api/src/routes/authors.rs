@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::authors::{self, AuthorChanges, NewAuthor, fields};
-use service::cache::{Change, Key};
+use service::cache::Key;
 use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -129,11 +129,11 @@ impl TryFrom<NewAuthorBody> for NewAuthor {
 #[post("/authors")]
 pub async fn create(
     ctx: web::Data<AppContext>,
-    _admin: Admin,
+    Admin(admin): Admin,
     body: Json<NewAuthorBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewAuthor::try_from(body.into_inner())?;
-    let author = authors::create(&ctx.db, new).await?;
+    let author = ctx.publish(authors::create(&ctx.db, (&admin).into(), new).await?).await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/authors/{}", author.id)))
         .json(AuthorView::from(author)))
@@ -176,13 +176,14 @@ impl TryFrom<AuthorPatch> for AuthorChanges {
 #[patch("/authors/{id}")]
 pub async fn update(
     ctx: web::Data<AppContext>,
-    _admin: Admin,
+    Admin(admin): Admin,
     id: web::Path<Uuid>,
     body: Json<AuthorPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = AuthorChanges::try_from(body.into_inner())?;
-    let author = authors::update(&ctx.db, id.into_inner(), changes).await?;
-    ctx.written([Change::Author(author.id)]).await;
+    let author = ctx
+        .publish(authors::update(&ctx.db, (&admin).into(), id.into_inner(), changes).await?)
+        .await;
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))
 }
 
@@ -194,9 +195,12 @@ pub async fn update(
         NeedsToken,
     ))]
 #[delete("/authors/{id}")]
-pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    Admin(admin): Admin,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    authors::delete(&ctx.db, id).await?;
-    ctx.written([Change::Author(id)]).await;
+    ctx.publish(authors::delete(&ctx.db, (&admin).into(), id).await?).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
 use service::books::{self, BookChanges, BookFilter, BookSort, NewBook, fields};
-use service::cache::{Change, Key};
+use service::cache::Key;
 use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -175,8 +175,7 @@ pub async fn create(
     body: Json<NewBookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewBook::try_from(body.into_inner())?;
-    let book = books::create(&ctx.db, (&admin).into(), new).await?;
-    ctx.written([Change::Book(book.item.book.id)]).await;
+    let book = ctx.publish(books::create(&ctx.db, (&admin).into(), new).await?).await;
     let location = format!("/books/{}", book.item.book.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -241,19 +240,9 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = BookChanges::try_from(body.into_inner())?;
     let id = id.into_inner();
-    // A move to another author changes the old author's list of books too.
-    let old_author = match changes.author_id {
-        Some(_) => service::cache::author_of_book(&ctx.db, id).await?,
-        None => None,
-    };
-    let book = books::update(&ctx.db, (&admin).into(), id, changes).await?;
-    ctx.written(
-        old_author
-            .map(Change::AuthorsBooks)
-            .into_iter()
-            .chain([Change::Book(id)]),
-    )
-    .await;
+    let book = ctx
+        .publish(books::update(&ctx.db, (&admin).into(), id, changes).await?)
+        .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
 
@@ -271,8 +260,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    books::delete(&ctx.db, (&admin).into(), id).await?;
-    ctx.written([Change::Book(id)]).await;
+    ctx.publish(books::delete(&ctx.db, (&admin).into(), id).await?).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -302,7 +290,8 @@ pub async fn set_categories(
     body: Json<BookCategoriesBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let book = books::set_categories(&ctx.db, (&admin).into(), id, &body.category_ids).await?;
-    ctx.written([Change::Book(id)]).await;
+    let book = ctx
+        .publish(books::set_categories(&ctx.db, (&admin).into(), id, &body.category_ids).await?)
+        .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }

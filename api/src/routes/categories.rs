@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use service::cache::{Change, Key};
+use service::cache::Key;
 use service::categories::{self, TreeNode};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -162,12 +162,13 @@ pub struct NewCategoryBody {
 #[post("/categories")]
 pub async fn create(
     ctx: web::Data<AppContext>,
-    _admin: Admin,
+    Admin(admin): Admin,
     body: Json<NewCategoryBody>,
 ) -> Result<HttpResponse, ApiError> {
     let name = categories::parse_name(&body.name)?;
-    let category = categories::create(&ctx.db, name, body.parent_id).await?;
-    ctx.written([Change::Category(category.id)]).await;
+    let category = ctx
+        .publish(categories::create(&ctx.db, (&admin).into(), name, body.parent_id).await?)
+        .await;
     let location = format!("/categories/{}", category.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -201,14 +202,15 @@ pub struct CategoryPatch {
 #[patch("/categories/{id}")]
 pub async fn update(
     ctx: web::Data<AppContext>,
-    _admin: Admin,
+    Admin(admin): Admin,
     id: web::Path<Uuid>,
     body: Json<CategoryPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.as_deref().map(categories::parse_name).transpose()?;
-    let category = categories::update(&ctx.db, id.into_inner(), name, body.parent_id).await?;
-    ctx.written([Change::Category(category.id)]).await;
+    let category = ctx
+        .publish(categories::update(&ctx.db, (&admin).into(), id.into_inner(), name, body.parent_id).await?)
+        .await;
     Ok(HttpResponse::Ok().json(CategoryView::from(category)))
 }
 
@@ -222,11 +224,14 @@ pub async fn update(
         NeedsToken,
     ))]
 #[delete("/categories/{id}")]
-pub async fn delete(ctx: web::Data<AppContext>, _admin: Admin, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    Admin(admin): Admin,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // The delete takes the book links with it: read them first.
-    let books = service::cache::books_in_category(&ctx.db, id).await?;
-    categories::delete(&ctx.db, id).await?;
-    ctx.written([Change::CategoryDeleted { books }]).await;
+    ctx.publish(categories::delete(&ctx.db, (&admin).into(), id).await?)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -13,7 +13,6 @@ use crate::problem::responses::{Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem};
 use crate::routes::patch_field;
 use crate::views::AccountView;
-use service::cache::Change;
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -80,8 +79,9 @@ pub async fn update_profile(
     body: Json<ProfilePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = ProfileChanges::try_from(body.into_inner())?;
-    let account = accounts::update_profile(&ctx.db, &ctx.cipher, (&user).into(), changes).await?;
-    ctx.written([Change::Profile(user.id)]).await;
+    let account = ctx
+        .publish(accounts::update_profile(&ctx.db, &ctx.cipher, (&user).into(), changes).await?)
+        .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
@@ -92,7 +92,7 @@ pub async fn update_profile(
     ))]
 #[delete("/me")]
 pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
-    accounts::delete_account(&ctx.db, (&user).into(), user.id).await?;
-    ctx.written([Change::Account(user.id)]).await;
+    ctx.publish(accounts::delete_account(&ctx.db, (&user).into(), user.id).await?)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -16,7 +16,6 @@ use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, Jso
 use crate::problem::{ApiError, Problem};
 use crate::routes::patch_field;
 use crate::views::{ReviewPage, ReviewView};
-use service::cache::Change;
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -143,8 +142,9 @@ pub async fn create(
     body: Json<NewReviewBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewReview::try_from(body.into_inner())?;
-    let review = reviews::create(&ctx.db, &user, id.into_inner(), new).await?;
-    ctx.written([Change::Review(review.review.id)]).await;
+    let review = ctx
+        .publish(reviews::create(&ctx.db, &user, id.into_inner(), new).await?)
+        .await;
     let location = format!("/reviews/{}", review.review.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -195,8 +195,9 @@ pub async fn update(
     body: Json<ReviewPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = ReviewChanges::try_from(body.into_inner())?;
-    let review = reviews::update(&ctx.db, &user, id.into_inner(), changes).await?;
-    ctx.written([Change::Review(review.review.id)]).await;
+    let review = ctx
+        .publish(reviews::update(&ctx.db, &user, id.into_inner(), changes).await?)
+        .await;
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
 }
 
@@ -214,7 +215,6 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    reviews::delete(&ctx.db, &user, id).await?;
-    ctx.written([Change::Review(id)]).await;
+    ctx.publish(reviews::delete(&ctx.db, &user, id).await?).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -69,7 +69,9 @@ pub async fn put(
     book_id: web::Path<Uuid>,
     body: Json<ShelfBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (entry, created) = shelves::put(&ctx.db, (&user).into(), book_id.into_inner(), body.status).await?;
+    let (entry, created) = ctx
+        .publish(shelves::put(&ctx.db, (&user).into(), book_id.into_inner(), body.status).await?)
+        .await;
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -91,6 +93,7 @@ pub async fn delete(
     Member(user): Member,
     book_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    shelves::remove(&ctx.db, (&user).into(), book_id.into_inner()).await?;
+    ctx.publish(shelves::remove(&ctx.db, (&user).into(), book_id.into_inner()).await?)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

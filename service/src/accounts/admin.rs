@@ -31,7 +31,7 @@ pub async fn set_role(
     actor: &CurrentUser,
     id: Uuid,
     role: Role,
-) -> Result<Account, ServiceError> {
+) -> Result<Written<Account>, ServiceError> {
     if actor.id == id {
         return Err(ServiceError::Conflict("you cannot change your own role".into()));
     }
@@ -47,12 +47,16 @@ pub async fn set_role(
         active.update(&txn).await?;
         revoke_all_tokens(&txn, id).await?;
     }
+    // The role shows in no cached read.
     let account = find_account(&txn, cipher, id, false).await?;
-    txn.commit().await?;
-    Ok(account)
+    Ok(txn.commit(account).await?)
 }
 
-pub async fn admin_delete_user(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> Result<(), ServiceError> {
+pub async fn admin_delete_user(
+    db: &DatabaseConnection,
+    actor: &CurrentUser,
+    id: Uuid,
+) -> Result<Written<()>, ServiceError> {
     if actor.id == id {
         return Err(ServiceError::Conflict(
             "use DELETE /me to delete your own account".into(),
@@ -66,8 +70,8 @@ pub async fn restore_user(
     cipher: &FieldCipher,
     actor: Actor,
     id: Uuid,
-) -> Result<Account, ServiceError> {
-    let txn = begin_write_as(db, Some(actor)).await?;
+) -> Result<Written<Account>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
     user::Entity::update_many()
         .col_expr(user::Column::DeletedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(user::Column::Id.eq(id))
@@ -75,8 +79,8 @@ pub async fn restore_user(
         .exec(&txn)
         .await?;
     let account = find_account(&txn, cipher, id, false).await?;
-    txn.commit().await?;
-    Ok(account)
+    account_changed(&mut txn, id).await?;
+    Ok(txn.commit(account).await?)
 }
 
 /// Makes `email` an admin: promotes (and restores) an existing account, or creates
@@ -85,17 +89,20 @@ pub async fn bootstrap_admin(
     db: &DatabaseConnection,
     email: &Email,
     password: Option<Password>,
-) -> Result<AdminBootstrap, ServiceError> {
+) -> Result<Written<AdminBootstrap>, ServiceError> {
     let existing = find_by_email(email).one(db).await?;
     if let Some(user) = existing {
-        let txn = begin_write_as(db, None).await?;
+        let mut txn = begin_write_as(db, None).await?;
+        let restored = user.deleted_at.is_some();
         let mut active = user.into_active_model();
         active.role = Set(Role::Admin);
         active.deleted_at = Set(None);
         let user = active.update(&txn).await?;
         revoke_all_tokens(&txn, user.id).await?;
-        txn.commit().await?;
-        return Ok(AdminBootstrap::Promoted);
+        if restored {
+            account_changed(&mut txn, user.id).await?;
+        }
+        return Ok(txn.commit(AdminBootstrap::Promoted).await?);
     }
     let password =
         password.ok_or_else(|| ServiceError::Invalid("a password is needed to create a new admin".into()))?;
@@ -118,6 +125,5 @@ pub async fn bootstrap_admin(
     }
     .insert(&txn)
     .await?;
-    txn.commit().await?;
-    Ok(AdminBootstrap::Created)
+    Ok(txn.commit(AdminBootstrap::Created).await?)
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::user::Role;
-use entity::{api_token, profile, user};
+use entity::{api_token, profile, review, user};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -33,10 +33,11 @@ pub use sessions::{authenticate, login, logout};
 pub use types::{AllFields, Bio, DisplayName, Email, FieldError, Password, Phone};
 
 use crate::ServiceError;
-use crate::database::{Actor, begin_write_as};
+use crate::database::{Actor, WriteTxn, begin_write_as};
 use crate::error::UniqueKey;
 use crate::field_crypto::FieldCipher;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
+use crate::written::{Tag, Written};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +153,7 @@ pub async fn register(
     hashing: &Arc<Hashing>,
     cipher: &FieldCipher,
     new: NewAccount,
-) -> Result<Account, ServiceError> {
+) -> Result<Written<Account>, ServiceError> {
     let password_hash = hashing.hash(new.password.expose().to_owned()).await?;
     // The new account is the actor of its own registration.
     let id = Uuid::now_v7();
@@ -178,8 +179,8 @@ pub async fn register(
     }
     .insert(&txn)
     .await?;
-    txn.commit().await?;
-    Ok(Account::assemble(user, Some(profile), cipher))
+    // A new reader: no cached read shows them yet.
+    Ok(txn.commit(Account::assemble(user, Some(profile), cipher)).await?)
 }
 
 async fn find_account<C: ConnectionTrait>(
@@ -207,9 +208,10 @@ pub async fn update_profile(
     cipher: &FieldCipher,
     actor: Actor,
     changes: ProfileChanges,
-) -> Result<Account, ServiceError> {
+) -> Result<Written<Account>, ServiceError> {
     let user_id = actor.id;
-    let txn = begin_write_as(db, Some(actor)).await?;
+    let mut txn = begin_write_as(db, Some(actor)).await?;
+    txn.changed([Tag::User(user_id)]);
     let profile = profile::Entity::find_by_id(user_id)
         .lock_exclusive()
         .one(&txn)
@@ -229,13 +231,27 @@ pub async fn update_profile(
         active.update(&txn).await?;
     }
     let updated = find_account(&txn, cipher, user_id, false).await?;
-    txn.commit().await?;
-    Ok(updated)
+    Ok(txn.commit(updated).await?)
+}
+
+/// What an account's deletion or restoration changes: its public profile, and the
+/// rating of every book it reviewed (reviews by deleted accounts do not count).
+async fn account_changed(txn: &mut WriteTxn, user_id: Uuid) -> Result<(), ServiceError> {
+    let reviewed: Vec<Uuid> = review::Entity::find()
+        .select_only()
+        .column(review::Column::BookId)
+        .distinct()
+        .filter(review::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(&*txn)
+        .await?;
+    txn.changed(std::iter::once(Tag::User(user_id)).chain(reviewed.into_iter().map(Tag::Book)));
+    Ok(())
 }
 
 /// Soft-deletes the account and revokes its tokens, in one transaction.
-pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid) -> Result<(), ServiceError> {
-    let txn = begin_write_as(db, Some(actor)).await?;
+pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid) -> Result<Written<()>, ServiceError> {
+    let mut txn = begin_write_as(db, Some(actor)).await?;
     let deleted = user::Entity::update_many()
         .col_expr(user::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(user::Column::Id.eq(user_id))
@@ -246,8 +262,8 @@ pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid
         return Err(ServiceError::NotFound("user"));
     }
     revoke_all_tokens(&txn, user_id).await?;
-    txn.commit().await?;
-    Ok(())
+    account_changed(&mut txn, user_id).await?;
+    Ok(txn.commit(()).await?)
 }
 
 /// Accounts by email, through the unique index on `lower(email)` (migration 21): the

@@ -42,7 +42,8 @@ pub async fn login(
         )
         .await?;
         active.update(&txn).await?;
-        txn.commit().await?;
+        // No cached read shows a password hash.
+        txn.commit(()).await?.nothing_cached();
         tracing::info!(user_id = %user.id, "upgraded a password hash to the current parameters");
     }
 

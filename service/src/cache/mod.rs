@@ -12,9 +12,9 @@
 //! it is never served. Deleting keys on write was rejected for exactly that race; a
 //! short lock per key was rejected as a second round trip on every miss.
 //!
-//! A write whose effect reaches other entries (renaming an author changes every one of
-//! their books) names itself as a [`Change`], which expands to tags by asking the
-//! primary which books it touches; see `changes.rs`.
+//! A write records the tags it touched inside its own transaction, including those of
+//! entries it reaches indirectly (renaming an author touches every one of their books),
+//! and hands them over with its result ([`Written`], [`Cache::publish`]).
 //!
 //! With read replicas, a replaced tag version carries the primary's WAL position after
 //! the write, and a miss is loaded at or after the highest position in its stamp, so
@@ -26,7 +26,6 @@
 //! Concurrent misses of one key in one process share one database load; across N
 //! instances a key costs at most N loads after each invalidation.
 
-mod changes;
 mod local_store;
 mod redis_store;
 
@@ -37,7 +36,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-pub use changes::{Change, author_of_book, books_in_category};
+pub use crate::written::{Tag, Written};
 use local_store::LocalStore;
 use redis_store::RedisStore;
 
@@ -72,35 +71,11 @@ impl Key {
     fn tags(&self) -> Vec<Tag> {
         match *self {
             // The author's name and the categories' names are shown too: writes to
-            // those replace the tags of the books they touch (`Change`).
+            // those record the tags of the books they touch.
             Key::Book(id) => vec![Tag::Book(id)],
             Key::Author(id) => vec![Tag::Author(id)],
             Key::Category(_) | Key::CategoryTree(_) => vec![Tag::Categories],
             Key::User(id) => vec![Tag::User(id), Tag::Stats],
-        }
-    }
-}
-
-/// What writes invalidate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tag {
-    Book(Uuid),
-    Author(Uuid),
-    User(Uuid),
-    /// The whole category tree: categories change rarely and a move reshapes it.
-    Categories,
-    /// The reader statistics, recomputed all at once.
-    Stats,
-}
-
-impl Tag {
-    fn name(&self) -> String {
-        match self {
-            Tag::Book(id) => format!("book:{id}"),
-            Tag::Author(id) => format!("author:{id}"),
-            Tag::User(id) => format!("user:{id}"),
-            Tag::Categories => "categories".to_owned(),
-            Tag::Stats => "stats".to_owned(),
         }
     }
 }
@@ -264,24 +239,12 @@ impl Cache {
         })
     }
 
-    /// After a write has committed: replaces the versions of every tag `changes` reach,
-    /// so no instance serves what the write changed. If the tags cannot be worked out
-    /// (the primary failed right after the commit), everything is invalidated instead.
-    pub async fn after_write(&self, databases: &Databases, changes: impl IntoIterator<Item = Change>) {
-        if matches!(self.store, Store::Off) {
-            return;
-        }
-        let mut tags = Vec::new();
-        for change in changes {
-            match change.tags(&databases.primary).await {
-                Ok(more) => tags.extend(more),
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot tell what a write changed; invalidating the whole cache");
-                    crate::metrics::cache_error(self.backend());
-                    self.invalidate_everything().await;
-                    return;
-                }
-            }
+    /// After a write has committed: replaces the versions of every tag it touched, so
+    /// no instance serves what it changed, and hands back its result.
+    pub async fn publish<T>(&self, databases: &Databases, written: Written<T>) -> T {
+        let (value, tags) = written.into_parts();
+        if matches!(self.store, Store::Off) || tags.is_empty() {
+            return value;
         }
         let position = if databases.replicas.is_empty() {
             None
@@ -289,6 +252,7 @@ impl Cache {
             databases.primary_position().await.ok().flatten()
         };
         self.invalidate(&tags, position).await;
+        value
     }
 
     /// Replaces the versions of `tags`; `position` is the primary's WAL position after

@@ -24,7 +24,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
 pub use statement_count::{count_statements, with_statement_count};
-pub use write_txn::{Actor, WriteTxn, begin_write, begin_write_as, begin_write_lazily_as};
+pub use write_txn::{Actor, WriteTxn, begin_write_as, begin_write_lazily_as};
 
 /// A database URL that never prints its password.
 #[derive(Clone, PartialEq, Eq)]

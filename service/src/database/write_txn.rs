@@ -1,5 +1,6 @@
-//! Write transactions: `BEGIN IMMEDIATE` on SQLite, and the actor every write is done
-//! for, which the audit trigger records and row-level security checks.
+//! Write transactions: `BEGIN IMMEDIATE` on SQLite, the actor every write is done
+//! for, which the audit trigger records and row-level security checks, and what the
+//! write changed, which leaves with its result ([`crate::written`]).
 
 use entity::user::Role;
 use sea_orm::sea_query::{Expr, SelectStatement};
@@ -10,12 +11,14 @@ use sea_orm::{
 use sea_orm::{ExecResult, FromQueryResult, QueryResult, Statement};
 use uuid::Uuid;
 
+use crate::written::{Tag, Written};
+
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a
 /// deferred transaction that reads and then writes cannot become the writer once
 /// another connection has committed, and fails at once with "database is locked"
 /// (the busy timeout does not apply). Taking the write lock up front makes it wait
 /// its turn instead. PostgreSQL ignores the option.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
@@ -45,6 +48,8 @@ pub struct WriteTxn {
     pending: Option<Actor>,
     /// SQLite: the highest audit_log id before this transaction's own rows.
     audit_mark: Option<i64>,
+    /// The cache tags of what this transaction has changed.
+    changed: Vec<Tag>,
 }
 
 /// A `WriteTxn` is passed wherever a connection is (`.one(&txn)`, `.exec(&txn)`): every
@@ -78,6 +83,7 @@ pub async fn begin_write_as(db: &DatabaseConnection, actor: Option<Actor>) -> Re
         actor: None,
         pending: None,
         audit_mark: None,
+        changed: Vec::new(),
     };
     txn.act_as(actor).await?;
     Ok(txn)
@@ -92,6 +98,7 @@ pub async fn begin_write_lazily_as(db: &DatabaseConnection, actor: Actor) -> Res
         actor: None,
         pending: None,
         audit_mark: None,
+        changed: Vec::new(),
     };
     match txn.txn.get_database_backend() {
         DbBackend::Postgres => txn.pending = Some(actor),
@@ -174,9 +181,17 @@ impl WriteTxn {
         Ok(())
     }
 
-    pub async fn commit(self) -> Result<(), DbErr> {
+    /// Records that this transaction changes what `tags` cover; they leave with the
+    /// result at [`commit`](Self::commit).
+    pub fn changed(&mut self, tags: impl IntoIterator<Item = Tag>) {
+        self.changed.extend(tags);
+    }
+
+    /// Commits, and returns `value` with what the transaction changed.
+    pub async fn commit<T>(self, value: T) -> Result<Written<T>, DbErr> {
         self.stamp_audit_rows().await?;
-        self.txn.commit().await
+        self.txn.commit().await?;
+        Ok(Written::new(value, self.changed))
     }
 }
 

@@ -31,3 +31,4 @@ mod shared_cache;
 mod sqlite_plans;
 mod startup;
 mod stats;
+mod write_invalidation;
