@@ -13,7 +13,7 @@ use entity::{author, book, book_category, category, review};
 use std::collections::HashMap;
 
 use sea_orm::prelude::DateTimeUtc;
-use sea_orm::sea_query::{Expr, Func, Query, SelectStatement};
+use sea_orm::sea_query::{Condition, Expr, Func, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait,
     FromQueryResult, IntoActiveModel, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
@@ -27,7 +27,7 @@ use crate::error::UniqueKey;
 use crate::input::{FieldError, distinct_ids};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::statement_cache::ByIdStatement;
-use crate::visibility::by_live_user;
+use crate::visibility::{book_and_its_author_are_live, review_by_live_reader};
 use crate::written::{Tag, Written};
 
 /// Sort key for books without a publication year: they sort after every real year.
@@ -272,8 +272,7 @@ pub async fn list(
 ) -> Result<Page<BookItem>, ServiceError> {
     let mut query = book::Entity::find()
         .find_also_related(author::Entity)
-        .filter(book::Column::DeletedAt.is_null())
-        .filter(author::Column::DeletedAt.is_null());
+        .filter(book_and_its_author_are_live());
     if let Some(author_id) = filter.author_id {
         query = query.filter(book::Column::AuthorId.eq(author_id));
     }
@@ -306,8 +305,7 @@ pub async fn list(
 async fn find_live<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(book::Model, author::Model), ServiceError> {
     let found = book::Entity::find_by_id(id)
         .find_also_related(author::Entity)
-        .filter(book::Column::DeletedAt.is_null())
-        .filter(author::Column::DeletedAt.is_null())
+        .filter(book_and_its_author_are_live())
         .one(db)
         .await?;
     match found {
@@ -340,9 +338,11 @@ fn detail_query(id: Uuid) -> SelectStatement {
         Query::select()
             .expr(Expr::cust(aggregate))
             .from(review::Entity)
-            .and_where(Expr::col((review::Entity, review::Column::BookId)).eq(id))
-            .and_where(Expr::col((review::Entity, review::Column::DeletedAt)).is_null())
-            .and_where(by_live_user((review::Entity, review::Column::UserId)))
+            .cond_where(
+                Condition::all()
+                    .add(Expr::col((review::Entity, review::Column::BookId)).eq(id))
+                    .add(review_by_live_reader(review::Entity)),
+            )
             .to_owned()
     };
     Query::select()
@@ -378,9 +378,11 @@ fn detail_query(id: Uuid) -> SelectStatement {
             Expr::col((category::Entity, category::Column::Id))
                 .equals((book_category::Entity, book_category::Column::CategoryId)),
         )
-        .and_where(Expr::col((book::Entity, book::Column::Id)).eq(id))
-        .and_where(Expr::col((book::Entity, book::Column::DeletedAt)).is_null())
-        .and_where(Expr::col((author::Entity, author::Column::DeletedAt)).is_null())
+        .cond_where(
+            Condition::all()
+                .add(Expr::col((book::Entity, book::Column::Id)).eq(id))
+                .add(book_and_its_author_are_live()),
+        )
         .order_by((category::Entity, category::Column::Name), Order::Asc)
         .order_by((category::Entity, category::Column::Id), Order::Asc)
         .to_owned()

@@ -22,7 +22,7 @@ use crate::database::begin_write_as;
 use crate::error::UniqueKey;
 use crate::input::FieldError;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::{by_live_book, by_live_user, lock_live_book, require_live_book};
+use crate::visibility::{lock_live_book, require_live_book, review_is_live};
 use crate::written::{Tag, Written};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,10 +69,7 @@ pub mod fields {
 }
 
 fn live_reviews() -> Select<review::Entity> {
-    review::Entity::find()
-        .filter(review::Column::DeletedAt.is_null())
-        .filter(by_live_book((review::Entity, review::Column::BookId)))
-        .filter(by_live_user((review::Entity, review::Column::UserId)))
+    review::Entity::find().filter(review_is_live(review::Entity))
 }
 
 async fn page_of(

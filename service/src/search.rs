@@ -11,14 +11,17 @@
 //! embeds for the whole page (the same loaders as the lists).
 
 use entity::{book, review};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Value};
+use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, Order, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait, QueryFilter, Value,
+};
 use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::books::BookItem;
-use crate::database::raw_statement;
 use crate::pagination::{Cursor, CursorKey, Page, PageRequest};
 use crate::reviews::ReviewItem;
+use crate::visibility::{book_is_live, review_is_live};
 
 pub const MAX_QUERY_CHARS: usize = 200;
 
@@ -56,6 +59,8 @@ enum Target {
 }
 
 /// Ranked ids of live matches after `page.after`, best first, `limit + 1` of them.
+/// The full-text match is each backend's own SQL; which rows are live comes from
+/// [`crate::visibility`], like every other query's.
 async fn ranked_ids<C: ConnectionTrait>(
     db: &C,
     target: Target,
@@ -63,58 +68,107 @@ async fn ranked_ids<C: ConnectionTrait>(
     page: &PageRequest,
 ) -> Result<Vec<(Uuid, f64)>, ServiceError> {
     let backend = db.get_database_backend();
-    // Live rows only: the same rules as crate::visibility, in SQL the FTS join can use.
-    let (matches, live) = match (backend, &target) {
-        (DbBackend::Postgres, Target::Books) => (
-            "SELECT b.id, ts_rank(b.search, q)::float8 AS score FROM books b, websearch_to_tsquery('english', $1) q
-             WHERE b.search @@ q",
-            "b.deleted_at IS NULL AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL)",
-        ),
-        (DbBackend::Postgres, Target::Reviews) => (
-            "SELECT r.id, ts_rank(r.search, q)::float8 AS score FROM reviews r, websearch_to_tsquery('english', $1) q
-             WHERE r.search @@ q",
-            REVIEW_IS_LIVE,
-        ),
-        (DbBackend::Sqlite, Target::Books) => (
-            "SELECT b.id, -bm25(books_fts) AS score FROM books_fts JOIN books b ON b.rowid = books_fts.rowid
-             WHERE books_fts MATCH $1",
-            "b.deleted_at IS NULL AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL)",
-        ),
-        (DbBackend::Sqlite, Target::Reviews) => (
-            "SELECT r.id, -bm25(reviews_fts) AS score FROM reviews_fts JOIN reviews r ON r.rowid = reviews_fts.rowid
-             WHERE reviews_fts MATCH $1",
-            REVIEW_IS_LIVE,
-        ),
-        (other, _) => return Err(ServiceError::Internal(format!("no search for {other:?}"))),
-    };
+    let (id, score) = (Alias::new("id"), Alias::new("score"));
     let query: Value = match backend {
         DbBackend::Sqlite => text.fts5().into(),
         _ => text.0.clone().into(),
     };
-    let mut values = vec![query];
-    let mut after = String::new();
+    let (b, r) = (Alias::new("b"), Alias::new("r"));
+    let mut matches = Query::select();
+    match (backend, &target) {
+        (DbBackend::Postgres, Target::Books) => matches
+            .expr_as(Expr::col((b.clone(), book::Column::Id)), id.clone())
+            .expr_as(
+                Expr::cust_with_values(
+                    "ts_rank(b.search, websearch_to_tsquery('english', $1))::float8",
+                    [query.clone()],
+                ),
+                score.clone(),
+            )
+            .from_as(book::Entity, b.clone())
+            .cond_where(
+                Condition::all()
+                    .add(Expr::cust_with_values(
+                        "b.search @@ websearch_to_tsquery('english', $1)",
+                        [query],
+                    ))
+                    .add(book_is_live(b)),
+            ),
+        (DbBackend::Postgres, Target::Reviews) => matches
+            .expr_as(Expr::col((r.clone(), review::Column::Id)), id.clone())
+            .expr_as(
+                Expr::cust_with_values(
+                    "ts_rank(r.search, websearch_to_tsquery('english', $1))::float8",
+                    [query.clone()],
+                ),
+                score.clone(),
+            )
+            .from_as(review::Entity, r.clone())
+            .cond_where(
+                Condition::all()
+                    .add(Expr::cust_with_values(
+                        "r.search @@ websearch_to_tsquery('english', $1)",
+                        [query],
+                    ))
+                    .add(review_is_live(r)),
+            ),
+        (DbBackend::Sqlite, Target::Books) => matches
+            .expr_as(Expr::col((b.clone(), book::Column::Id)), id.clone())
+            .expr_as(Expr::cust("-bm25(books_fts)"), score.clone())
+            .from(Alias::new("books_fts"))
+            .join_as(
+                JoinType::InnerJoin,
+                book::Entity,
+                b.clone(),
+                Expr::cust("b.rowid = books_fts.rowid"),
+            )
+            .cond_where(
+                Condition::all()
+                    .add(Expr::cust_with_values("books_fts MATCH ?", [query]))
+                    .add(book_is_live(b)),
+            ),
+        (DbBackend::Sqlite, Target::Reviews) => matches
+            .expr_as(Expr::col((r.clone(), review::Column::Id)), id.clone())
+            .expr_as(Expr::cust("-bm25(reviews_fts)"), score.clone())
+            .from(Alias::new("reviews_fts"))
+            .join_as(
+                JoinType::InnerJoin,
+                review::Entity,
+                r.clone(),
+                Expr::cust("r.rowid = reviews_fts.rowid"),
+            )
+            .cond_where(
+                Condition::all()
+                    .add(Expr::cust_with_values("reviews_fts MATCH ?", [query]))
+                    .add(review_is_live(r)),
+            ),
+        (other, _) => return Err(ServiceError::Internal(format!("no search for {other:?}"))),
+    };
+    let mut ranked = Query::select();
+    ranked
+        .columns([id.clone(), score.clone()])
+        .from_subquery(matches.to_owned(), Alias::new("ranked"))
+        .order_by(score.clone(), Order::Desc)
+        .order_by(id.clone(), Order::Asc)
+        .limit(page.limit + 1);
     if let Some(cursor) = &page.after {
-        let CursorKey::Float(score) = cursor.key else {
+        let CursorKey::Float(after) = cursor.key else {
             return Err(ServiceError::Invalid("the cursor is not valid for this list".into()));
         };
-        after = " WHERE score < $2 OR (score = $2 AND id > $3)".to_owned();
-        values.push(score.into());
-        values.push(cursor.id.into());
+        ranked.cond_where(
+            Condition::any().add(Expr::col(score.clone()).lt(after)).add(
+                Condition::all()
+                    .add(Expr::col(score).eq(after))
+                    .add(Expr::col(id).gt(cursor.id)),
+            ),
+        );
     }
-    let limit = page.limit + 1;
-    let sql =
-        format!("SELECT id, score FROM ({matches} AND {live}) ranked{after} ORDER BY score DESC, id ASC LIMIT {limit}");
-    let rows = db.query_all_raw(raw_statement(backend, &sql, values)).await?;
+    let rows = db.query_all_raw(backend.build(&ranked)).await?;
     rows.into_iter()
         .map(|row| Ok((row.try_get_by_index::<Uuid>(0)?, row.try_get_by_index::<f64>(1)?)))
         .collect::<Result<_, sea_orm::DbErr>>()
         .map_err(ServiceError::from)
 }
-
-const REVIEW_IS_LIVE: &str = "r.deleted_at IS NULL
-    AND EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id AND u.deleted_at IS NULL)
-    AND EXISTS (SELECT 1 FROM books b JOIN authors a ON a.id = b.author_id
-                WHERE b.id = r.book_id AND b.deleted_at IS NULL AND a.deleted_at IS NULL)";
 
 /// Splits `limit + 1` ranked ids into this page's ids and the next cursor.
 fn page_of(mut ranked: Vec<(Uuid, f64)>, page: &PageRequest) -> (Vec<Uuid>, Option<String>) {

@@ -1,7 +1,10 @@
 //! What "live" means, written once. A soft-deleted row is invisible to every normal
 //! list, embed and count; so is a book whose author is deleted, and anything by a
 //! deleted account. Queries filter with these helpers rather than each re-stating the
-//! rule, so no query can forget half of it.
+//! rule, so no query can forget half of it; search's full-text SQL is built with them
+//! too. One rule of its own is left, by design: the reader statistics count a live
+//! reader's non-deleted reviews, as migration 13's view defines them (migrations
+//! depend on no crate of ours), and `stats.rs` mirrors that view for SQLite.
 //!
 //! Filters on another table's rows (a review's book and author) are correlated
 //! `EXISTS`, one primary-key probe per row on both backends. `user_id IN (SELECT id
@@ -9,8 +12,8 @@
 //! them by scanning every account (about 3 ms a call with 5,000 readers), or every book
 //! and author, for every query; `sqlite_plans.rs` asserts the probes.
 
-use entity::{author, book, user};
-use sea_orm::sea_query::{Expr, IntoColumnRef, Query, SelectStatement};
+use entity::{author, book, review, user};
+use sea_orm::sea_query::{Condition, Expr, IntoColumnRef, IntoIden, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
@@ -42,6 +45,49 @@ pub fn by_live_book(book_id: impl IntoColumnRef) -> Expr {
     )
 }
 
+/// The book row `book` (a table or its alias) is live: not deleted, and its author
+/// not deleted (a probe of the author by primary key).
+pub fn book_is_live(book: impl IntoIden) -> Condition {
+    let book = book.into_iden();
+    Condition::all()
+        .add(Expr::col((book.clone(), book::Column::DeletedAt)).is_null())
+        .add(by_live_author((book, book::Column::AuthorId)))
+}
+
+/// The same rule for a query that has joined the book's author already.
+pub fn book_and_its_author_are_live() -> Condition {
+    Condition::all()
+        .add(Expr::col((book::Entity, book::Column::DeletedAt)).is_null())
+        .add(Expr::col((author::Entity, author::Column::DeletedAt)).is_null())
+}
+
+/// The review row `review` is not deleted and is by an account that is not. What a
+/// book's own rating counts: the book itself is known to be live there.
+pub fn review_by_live_reader(review: impl IntoIden) -> Condition {
+    let review = review.into_iden();
+    Condition::all()
+        .add(Expr::col((review.clone(), review::Column::DeletedAt)).is_null())
+        .add(by_live_user((review, review::Column::UserId)))
+}
+
+/// The review row `review` is live: not deleted, by a live reader, of a live book.
+pub fn review_is_live(review: impl IntoIden) -> Condition {
+    let review = review.into_iden();
+    review_by_live_reader(review.clone()).add(by_live_book((review, review::Column::BookId)))
+}
+
+/// The row's `author_id` column names an author that is not deleted.
+pub fn by_live_author(author_id: impl IntoColumnRef) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(author::Entity)
+            .and_where(Expr::col((author::Entity, author::Column::Id)).equals(author_id))
+            .and_where(Expr::col((author::Entity, author::Column::DeletedAt)).is_null())
+            .to_owned(),
+    )
+}
+
 /// The row's `user_id` column names an account that is not deleted.
 pub fn by_live_user(user_id: impl IntoColumnRef) -> Expr {
     Expr::exists(
@@ -61,17 +107,8 @@ pub fn by_live_user(user_id: impl IntoColumnRef) -> Expr {
 /// book's own `deleted_at` is tested on the locked row itself, which PostgreSQL
 /// re-checks after waiting for a delete in flight; its author's is a probe.
 pub async fn lock_live_book<C: ConnectionTrait>(txn: &C, id: Uuid) -> Result<(), ServiceError> {
-    let author_live = Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(author::Entity)
-            .and_where(Expr::col((author::Entity, author::Column::Id)).equals((book::Entity, book::Column::AuthorId)))
-            .and_where(Expr::col((author::Entity, author::Column::DeletedAt)).is_null())
-            .to_owned(),
-    );
     book::Entity::find_by_id(id)
-        .filter(book::Column::DeletedAt.is_null())
-        .filter(author_live)
+        .filter(book_is_live(book::Entity))
         .lock_shared()
         .one(txn)
         .await?
