@@ -11,34 +11,32 @@ use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::database::{Actor, WriteTxn, begin_write_as};
+use crate::input::text_value;
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::visibility::live_book_ids;
 use crate::written::{Tag, Written};
 
+text_value!(
+    /// An author's name: 1 to 255 characters, one line.
+    AuthorName, field: "name", chars: 1..=255, multiline: false
+);
+
+text_value!(
+    /// An author's biography: up to 10,000 characters, newlines allowed.
+    AuthorBio, field: "bio", chars: 1..=10_000, multiline: true
+);
+
 #[derive(Debug, Clone)]
 pub struct NewAuthor {
-    pub name: String,
-    pub bio: Option<String>,
+    pub name: AuthorName,
+    pub bio: Option<AuthorBio>,
 }
 
 /// Changes to an author; `None` leaves a field alone, `bio: Some(None)` clears it.
 #[derive(Debug, Default)]
 pub struct AuthorChanges {
-    pub name: Option<String>,
-    pub bio: Option<Option<String>>,
-}
-
-/// The rules of each field a client sends for an author (see `books::fields`).
-pub mod fields {
-    use crate::input::{FieldError, optional_text, text};
-
-    pub fn name(raw: &str) -> Result<String, FieldError> {
-        text("name", raw, 1, 255, false)
-    }
-
-    pub fn bio(raw: Option<&str>) -> Result<Option<String>, FieldError> {
-        optional_text("bio", raw, 10_000, true)
-    }
+    pub name: Option<AuthorName>,
+    pub bio: Option<Option<AuthorBio>>,
 }
 
 fn by_name() -> Ordering {
@@ -106,8 +104,8 @@ pub async fn create(
 ) -> Result<Written<author::Model>, ServiceError> {
     let mut txn = begin_write_as(db, Some(actor)).await?;
     let model = author::ActiveModel {
-        name: Set(new.name),
-        bio: Set(new.bio),
+        name: Set(new.name.into_string()),
+        bio: Set(new.bio.map(AuthorBio::into_string)),
         ..Default::default()
     }
     .insert(&txn)
@@ -139,10 +137,10 @@ pub async fn update(
     let existing = find_live(&txn, id).await?;
     let mut active = existing.clone().into_active_model();
     if let Some(name) = changes.name {
-        active.name = Set(name);
+        active.name = Set(name.into_string());
     }
     if let Some(bio) = changes.bio {
-        active.bio = Set(bio);
+        active.bio = Set(bio.map(AuthorBio::into_string));
     }
     if !active.is_changed() {
         return Ok(txn.commit(existing).await?);

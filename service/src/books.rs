@@ -24,7 +24,7 @@ use crate::ServiceError;
 use crate::categories;
 use crate::database::{Actor, begin_write_as, begin_write_lazily_as};
 use crate::error::UniqueKey;
-use crate::input::{FieldError, distinct_ids};
+use crate::input::{FieldError, distinct_ids, text_value};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::statement_cache::ByIdStatement;
 use crate::visibility::{book_and_its_author_are_live, review_by_live_reader};
@@ -79,77 +79,77 @@ pub struct BookDetail {
     pub review_count: i64,
 }
 
-/// An ISBN-13 or ISBN-10 (`entity::isbn::Isbn`), stored as its 13 digits.
-pub fn parse_isbn(raw: &str) -> Result<String, FieldError> {
-    Isbn::parse(raw)
-        .map(Isbn::into_string)
-        .map_err(|e| FieldError::new("isbn", e.to_string()))
+text_value!(
+    /// A book's title: 1 to 500 characters, one line.
+    Title, field: "title", chars: 1..=500, multiline: false
+);
+
+text_value!(
+    /// A book's description: up to 20,000 characters, newlines allowed.
+    Description, field: "description", chars: 1..=20_000, multiline: true
+);
+
+/// An ISBN-13 or ISBN-10 as a book's `isbn` field: an [`Isbn`], stored as its 13
+/// digits. Blank text is no ISBN.
+pub fn parse_isbn(raw: Option<&str>) -> Result<Option<Isbn>, FieldError> {
+    raw.map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(|text| Isbn::parse(text).map_err(|e| FieldError::new("isbn", e.to_string())))
+        .transpose()
 }
 
-pub fn parse_year(year: i32) -> Result<i32, FieldError> {
-    let latest = Utc::now().year() + 1;
-    if !(-3000..=latest).contains(&year) {
-        return Err(FieldError::new(
-            "published_year",
-            format!("must be between -3000 and {latest}"),
-        ));
+/// A year of publication, from 3000 BC to next year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedYear(i32);
+
+impl PublishedYear {
+    pub fn parse(year: i32) -> Result<Self, FieldError> {
+        let latest = Utc::now().year() + 1;
+        if !(-3000..=latest).contains(&year) {
+            return Err(FieldError::new(
+                "published_year",
+                format!("must be between -3000 and {latest}"),
+            ));
+        }
+        Ok(Self(year))
     }
-    Ok(year)
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// The categories a book is filed under: distinct ids, at most [`MAX_CATEGORIES`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CategoryIds(Vec<Uuid>);
+
+impl CategoryIds {
+    pub fn parse(ids: &[Uuid]) -> Result<Self, FieldError> {
+        distinct_ids("category_ids", ids, MAX_CATEGORIES).map(Self)
+    }
+
+    pub fn as_slice(&self) -> &[Uuid] {
+        &self.0
+    }
 }
 
 pub struct NewBook {
     pub author_id: Uuid,
-    pub title: String,
-    pub description: Option<String>,
-    pub isbn: Option<String>,
-    pub published_year: Option<i32>,
-    pub category_ids: Vec<Uuid>,
+    pub title: Title,
+    pub description: Option<Description>,
+    pub isbn: Option<Isbn>,
+    pub published_year: Option<PublishedYear>,
+    pub category_ids: CategoryIds,
 }
 
 /// Changes to a book. `None` leaves a field alone; `Some(None)` clears a nullable one.
 #[derive(Debug, Default)]
 pub struct BookChanges {
     pub author_id: Option<Uuid>,
-    pub title: Option<String>,
-    pub description: Option<Option<String>>,
-    pub isbn: Option<Option<String>>,
-    pub published_year: Option<Option<i32>>,
-}
-
-/// The rules of each field a client sends for a book, for the API to parse a body with
-/// (`(fields::title(…), …).all()`): one function per field, so a create and a patch
-/// apply the same ones.
-pub mod fields {
-    use uuid::Uuid;
-
-    use super::{MAX_CATEGORIES, given, parse_isbn, parse_year};
-    use crate::input::{FieldError, distinct_ids, optional_text, text};
-
-    pub fn title(raw: &str) -> Result<String, FieldError> {
-        text("title", raw, 1, 500, false)
-    }
-
-    pub fn description(raw: Option<&str>) -> Result<Option<String>, FieldError> {
-        optional_text("description", raw, 20_000, true)
-    }
-
-    /// Blank is no ISBN.
-    pub fn isbn(raw: Option<&str>) -> Result<Option<String>, FieldError> {
-        given(raw).map(parse_isbn).transpose()
-    }
-
-    pub fn published_year(year: Option<i32>) -> Result<Option<i32>, FieldError> {
-        year.map(parse_year).transpose()
-    }
-
-    pub fn category_ids(ids: &[Uuid]) -> Result<Vec<Uuid>, FieldError> {
-        distinct_ids("category_ids", ids, MAX_CATEGORIES)
-    }
-}
-
-/// An optional text field with its blanks trimmed; blank is the same as absent.
-fn given(raw: Option<&str>) -> Option<&str> {
-    raw.map(str::trim).filter(|text| !text.is_empty())
+    pub title: Option<Title>,
+    pub description: Option<Option<Description>>,
+    pub isbn: Option<Option<Isbn>>,
+    pub published_year: Option<Option<PublishedYear>>,
 }
 
 fn ordering(sort: BookSort) -> Ordering {
@@ -512,16 +512,16 @@ pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewBook) -> Resu
         .ok_or_else(|| ServiceError::InvalidFields(vec![FieldError::new("author_id", "no such author")]))?;
     let book = book::ActiveModel {
         author_id: Set(new.author_id),
-        title: Set(new.title),
-        description: Set(new.description),
-        isbn: Set(new.isbn),
-        published_year: Set(new.published_year),
+        title: Set(new.title.into_string()),
+        description: Set(new.description.map(Description::into_string)),
+        isbn: Set(new.isbn.map(Isbn::into_string)),
+        published_year: Set(new.published_year.map(PublishedYear::get)),
         ..Default::default()
     }
     .insert(&txn)
     .await
     .map_err(isbn_conflict)?;
-    let categories = link_categories(&txn, book.id, &new.category_ids).await?;
+    let categories = link_categories(&txn, book.id, new.category_ids.as_slice()).await?;
     txn.changed([Tag::Book(book.id), Tag::Author(book.author_id)]);
     Ok(txn
         .commit(BookDetail {
@@ -553,16 +553,16 @@ pub async fn update(
         txn.changed([Tag::Author(author_id)]);
     }
     if let Some(title) = changes.title {
-        active.title = Set(title);
+        active.title = Set(title.into_string());
     }
     if let Some(description) = changes.description {
-        active.description = Set(description);
+        active.description = Set(description.map(Description::into_string));
     }
     if let Some(isbn) = changes.isbn {
-        active.isbn = Set(isbn);
+        active.isbn = Set(isbn.map(Isbn::into_string));
     }
     if let Some(year) = changes.published_year {
-        active.published_year = Set(year);
+        active.published_year = Set(year.map(PublishedYear::get));
     }
     if active.is_changed() {
         active.update(&txn).await.map_err(isbn_conflict)?;
@@ -576,10 +576,8 @@ pub async fn set_categories(
     db: &DatabaseConnection,
     actor: Actor,
     id: Uuid,
-    category_ids: &[Uuid],
+    category_ids: &CategoryIds,
 ) -> Result<Written<BookDetail>, ServiceError> {
-    let category_ids =
-        distinct_ids("category_ids", category_ids, MAX_CATEGORIES).map_err(|e| ServiceError::InvalidFields(vec![e]))?;
     let mut txn = begin_write_as(db, Some(actor)).await?;
     let (book, _) = find_live(&txn, id).await?;
     txn.changed([Tag::Book(id), Tag::Author(book.author_id)]);
@@ -587,7 +585,7 @@ pub async fn set_categories(
         .filter(book_category::Column::BookId.eq(id))
         .exec(&txn)
         .await?;
-    link_categories(&txn, id, &category_ids).await?;
+    link_categories(&txn, id, category_ids.as_slice()).await?;
     let detail = get(&txn, id).await?;
     Ok(txn.commit(detail).await?)
 }
@@ -613,15 +611,28 @@ mod tests {
 
     #[test]
     fn isbns_are_checked_and_normalised_to_13_digits() {
-        assert_eq!(parse_isbn("978-0-306-40615-7").unwrap(), "9780306406157");
+        let digits = |raw: &str| parse_isbn(Some(raw)).unwrap().map(Isbn::into_string);
+        assert_eq!(digits("978-0-306-40615-7").as_deref(), Some("9780306406157"));
         assert_eq!(
-            parse_isbn("0-306-40615-2").unwrap(),
-            "9780306406157",
+            digits("0-306-40615-2").as_deref(),
+            Some("9780306406157"),
             "ISBN-10 converts"
         );
-        assert_eq!(parse_isbn("080442957X").unwrap(), "9780804429573");
-        for bad in ["978-0-306-40615-8", "0-306-40615-3", "12345", "97803064061ab", ""] {
-            assert!(parse_isbn(bad).is_err(), "{bad:?}");
+        assert_eq!(digits("080442957X").as_deref(), Some("9780804429573"));
+        assert_eq!(digits("  ").as_deref(), None, "blank is no ISBN");
+        for bad in ["978-0-306-40615-8", "0-306-40615-3", "12345", "97803064061ab"] {
+            assert_eq!(parse_isbn(Some(bad)).unwrap_err().field, "isbn", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_title_holds_only_what_the_rules_allow() {
+        assert_eq!(Title::parse("  Dune ").unwrap().as_str(), "Dune");
+        assert_eq!(Title::parse(" ").unwrap_err().field, "title");
+        assert!(Title::parse(&"x".repeat(Title::MAX_CHARS + 1)).is_err());
+        assert!(Description::parse_optional(Some("  ")).unwrap().is_none());
+        assert!(PublishedYear::parse(-3001).is_err());
+        let id = Uuid::now_v7();
+        assert_eq!(CategoryIds::parse(&[id, id]).unwrap_err().field, "category_ids");
     }
 }

@@ -20,16 +20,17 @@ use crate::ServiceError;
 use crate::database::raw_statement;
 use crate::database::{Actor, WriteTxn, begin_write_as};
 use crate::error::UniqueKey;
-use crate::input::{FieldError, text};
+use crate::input::{FieldError, text_value};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::written::{Tag, Written};
 
 /// Deeper than any real catalogue; stops a walk if a cycle was ever written by hand.
 const MAX_DEPTH: u32 = 64;
 
-pub fn parse_name(raw: &str) -> Result<String, ServiceError> {
-    text("name", raw, 1, 100, false).map_err(|e| ServiceError::InvalidFields(vec![e]))
-}
+text_value!(
+    /// A category's name: 1 to 100 characters, one line; unique among its siblings.
+    CategoryName, field: "name", chars: 1..=100, multiline: false
+);
 
 /// A node with everything below it.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +191,7 @@ async fn category_changed(txn: &mut WriteTxn, id: Uuid) -> Result<(), ServiceErr
 pub async fn create(
     db: &DatabaseConnection,
     actor: Actor,
-    name: String,
+    name: CategoryName,
     parent_id: Option<Uuid>,
 ) -> Result<Written<category::Model>, ServiceError> {
     let mut txn = begin_write_as(db, Some(actor)).await?;
@@ -207,7 +208,7 @@ pub async fn create(
         )]));
     }
     let model = category::ActiveModel {
-        name: Set(name),
+        name: Set(name.into_string()),
         parent_id: Set(parent_id),
         ..Default::default()
     }
@@ -228,7 +229,7 @@ pub async fn update(
     db: &DatabaseConnection,
     actor: Actor,
     id: Uuid,
-    name: Option<String>,
+    name: Option<CategoryName>,
     parent_id: Option<Option<Uuid>>,
 ) -> Result<Written<category::Model>, ServiceError> {
     let mut txn = begin_write_as(db, Some(actor)).await?;
@@ -239,7 +240,7 @@ pub async fn update(
     let existing = find(&txn, id).await?;
     let mut active = existing.clone().into_active_model();
     if let Some(name) = name {
-        active.name = Set(name);
+        active.name = Set(name.into_string());
     }
     if let Some(new_parent) = parent_id {
         if let Some(parent) = new_parent {

@@ -22,7 +22,7 @@ impl FieldError {
 
 /// Every field of a request parsed at once: a tuple of each field's result becomes the
 /// tuple of values, or every field's error together, so a client sees every problem in
-/// one response. `(text(…), parse_year(…)).all()?` — no value is read before all of
+/// one response. `(Title::parse(…), PublishedYear::parse(…)).all()?` — no value is read before all of
 /// them are known good, so there is no placeholder to fill and no arm to call
 /// impossible.
 pub trait AllFields {
@@ -93,6 +93,40 @@ pub fn optional_text(
         None => Ok(None),
     }
 }
+
+/// Declares a text value of the domain: a newtype whose field is private, so it only
+/// ever holds text that passed [`text`] with these bounds. `parse` is for a required
+/// field, `parse_optional` for one where blank means absent; the field name is the
+/// one error bodies report.
+macro_rules! text_value {
+    ($(#[$doc:meta])* $name:ident, field: $field:literal, chars: $min:literal..=$max:literal, multiline: $multiline:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn parse(raw: &str) -> Result<Self, $crate::input::FieldError> {
+                $crate::input::text($field, raw, $min, $max, $multiline).map(Self)
+            }
+
+            /// Blank text is no value.
+            pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, $crate::input::FieldError> {
+                $crate::input::optional_text($field, raw, $max, $multiline).map(|value| value.map(Self))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+    };
+}
+pub(crate) use text_value;
 
 /// Ids in a list must be distinct; at most `max` of them.
 pub fn distinct_ids(field: &'static str, ids: &[Uuid], max: usize) -> Result<Vec<Uuid>, FieldError> {

@@ -20,7 +20,7 @@ use crate::ServiceError;
 use crate::accounts::CurrentUser;
 use crate::database::begin_write_as;
 use crate::error::UniqueKey;
-use crate::input::FieldError;
+use crate::input::{FieldError, text_value};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
 use crate::visibility::{lock_live_book, require_live_book, review_is_live};
 use crate::written::{Tag, Written};
@@ -32,40 +32,45 @@ pub struct ReviewItem {
     pub book: book::Model,
 }
 
-pub fn parse_rating(rating: i64) -> Result<i16, FieldError> {
-    if (1..=5).contains(&rating) {
-        Ok(rating as i16)
-    } else {
-        Err(FieldError::new("rating", "must be a whole number from 1 to 5"))
+/// A rating: a whole number of stars from 1 to 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rating(i16);
+
+impl Rating {
+    pub fn parse(stars: i64) -> Result<Self, FieldError> {
+        if (1..=5).contains(&stars) {
+            Ok(Self(stars as i16))
+        } else {
+            Err(FieldError::new("rating", "must be a whole number from 1 to 5"))
+        }
+    }
+
+    pub fn get(self) -> i16 {
+        self.0
     }
 }
 
+text_value!(
+    /// A review's optional title: up to 200 characters, one line.
+    ReviewTitle, field: "title", chars: 1..=200, multiline: false
+);
+
+text_value!(
+    /// A review's text: 1 to 20,000 characters, newlines allowed.
+    ReviewBody, field: "body", chars: 1..=20_000, multiline: true
+);
+
 pub struct NewReview {
-    pub rating: i16,
-    pub title: Option<String>,
-    pub body: String,
+    pub rating: Rating,
+    pub title: Option<ReviewTitle>,
+    pub body: ReviewBody,
 }
 
 #[derive(Debug, Default)]
 pub struct ReviewChanges {
-    pub rating: Option<i16>,
-    pub title: Option<Option<String>>,
-    pub body: Option<String>,
-}
-
-/// The rules of each field a client sends for a review (see `books::fields`).
-pub mod fields {
-    use crate::input::{FieldError, optional_text, text};
-
-    pub use super::parse_rating as rating;
-
-    pub fn title(raw: Option<&str>) -> Result<Option<String>, FieldError> {
-        optional_text("title", raw, 200, false)
-    }
-
-    pub fn body(raw: &str) -> Result<String, FieldError> {
-        text("body", raw, 1, 20_000, true)
-    }
+    pub rating: Option<Rating>,
+    pub title: Option<Option<ReviewTitle>>,
+    pub body: Option<ReviewBody>,
 }
 
 fn live_reviews() -> Select<review::Entity> {
@@ -167,9 +172,9 @@ pub async fn create(
     let review = review::ActiveModel {
         user_id: Set(author.id),
         book_id: Set(book_id),
-        rating: Set(new.rating),
-        title: Set(new.title),
-        body: Set(new.body),
+        rating: Set(new.rating.get()),
+        title: Set(new.title.map(ReviewTitle::into_string)),
+        body: Set(new.body.into_string()),
         ..Default::default()
     }
     .insert(&txn)
@@ -213,13 +218,13 @@ pub async fn update(
     txn.changed([Tag::Book(review.book_id)]);
     let mut active = review.into_active_model();
     if let Some(rating) = changes.rating {
-        active.rating = Set(rating);
+        active.rating = Set(rating.get());
     }
     if let Some(title) = changes.title {
-        active.title = Set(title);
+        active.title = Set(title.map(ReviewTitle::into_string));
     }
     if let Some(body) = changes.body {
-        active.body = Set(body);
+        active.body = Set(body.into_string());
     }
     if active.is_changed() {
         let written = review::Entity::update_many()

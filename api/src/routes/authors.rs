@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use service::authors::{self, AuthorChanges, NewAuthor, fields};
+use service::authors::{self, AuthorBio, AuthorChanges, AuthorName, NewAuthor};
 use service::cache::Key;
 use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
@@ -113,7 +113,11 @@ impl TryFrom<NewAuthorBody> for NewAuthor {
     type Error = ApiError;
 
     fn try_from(body: NewAuthorBody) -> Result<Self, ApiError> {
-        let (name, bio) = (fields::name(&body.name), fields::bio(body.bio.as_deref())).all()?;
+        let (name, bio) = (
+            AuthorName::parse(&body.name),
+            AuthorBio::parse_optional(body.bio.as_deref()),
+        )
+            .all()?;
         Ok(NewAuthor { name, bio })
     }
 }
@@ -155,8 +159,8 @@ impl TryFrom<AuthorPatch> for AuthorChanges {
 
     fn try_from(body: AuthorPatch) -> Result<Self, ApiError> {
         let (name, bio) = (
-            body.name.as_deref().map(fields::name).transpose(),
-            body.bio.map(|b| fields::bio(b.as_deref())).transpose(),
+            body.name.as_deref().map(AuthorName::parse).transpose(),
+            body.bio.map(|b| AuthorBio::parse_optional(b.as_deref())).transpose(),
         )
             .all()?;
         Ok(AuthorChanges { name, bio })

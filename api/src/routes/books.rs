@@ -3,7 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
-use service::books::{self, BookChanges, BookFilter, BookSort, NewBook, fields};
+use service::books::{
+    self, BookChanges, BookFilter, BookSort, CategoryIds, Description, NewBook, PublishedYear, Title, parse_isbn,
+};
 use service::cache::Key;
 use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
@@ -141,11 +143,11 @@ impl TryFrom<NewBookBody> for NewBook {
 
     fn try_from(b: NewBookBody) -> Result<Self, ApiError> {
         let (title, description, isbn, published_year, category_ids) = (
-            fields::title(&b.title),
-            fields::description(b.description.as_deref()),
-            fields::isbn(b.isbn.as_deref()),
-            fields::published_year(b.published_year),
-            fields::category_ids(&b.category_ids),
+            Title::parse(&b.title),
+            Description::parse_optional(b.description.as_deref()),
+            parse_isbn(b.isbn.as_deref()),
+            b.published_year.map(PublishedYear::parse).transpose(),
+            CategoryIds::parse(&b.category_ids),
         )
             .all()?;
         Ok(NewBook {
@@ -204,10 +206,14 @@ impl TryFrom<BookPatch> for BookChanges {
 
     fn try_from(b: BookPatch) -> Result<Self, ApiError> {
         let (title, description, isbn, published_year) = (
-            b.title.as_deref().map(fields::title).transpose(),
-            b.description.map(|d| fields::description(d.as_deref())).transpose(),
-            b.isbn.map(|i| fields::isbn(i.as_deref())).transpose(),
-            b.published_year.map(fields::published_year).transpose(),
+            b.title.as_deref().map(Title::parse).transpose(),
+            b.description
+                .map(|d| Description::parse_optional(d.as_deref()))
+                .transpose(),
+            b.isbn.map(|i| parse_isbn(i.as_deref())).transpose(),
+            b.published_year
+                .map(|year| year.map(PublishedYear::parse).transpose())
+                .transpose(),
         )
             .all()?;
         Ok(BookChanges {
@@ -290,8 +296,9 @@ pub async fn set_categories(
     body: Json<BookCategoriesBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    let category_ids = CategoryIds::parse(&body.category_ids).map_err(|e| ApiError::from(vec![e]))?;
     let book = ctx
-        .publish(books::set_categories(&ctx.db, (&admin).into(), id, &body.category_ids).await?)
+        .publish(books::set_categories(&ctx.db, (&admin).into(), id, &category_ids).await?)
         .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }

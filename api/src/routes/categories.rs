@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::cache::Key;
-use service::categories::{self, TreeNode};
+use service::categories::{self, CategoryName, TreeNode};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -165,7 +165,7 @@ pub async fn create(
     Admin(admin): Admin,
     body: Json<NewCategoryBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = categories::parse_name(&body.name)?;
+    let name = CategoryName::parse(&body.name).map_err(|e| ApiError::from(vec![e]))?;
     let category = ctx
         .publish(categories::create(&ctx.db, (&admin).into(), name, body.parent_id).await?)
         .await;
@@ -207,7 +207,12 @@ pub async fn update(
     body: Json<CategoryPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let name = body.name.as_deref().map(categories::parse_name).transpose()?;
+    let name = body
+        .name
+        .as_deref()
+        .map(CategoryName::parse)
+        .transpose()
+        .map_err(|e| ApiError::from(vec![e]))?;
     let category = ctx
         .publish(categories::update(&ctx.db, (&admin).into(), id.into_inner(), name, body.parent_id).await?)
         .await;

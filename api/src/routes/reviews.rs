@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;
 use service::input::AllFields;
-use service::reviews::{self, NewReview, ReviewChanges, fields};
+use service::reviews::{self, NewReview, Rating, ReviewBody, ReviewChanges, ReviewTitle};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -114,9 +114,9 @@ impl TryFrom<NewReviewBody> for NewReview {
 
     fn try_from(body: NewReviewBody) -> Result<Self, ApiError> {
         let (rating, title, body) = (
-            fields::rating(body.rating),
-            fields::title(body.title.as_deref()),
-            fields::body(&body.body),
+            Rating::parse(body.rating),
+            ReviewTitle::parse_optional(body.title.as_deref()),
+            ReviewBody::parse(&body.body),
         )
             .all()?;
         Ok(NewReview { rating, title, body })
@@ -168,9 +168,12 @@ impl TryFrom<ReviewPatch> for ReviewChanges {
 
     fn try_from(patch: ReviewPatch) -> Result<Self, ApiError> {
         let (rating, title, body) = (
-            patch.rating.map(fields::rating).transpose(),
-            patch.title.map(|t| fields::title(t.as_deref())).transpose(),
-            patch.body.as_deref().map(fields::body).transpose(),
+            patch.rating.map(Rating::parse).transpose(),
+            patch
+                .title
+                .map(|t| ReviewTitle::parse_optional(t.as_deref()))
+                .transpose(),
+            patch.body.as_deref().map(ReviewBody::parse).transpose(),
         )
             .all()?;
         Ok(ReviewChanges { rating, title, body })
