@@ -13,9 +13,9 @@ use crate::throttle::Throttle;
 
 #[derive(Clone)]
 pub struct AppContext {
-    /// The primary: every write, and the reads that must see the latest state.
-    pub db: DatabaseConnection,
-    /// The primary and its read replicas, for the reads that may go to a replica.
+    /// The primary and its read replicas: every write and the reads that must see the
+    /// latest state go to [`primary`](Self::primary), the reads that may go to a
+    /// replica through [`Databases::read`].
     pub databases: Arc<Databases>,
     /// Upper bound for a readiness probe's round trip to the database.
     pub ready_timeout: Duration,
@@ -34,6 +34,11 @@ pub struct AppContext {
 }
 
 impl AppContext {
+    /// The primary's pool.
+    pub fn primary(&self) -> &DatabaseConnection {
+        &self.databases.primary
+    }
+
     /// After a write has committed: what it changed leaves the cache, on every
     /// instance that shares it, and its result is the handler's.
     pub async fn publish<T>(&self, written: Written<T>) -> T {

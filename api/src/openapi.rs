@@ -7,11 +7,13 @@
 //! The same paths tell a wrong method (405, with `Allow`) from a wrong address (404):
 //! each method of a path is an actix resource of its own, so actix alone cannot.
 
-use actix_web::{App, HttpResponse, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
+use crate::problem::ApiError;
 use crate::routes;
 
 #[derive(OpenApi)]
@@ -43,6 +45,15 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// What no route took: `405` with `Allow` when the path is a route's and only the method
+/// is wrong (each method of a path is a route of its own, so actix cannot tell), else `404`.
+pub async fn unrouted(req: HttpRequest, document: web::Data<Document>) -> Result<HttpResponse, ApiError> {
+    match document.methods_for(req.path()) {
+        Some(allowed) => Err(ApiError::MethodNotAllowed(allowed)),
+        None => Err(ApiError::NotFound),
     }
 }
 

@@ -129,7 +129,6 @@ impl Application {
             "cache"
         );
         let ctx = AppContext {
-            db: db.clone(),
             databases,
             ready_timeout: settings.database.connect_timeout,
             expected_migrations: Arc::new(Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()),
@@ -345,7 +344,7 @@ async fn refresh_stats_periodically(ctx: AppContext, every: std::time::Duration)
     let mut wait = every;
     loop {
         tokio::time::sleep(wait).await;
-        wait = match service::stats::refresh(&ctx.db).await {
+        wait = match service::stats::refresh(ctx.primary()).await {
             Ok(done) => {
                 let done = ctx.publish(done).await;
                 tracing::info!(
@@ -379,7 +378,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .app_data(json.clone())
             .app_data(path.clone())
             .app_data(query.clone())
-            .default_service(web::to(routes::unrouted))
+            .default_service(web::to(crate::openapi::unrouted))
             .wrap(from_fn(middleware::statement_count))
             .wrap(from_fn(middleware::consistency_token))
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))

@@ -69,8 +69,19 @@ pub async fn connect(
             ("client_min_messages", "warning"),
         ])
     });
-    options.map_sqlx_sqlite_opts(move |opts| opts.busy_timeout(timeouts.lock));
+    options.map_sqlx_sqlite_opts(move |opts| opts.busy_timeout(sqlite_busy_timeout(timeouts.lock)));
     Database::connect(options).await
+}
+
+/// SQLite's busy timeout for a lock timeout. PostgreSQL reads a `lock_timeout` of 0 as
+/// "wait for ever"; SQLite reads a busy timeout of 0 as "do not wait", so 0 becomes
+/// the longest busy timeout SQLite takes (`i32::MAX` milliseconds, about 24 days).
+fn sqlite_busy_timeout(lock: Duration) -> Duration {
+    if lock.is_zero() {
+        Duration::from_millis(i32::MAX as u64)
+    } else {
+        lock
+    }
 }
 
 /// A migration error with what to do about it, when it is a timeout of ours.
@@ -86,4 +97,15 @@ pub fn explain(err: &DbErr) -> String {
         ""
     };
     format!("{text}{advice}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_lock_timeout_waits_for_ever_on_sqlite_too() {
+        assert!(sqlite_busy_timeout(Duration::ZERO) > Duration::from_secs(86_400));
+        assert_eq!(sqlite_busy_timeout(Duration::from_secs(2)), Duration::from_secs(2));
+    }
 }

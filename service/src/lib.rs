@@ -14,6 +14,7 @@ pub mod database;
 pub mod error;
 pub mod field_crypto;
 pub mod input;
+pub mod lsn;
 pub mod metrics;
 pub mod pagination;
 pub mod readiness;

@@ -14,8 +14,6 @@
 //! rejected: it keeps growing while the primary is idle. A time window after each write
 //! (Rails' `delay`) was rejected too: it guesses, where a WAL position knows.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,31 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use crate::ServiceError;
 use crate::database::primary::PrimaryFollower;
 use crate::error::Outage;
-
-/// A PostgreSQL WAL position (`pg_lsn`), written as `16/B374D848`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Lsn(pub u64);
-
-impl FromStr for Lsn {
-    type Err = ();
-
-    fn from_str(text: &str) -> Result<Self, ()> {
-        let (high, low) = text.split_once('/').ok_or(())?;
-        let part = |p: &str| {
-            (!p.is_empty() && p.len() <= 8)
-                .then(|| u32::from_str_radix(p, 16).ok())
-                .flatten()
-                .ok_or(())
-        };
-        Ok(Lsn((u64::from(part(high)?) << 32) | u64::from(part(low)?)))
-    }
-}
-
-impl fmt::Display for Lsn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xFFFF_FFFF)
-    }
-}
+pub use crate::lsn::Lsn;
 
 /// Why a read went where it went; a metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +96,7 @@ impl Replica {
     fn set_state(&self, state: ReplicaState) {
         let mut current = self.state.lock().unwrap_or_else(|e| e.into_inner());
         *current = state;
-        crate::metrics::replica_state(&self.name, &state);
+        crate::metrics::replica_state(&self.name, state.up, state.lag_bytes, state.lag);
     }
 
     fn mark_down(&self) {
@@ -131,7 +105,7 @@ impl Replica {
             tracing::warn!(replica = %self.name, "replica failed a read; using the primary until it is back");
         }
         state.up = false;
-        crate::metrics::replica_state(&self.name, &state);
+        crate::metrics::replica_state(&self.name, state.up, state.lag_bytes, state.lag);
     }
 }
 
@@ -254,13 +228,13 @@ impl Databases {
         work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
         let (replica, route) = self.route(token);
-        crate::metrics::read_routed(route);
+        crate::metrics::read_routed(route.as_str());
         if let Some(index) = replica {
             let replica = &self.replicas[index];
             match work(&replica.db).await {
                 Err(ServiceError::Unavailable { .. }) => {
                     replica.mark_down();
-                    crate::metrics::read_routed(Route::PrimaryReplicaDown);
+                    crate::metrics::read_routed(Route::PrimaryReplicaDown.as_str());
                 }
                 other => return other,
             }
@@ -312,7 +286,7 @@ impl Databases {
             {
                 continue;
             }
-            crate::metrics::read_routed(Route::ReplicaPrimaryDown);
+            crate::metrics::read_routed(Route::ReplicaPrimaryDown.as_str());
             match work(&replica.db).await {
                 Err(ServiceError::Unavailable { .. }) => replica.mark_down(),
                 other => return other,

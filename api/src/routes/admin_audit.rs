@@ -55,6 +55,9 @@ impl From<audit_log::Model> for AuditEntryView {
 
 crate::views::page!(AuditPage, AuditEntryView);
 
+/// The token check, then the page.
+pub const LIST_STATEMENTS: u32 = 2;
+
 #[utoipa::path(operation_id = "admin_audit_list", tag = "admin", params(AuditQuery, PageQuery),
     security(("bearer" = [])),
     responses(
@@ -76,6 +79,6 @@ pub async fn list(
         record_id: query.record_id,
         actor_id: query.actor_id,
     };
-    let entries = audit::list(&ctx.db, &filter, &page).await?;
+    let entries = audit::list(ctx.primary(), &filter, &page).await?;
     Ok(HttpResponse::Ok().json(AuditPage::from(entries)))
 }

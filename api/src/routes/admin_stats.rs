@@ -33,7 +33,7 @@ pub struct RefreshView {
     ))]
 #[post("/admin/stats/refresh")]
 pub async fn refresh(ctx: web::Data<AppContext>, _admin: Admin) -> Result<HttpResponse, ApiError> {
-    let done = ctx.publish(stats::refresh(&ctx.db).await?).await;
+    let done = ctx.publish(stats::refresh(ctx.primary()).await?).await;
     Ok(HttpResponse::Ok().json(RefreshView {
         readers: done.readers,
         took_ms: done.took.as_millis() as u64,

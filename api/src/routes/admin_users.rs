@@ -53,7 +53,7 @@ pub async fn list(
         role: query.role,
         include_deleted: query.include_deleted,
     };
-    let users = accounts::list_users(&ctx.db, &ctx.cipher, filter, &page).await?;
+    let users = accounts::list_users(ctx.primary(), &ctx.cipher, filter, &page).await?;
     Ok(HttpResponse::Ok().json(UserPage::from(users)))
 }
 
@@ -81,7 +81,7 @@ pub async fn update(
     body: Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let account = ctx
-        .publish(accounts::set_role(&ctx.db, &ctx.cipher, &admin, id.into_inner(), body.role).await?)
+        .publish(accounts::set_role(ctx.primary(), &ctx.cipher, &admin, id.into_inner(), body.role).await?)
         .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
@@ -101,7 +101,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    ctx.publish(accounts::admin_delete_user(&ctx.db, &admin, id).await?)
+    ctx.publish(accounts::admin_delete_user(ctx.primary(), &admin, id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -121,7 +121,7 @@ pub async fn restore(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let account = ctx
-        .publish(accounts::restore_user(&ctx.db, &ctx.cipher, (&admin).into(), id).await?)
+        .publish(accounts::restore_user(ctx.primary(), &ctx.cipher, (&admin).into(), id).await?)
         .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

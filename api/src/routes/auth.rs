@@ -69,7 +69,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     ctx.throttle.registration(client_address(&req)).await?;
     let new = NewAccount::try_from(body.into_inner())?;
-    let account = accounts::register(&ctx.db, &ctx.hashing, &ctx.cipher, new)
+    let account = accounts::register(ctx.primary(), &ctx.hashing, &ctx.cipher, new)
         .await
         .map_err(|err| match err {
             // Say no more than "taken": which accounts exist is not the caller's business.
@@ -113,7 +113,7 @@ pub async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.throttle.login_attempt(&body.email, client_address(&req)).await?;
-    let issued = accounts::login(&ctx.db, &ctx.hashing, &body.email, &body.password, ctx.token_ttl).await?;
+    let issued = accounts::login(ctx.primary(), &ctx.hashing, &body.email, &body.password, ctx.token_ttl).await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         token: issued.token,
         token_type: "Bearer",
@@ -133,6 +133,6 @@ fn client_address(req: &HttpRequest) -> IpAddr {
     ))]
 #[post("/auth/logout")]
 pub async fn logout(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
-    accounts::logout(&ctx.db, &user).await?;
+    accounts::logout(ctx.primary(), &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

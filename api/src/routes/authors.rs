@@ -137,7 +137,9 @@ pub async fn create(
     body: Json<NewAuthorBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewAuthor::try_from(body.into_inner())?;
-    let author = ctx.publish(authors::create(&ctx.db, (&admin).into(), new).await?).await;
+    let author = ctx
+        .publish(authors::create(ctx.primary(), (&admin).into(), new).await?)
+        .await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/authors/{}", author.id)))
         .json(AuthorView::from(author)))
@@ -186,7 +188,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = AuthorChanges::try_from(body.into_inner())?;
     let author = ctx
-        .publish(authors::update(&ctx.db, (&admin).into(), id.into_inner(), changes).await?)
+        .publish(authors::update(ctx.primary(), (&admin).into(), id.into_inner(), changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))
 }
@@ -205,6 +207,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    ctx.publish(authors::delete(&ctx.db, (&admin).into(), id).await?).await;
+    ctx.publish(authors::delete(ctx.primary(), (&admin).into(), id).await?)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

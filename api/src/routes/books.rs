@@ -177,7 +177,9 @@ pub async fn create(
     body: Json<NewBookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewBook::try_from(body.into_inner())?;
-    let book = ctx.publish(books::create(&ctx.db, (&admin).into(), new).await?).await;
+    let book = ctx
+        .publish(books::create(ctx.primary(), (&admin).into(), new).await?)
+        .await;
     let location = format!("/books/{}", book.item.book.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
@@ -247,7 +249,7 @@ pub async fn update(
     let changes = BookChanges::try_from(body.into_inner())?;
     let id = id.into_inner();
     let book = ctx
-        .publish(books::update(&ctx.db, (&admin).into(), id, changes).await?)
+        .publish(books::update(ctx.primary(), (&admin).into(), id, changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
@@ -266,7 +268,8 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    ctx.publish(books::delete(&ctx.db, (&admin).into(), id).await?).await;
+    ctx.publish(books::delete(ctx.primary(), (&admin).into(), id).await?)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -298,7 +301,7 @@ pub async fn set_categories(
     let id = id.into_inner();
     let category_ids = CategoryIds::parse(&body.category_ids).map_err(|e| ApiError::from(vec![e]))?;
     let book = ctx
-        .publish(books::set_categories(&ctx.db, (&admin).into(), id, &category_ids).await?)
+        .publish(books::set_categories(ctx.primary(), (&admin).into(), id, &category_ids).await?)
         .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }

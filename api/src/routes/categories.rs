@@ -167,7 +167,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let name = CategoryName::parse(&body.name).map_err(|e| ApiError::from(vec![e]))?;
     let category = ctx
-        .publish(categories::create(&ctx.db, (&admin).into(), name, body.parent_id).await?)
+        .publish(categories::create(ctx.primary(), (&admin).into(), name, body.parent_id).await?)
         .await;
     let location = format!("/categories/{}", category.id);
     Ok(HttpResponse::Created()
@@ -214,7 +214,7 @@ pub async fn update(
         .transpose()
         .map_err(|e| ApiError::from(vec![e]))?;
     let category = ctx
-        .publish(categories::update(&ctx.db, (&admin).into(), id.into_inner(), name, body.parent_id).await?)
+        .publish(categories::update(ctx.primary(), (&admin).into(), id.into_inner(), name, body.parent_id).await?)
         .await;
     Ok(HttpResponse::Ok().json(CategoryView::from(category)))
 }
@@ -236,7 +236,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // The delete takes the book links with it: read them first.
-    ctx.publish(categories::delete(&ctx.db, (&admin).into(), id).await?)
+    ctx.publish(categories::delete(ctx.primary(), (&admin).into(), id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

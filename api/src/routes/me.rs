@@ -19,6 +19,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(get).service(delete).service(update_profile);
 }
 
+/// The token check, then the account joined with its profile.
+pub const GET_STATEMENTS: u32 = 2;
+
 #[utoipa::path(operation_id = "me_get", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Your account"),
@@ -26,7 +29,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     ))]
 #[get("/me")]
 pub async fn get(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
-    let account = accounts::account(&ctx.db, &ctx.cipher, user.id).await?;
+    let account = accounts::account(ctx.primary(), &ctx.cipher, user.id).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
@@ -80,7 +83,7 @@ pub async fn update_profile(
 ) -> Result<HttpResponse, ApiError> {
     let changes = ProfileChanges::try_from(body.into_inner())?;
     let account = ctx
-        .publish(accounts::update_profile(&ctx.db, &ctx.cipher, (&user).into(), changes).await?)
+        .publish(accounts::update_profile(ctx.primary(), &ctx.cipher, (&user).into(), changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
@@ -92,7 +95,7 @@ pub async fn update_profile(
     ))]
 #[delete("/me")]
 pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
-    ctx.publish(accounts::delete_account(&ctx.db, (&user).into(), user.id).await?)
+    ctx.publish(accounts::delete_account(ctx.primary(), (&user).into(), user.id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,6 @@
-//! HTTP routes, one module per resource. Handlers stay thin: parse, call the
-//! service layer, map the result.
+//! HTTP routes, one module per resource. Handlers stay thin: parse the request, call
+//! the service layer, publish what a write changed, map the result. What no route
+//! takes is answered by `openapi::unrouted`, from the document these routes make.
 
 pub mod admin_audit;
 pub mod admin_stats;
@@ -16,7 +17,7 @@ pub mod shelf;
 pub mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::problem::ApiError;
@@ -46,18 +47,6 @@ pub(crate) fn patch_field<'de, D: serde::Deserializer<'de>, T: serde::Deserializ
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
-}
-
-/// What no route took: `405` with `Allow` when the path is a route's and only the method
-/// is wrong (each method of a path is a route of its own, so actix cannot tell), else `404`.
-pub async fn unrouted(
-    req: HttpRequest,
-    document: web::Data<crate::openapi::Document>,
-) -> Result<HttpResponse, ApiError> {
-    match document.methods_for(req.path()) {
-        Some(allowed) => Err(ApiError::MethodNotAllowed(allowed)),
-        None => Err(ApiError::NotFound),
-    }
 }
 
 /// Extractor configuration: malformed bodies, paths and queries become problems with

@@ -143,7 +143,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewReview::try_from(body.into_inner())?;
     let review = ctx
-        .publish(reviews::create(&ctx.db, &user, id.into_inner(), new).await?)
+        .publish(reviews::create(ctx.primary(), &user, id.into_inner(), new).await?)
         .await;
     let location = format!("/reviews/{}", review.review.id);
     Ok(HttpResponse::Created()
@@ -199,7 +199,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = ReviewChanges::try_from(body.into_inner())?;
     let review = ctx
-        .publish(reviews::update(&ctx.db, &user, id.into_inner(), changes).await?)
+        .publish(reviews::update(ctx.primary(), &user, id.into_inner(), changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
 }
@@ -218,6 +218,6 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    ctx.publish(reviews::delete(&ctx.db, &user, id).await?).await;
+    ctx.publish(reviews::delete(ctx.primary(), &user, id).await?).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -42,7 +42,7 @@ pub async fn list(
     query: Query<ListQuery>,
     Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let entries = shelves::list(&ctx.db, user.id, query.status, &page).await?;
+    let entries = shelves::list(ctx.primary(), user.id, query.status, &page).await?;
     Ok(HttpResponse::Ok().json(ShelfPage::from(entries)))
 }
 
@@ -70,7 +70,7 @@ pub async fn put(
     body: Json<ShelfBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (entry, created) = ctx
-        .publish(shelves::put(&ctx.db, (&user).into(), book_id.into_inner(), body.status).await?)
+        .publish(shelves::put(ctx.primary(), (&user).into(), book_id.into_inner(), body.status).await?)
         .await;
     let mut response = if created {
         HttpResponse::Created()
@@ -93,7 +93,7 @@ pub async fn delete(
     Member(user): Member,
     book_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.publish(shelves::remove(&ctx.db, (&user).into(), book_id.into_inner()).await?)
+    ctx.publish(shelves::remove(ctx.primary(), (&user).into(), book_id.into_inner()).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

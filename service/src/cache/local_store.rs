@@ -8,7 +8,7 @@ use std::time::Duration;
 use moka::sync::Cache as Moka;
 
 use super::{Body, Key, Lookup, Tag, new_version};
-use crate::replicas::Lsn;
+use crate::lsn::Lsn;
 
 pub(super) struct LocalStore {
     entries: Moka<Key, (String, Body)>,

@@ -40,8 +40,9 @@ pub use crate::written::{Tag, Written};
 use local_store::LocalStore;
 use redis_store::RedisStore;
 
+use crate::lsn::Lsn;
 use crate::redis_link::RedisLink;
-use crate::replicas::{Databases, Lsn};
+use crate::replicas::Databases;
 
 /// A response body, shared without copying between the cache and the requests it serves.
 pub type Body = Arc<[u8]>;
@@ -195,7 +196,7 @@ impl Cache {
         };
         let Some(Lookup { stamp, hit }) = lookup else {
             if backend != Backend::Off {
-                crate::metrics::cache_request(backend, "bypass");
+                crate::metrics::cache_request(backend.as_str(), "bypass");
             }
             let body = load(token).await?;
             return Ok(Cached {
@@ -204,10 +205,10 @@ impl Cache {
             });
         };
         if let Some(body) = hit {
-            crate::metrics::cache_request(backend, "hit");
+            crate::metrics::cache_request(backend.as_str(), "hit");
             return Ok(Cached { body, hit: true });
         }
-        crate::metrics::cache_request(backend, "miss");
+        crate::metrics::cache_request(backend.as_str(), "miss");
         let at = token.max(position_in(&stamp));
         let flight_key = format!("{}|{stamp}|{at:?}", key.name());
         let flight = self
@@ -267,7 +268,7 @@ impl Cache {
             // On failure the link is down, and recovery orphans every entry.
             Store::Redis(store) => store.invalidate(tags, position).await,
         }
-        crate::metrics::cache_invalidations(self.backend(), tags.len());
+        crate::metrics::cache_invalidations(self.backend().as_str(), tags.len());
     }
 
     pub async fn invalidate_everything(&self) {

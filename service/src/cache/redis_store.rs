@@ -19,8 +19,8 @@ use redis::aio::ConnectionManager;
 use redis::{RedisResult, Script};
 
 use super::{Body, Key, Lookup, Tag, new_version};
+use crate::lsn::Lsn;
 use crate::redis_link::{RedisLink, Skipped, run_script};
-use crate::replicas::Lsn;
 
 const EPOCH: &str = "bookworm:cache:epoch";
 /// Invalidations are sent in pipelines of this many tags.
@@ -151,7 +151,7 @@ impl RedisStore {
             Ok(value) => Some(value),
             Err(Skipped::Down) => None,
             Err(Skipped::Failed) => {
-                crate::metrics::cache_error(super::Backend::Redis);
+                crate::metrics::cache_error(super::Backend::Redis.as_str());
                 None
             }
         }

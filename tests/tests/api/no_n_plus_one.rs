@@ -221,6 +221,16 @@ async fn shelf_and_admin_lists(backend: Backend) {
         routes::admin_users::LIST_STATEMENTS,
     )
     .await;
+    assert_eq!(page_len(&app, "/admin/audit?limit=50", Some(&admin.token)).await, 50);
+    assert_flat(
+        &app,
+        "/admin/audit?limit=1",
+        "/admin/audit?limit=50",
+        Some(&admin.token),
+        routes::admin_audit::LIST_STATEMENTS,
+    )
+    .await;
+    assert!(statements(&app, "/me", Some(&reader.token)).await <= routes::me::GET_STATEMENTS);
 }
 
 /// The counter itself: a deliberate query-per-row loop is seen as exactly that.
