@@ -59,6 +59,8 @@ pub struct ReplicaState {
     pub lag_bytes: u64,
     /// Zero when caught up; else time since the last transaction it replayed.
     pub lag: Duration,
+    /// When the check that measured this began: before it read the primary's position,
+    /// so the state says nothing of writes committed after this instant.
     pub checked_at: Option<Instant>,
 }
 
@@ -318,6 +320,7 @@ impl Databases {
 
     /// Checks every replica once: reachable, replaying, and how far behind.
     pub async fn check_replicas(&self) {
+        let began = Instant::now();
         // With no writable host known, the pool would make this wait out its timeout.
         let primary = if self.follower().is_some_and(|f| f.lost()) {
             None
@@ -332,7 +335,7 @@ impl Databases {
         };
         for replica in &self.replicas {
             let before = replica.state();
-            let now = check(replica, primary, self.is_primary(&replica.name)).await;
+            let now = check(replica, primary, self.is_primary(&replica.name), began).await;
             match (before.up, now.up) {
                 (false, true) => tracing::info!(replica = %replica.name, "replica is serving reads"),
                 (true, false) => tracing::warn!(replica = %replica.name, "replica is down; reads go to the primary"),
@@ -383,7 +386,7 @@ async fn replays_soon(replica: &Replica, token: Lsn) -> bool {
 
 /// `is_primary`: the node is the primary the pool writes to now (a replica list may
 /// name every node of a failover pair), so it serves reads as the primary would.
-async fn check(replica: &Replica, primary: Option<Lsn>, is_primary: bool) -> ReplicaState {
+async fn check(replica: &Replica, primary: Option<Lsn>, is_primary: bool, began: Instant) -> ReplicaState {
     let sql = "SELECT pg_is_in_recovery(), \
                CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text, \
                coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8";
@@ -395,7 +398,7 @@ async fn check(replica: &Replica, primary: Option<Lsn>, is_primary: bool) -> Rep
     )
     .await;
     let down = ReplicaState {
-        checked_at: Some(Instant::now()),
+        checked_at: Some(began),
         ..ReplicaState::UNKNOWN
     };
     let Ok(Ok(Some(row))) = row else {
@@ -415,7 +418,7 @@ async fn check(replica: &Replica, primary: Option<Lsn>, is_primary: bool) -> Rep
                 replay_lsn: replay,
                 lag_bytes: 0,
                 lag: Duration::ZERO,
-                checked_at: Some(Instant::now()),
+                checked_at: Some(began),
             };
         }
         // A primary that is not the one written to: a second primary (a split brain,
@@ -436,7 +439,7 @@ async fn check(replica: &Replica, primary: Option<Lsn>, is_primary: bool) -> Rep
         } else {
             Duration::from_secs_f64(since_replay.max(0.0))
         },
-        checked_at: Some(Instant::now()),
+        checked_at: Some(began),
     }
 }
 

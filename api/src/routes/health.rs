@@ -50,6 +50,8 @@ pub struct ReplicaHealth {
     pub lag_bytes: u64,
     /// How far behind it is in time; 0 when caught up.
     pub lag_ms: u64,
+    /// How long ago the check that measured this began; absent before the first.
+    pub checked_ms_ago: Option<u64>,
 }
 
 #[utoipa::path(operation_id = "health_live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
@@ -103,6 +105,7 @@ pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError>
                     state: if state.up { "up" } else { "down" },
                     lag_bytes: state.lag_bytes,
                     lag_ms: state.lag.as_millis() as u64,
+                    checked_ms_ago: state.checked_at.map(|at| at.elapsed().as_millis() as u64),
                 }
             })
             .collect(),

@@ -51,12 +51,16 @@ async fn the_pool_keeps_its_minimum_of_open_connections(backend: Backend) {
         s.database.max_connections = 4;
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let open = match backend {
+    let open = || match backend {
         Backend::Postgres => app.app_db.get_postgres_connection_pool().size(),
         Backend::Sqlite => app.app_db.get_sqlite_connection_pool().size(),
     };
+    // The pool opens its minimum in the background: wait for it, within a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let open = open();
     assert!((3..=4).contains(&open), "{open} connections open on {backend}");
 }
 

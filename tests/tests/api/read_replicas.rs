@@ -71,13 +71,15 @@ async fn replica_state(app: &TestApp) -> Value {
 
 /// Waits until the replica is up and has replayed everything.
 async fn caught_up(app: &TestApp) {
-    // The state must come from a check that began after the caller's last write: the
-    // API checks every 500 ms, and one finished just before the write says "no lag".
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The state must come from a check that began after the caller's last write: one
+    // that began before it says "no lag" about a position the write has passed.
     let started = Instant::now();
     loop {
         let state = replica_state(app).await;
-        if state["state"] == "up" && state["lag_bytes"] == 0 {
+        let began_since = state["checked_ms_ago"]
+            .as_u64()
+            .is_some_and(|ago| u128::from(ago) + 50 < started.elapsed().as_millis());
+        if began_since && state["state"] == "up" && state["lag_bytes"] == 0 {
             return;
         }
         assert!(
@@ -218,8 +220,14 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
     assert!(standby_log.fresh().contains(&review), "served by the standby");
 
     // 4. Past the lag limit the replica is skipped, token or not.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(replica_state(&app).await["lag_ms"].as_u64().unwrap() > 1500);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replica_state(&app).await["lag_ms"].as_u64().unwrap_or(0) <= 1500 {
+        assert!(
+            Instant::now() < deadline,
+            "the paused replica never fell behind the limit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(get_with(&app, &format!("/reviews/{review}"), None).await.status(), 200);
     assert!(primary_log.fresh().contains(&review), "a lagging replica is skipped");
     assert!(!standby_log.fresh().contains(&review));
@@ -256,18 +264,24 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
 
     // 3. The standby stops during a run of reads: every read still succeeds; after a
     //    restart reads go back to it, with no restart of the API.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reads = {
         let (client, url) = (app.client.clone(), app.url(&format!("/books/{}", books[0])));
+        let done = done.clone();
         tokio::spawn(async move {
             let mut statuses = Vec::new();
             for _ in 0..60 {
                 statuses.push(client.get(&url).send().await.unwrap().status().as_u16());
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
             statuses
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stopped mid-run: after some reads, with most still to come.
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     scratch.stop(&standby);
     let statuses = reads.await.unwrap();
     assert!(statuses.iter().all(|s| *s == 200), "every read succeeded: {statuses:?}");

@@ -397,19 +397,25 @@ async fn with_redis_down_every_request_is_served_and_nothing_missed_comes_back(b
     let path = format!("/books/{book}");
     cached(&a, &path).await;
 
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reads = {
         let (client, a_url, b_url) = (a.client.clone(), a.url(&path), b.url(&path));
+        let done = done.clone();
         tokio::spawn(async move {
             let mut statuses = Vec::new();
             for i in 0..80 {
                 let url = if i % 2 == 0 { &a_url } else { &b_url };
                 statuses.push(client.get(url).send().await.unwrap().status().as_u16());
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             statuses
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Redis stops mid-run: after some reads, with most still to come.
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     redis.stop().await;
     write(
         &b,
