@@ -8,10 +8,12 @@
 //! The ETag is a hash of the body, not a version: two instances, or the cache and
 //! the database, agree on it without sharing anything.
 
+use actix_web::dev::Payload;
 use actix_web::http::header::{
     self, CACHE_CONTROL, CacheControl, CacheDirective, EntityTag, Header, HeaderValue, IfNoneMatch,
 };
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use service::ServiceError;
@@ -20,8 +22,10 @@ use service::replicas::Lsn;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, IntoResponses};
 
+use crate::auth::Caller;
 use crate::context::AppContext;
-use crate::problem::ApiError;
+use crate::extract::Consistency;
+use crate::problem::{ApiError, Problem};
 
 /// A public detail read: from the cache when it holds the current body, else loaded
 /// (where `service::replicas` routes it) and rendered once for every reader after.
@@ -79,19 +83,48 @@ pub fn default_no_store(headers: &mut header::HeaderMap) {
     }
 }
 
-/// How `If-None-Match` appears in the OpenAPI document of every cached read.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IfNoneMatchHeader {
-    /// The `ETag` of a copy you hold: if it is still current, the answer is `304` with
-    /// no body.
-    #[param(rename = "If-None-Match")]
-    pub etag: Option<String>,
+/// Everything a cached detail handler takes from its request: the context, the
+/// request (for `If-None-Match`), the consistency token, and the caller's token
+/// checked (a bad one is a 401, as on every read). One extractor, so each detail
+/// handler is its path and its load.
+pub struct DetailRead {
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    token: Option<Lsn>,
 }
 
-/// The bodiless answer to a matching `If-None-Match`.
+impl FromRequest for DetailRead {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let parts = <(web::Data<AppContext>, Consistency, Caller)>::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let (ctx, consistency, _caller) = parts.await?;
+            Ok(DetailRead {
+                ctx,
+                req,
+                token: consistency.0,
+            })
+        })
+    }
+}
+
+impl DetailRead {
+    /// Answers with `key`'s body, from the cache or from `load`.
+    pub async fn serve<V: Serialize>(
+        self,
+        key: Key,
+        load: impl AsyncFn(&DatabaseConnection) -> Result<V, ServiceError>,
+    ) -> Result<HttpResponse, ApiError> {
+        cached_detail(&self.ctx, &self.req, key, self.token, load).await
+    }
+}
+
+/// What a cached detail read answers besides its body, for its OpenAPI responses.
 #[derive(IntoResponses)]
-pub enum NotModified {
+pub enum DetailAnswers {
     #[response(
         status = 304,
         description = "Your copy (the ETag you sent) is current",
@@ -101,4 +134,32 @@ pub enum NotModified {
         )
     )]
     NotModified,
+    #[response(
+        status = 400,
+        description = "Malformed X-Consistency-Token",
+        content_type = "application/problem+json"
+    )]
+    BadConsistency(Problem),
+    #[response(
+        status = 401,
+        description = "The bearer token is malformed, unknown, expired or revoked",
+        content_type = "application/problem+json"
+    )]
+    BadToken(Problem),
+    #[response(
+        status = 404,
+        description = "No such thing, or a deleted one; `detail` names it (\"book not found\")",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+}
+
+/// How `If-None-Match` appears in the OpenAPI document of every cached read.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfNoneMatchHeader {
+    /// The `ETag` of a copy you hold: if it is still current, the answer is `304` with
+    /// no body.
+    #[param(rename = "If-None-Match")]
+    pub etag: Option<String>,
 }

@@ -13,7 +13,7 @@
 use entity::{book, review};
 use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait, QueryFilter, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityName, EntityTrait, ExprTrait, QueryFilter, Value,
 };
 use uuid::Uuid;
 
@@ -73,76 +73,50 @@ async fn ranked_ids<C: ConnectionTrait>(
         DbBackend::Sqlite => text.fts5().into(),
         _ => text.0.clone().into(),
     };
-    let (b, r) = (Alias::new("b"), Alias::new("r"));
+    // The table searched, its alias, its full-text index and what makes a row live.
+    let (alias, fts, live) = match target {
+        Target::Books => ("b", "books_fts", book_is_live(Alias::new("b"))),
+        Target::Reviews => ("r", "reviews_fts", review_is_live(Alias::new("r"))),
+    };
+    let table = Alias::new(match target {
+        Target::Books => book::Entity.table_name(),
+        Target::Reviews => review::Entity.table_name(),
+    });
     let mut matches = Query::select();
-    match (backend, &target) {
-        (DbBackend::Postgres, Target::Books) => matches
-            .expr_as(Expr::col((b.clone(), book::Column::Id)), id.clone())
+    matches.expr_as(Expr::col((Alias::new(alias), Alias::new("id"))), id.clone());
+    match backend {
+        DbBackend::Postgres => matches
             .expr_as(
                 Expr::cust_with_values(
-                    "ts_rank(b.search, websearch_to_tsquery('english', $1))::float8",
+                    format!("ts_rank({alias}.search, websearch_to_tsquery('english', $1))::float8"),
                     [query.clone()],
                 ),
                 score.clone(),
             )
-            .from_as(book::Entity, b.clone())
+            .from_as(table, Alias::new(alias))
             .cond_where(
                 Condition::all()
                     .add(Expr::cust_with_values(
-                        "b.search @@ websearch_to_tsquery('english', $1)",
+                        format!("{alias}.search @@ websearch_to_tsquery('english', $1)"),
                         [query],
                     ))
-                    .add(book_is_live(b)),
+                    .add(live),
             ),
-        (DbBackend::Postgres, Target::Reviews) => matches
-            .expr_as(Expr::col((r.clone(), review::Column::Id)), id.clone())
-            .expr_as(
-                Expr::cust_with_values(
-                    "ts_rank(r.search, websearch_to_tsquery('english', $1))::float8",
-                    [query.clone()],
-                ),
-                score.clone(),
-            )
-            .from_as(review::Entity, r.clone())
-            .cond_where(
-                Condition::all()
-                    .add(Expr::cust_with_values(
-                        "r.search @@ websearch_to_tsquery('english', $1)",
-                        [query],
-                    ))
-                    .add(review_is_live(r)),
-            ),
-        (DbBackend::Sqlite, Target::Books) => matches
-            .expr_as(Expr::col((b.clone(), book::Column::Id)), id.clone())
-            .expr_as(Expr::cust("-bm25(books_fts)"), score.clone())
-            .from(Alias::new("books_fts"))
+        DbBackend::Sqlite => matches
+            .expr_as(Expr::cust(format!("-bm25({fts})")), score.clone())
+            .from(Alias::new(fts))
             .join_as(
                 JoinType::InnerJoin,
-                book::Entity,
-                b.clone(),
-                Expr::cust("b.rowid = books_fts.rowid"),
+                table,
+                Alias::new(alias),
+                Expr::cust(format!("{alias}.rowid = {fts}.rowid")),
             )
             .cond_where(
                 Condition::all()
-                    .add(Expr::cust_with_values("books_fts MATCH ?", [query]))
-                    .add(book_is_live(b)),
+                    .add(Expr::cust_with_values(format!("{fts} MATCH ?"), [query]))
+                    .add(live),
             ),
-        (DbBackend::Sqlite, Target::Reviews) => matches
-            .expr_as(Expr::col((r.clone(), review::Column::Id)), id.clone())
-            .expr_as(Expr::cust("-bm25(reviews_fts)"), score.clone())
-            .from(Alias::new("reviews_fts"))
-            .join_as(
-                JoinType::InnerJoin,
-                review::Entity,
-                r.clone(),
-                Expr::cust("r.rowid = reviews_fts.rowid"),
-            )
-            .cond_where(
-                Condition::all()
-                    .add(Expr::cust_with_values("reviews_fts MATCH ?", [query]))
-                    .add(review_is_live(r)),
-            ),
-        (other, _) => return Err(ServiceError::Internal(format!("no search for {other:?}"))),
+        other => return Err(ServiceError::Internal(format!("no search for {other:?}"))),
     };
     let mut ranked = Query::select();
     ranked

@@ -127,6 +127,20 @@ impl TestApp {
     }
 
     /// GETs `path` (anonymously) and expects a 200; the body as JSON.
+    /// Reads `path` until the cache serves it (a hit runs no SQL, so development
+    /// servers answer `x-statement-count: 0`), and returns the body.
+    pub async fn cached(&self, path: &str) -> serde_json::Value {
+        self.get(path).await;
+        let again = self.get(path).await;
+        assert_eq!(again.status(), 200, "GET {path}");
+        assert_eq!(
+            again.headers()["x-statement-count"],
+            "0",
+            "{path} is served from the cache"
+        );
+        again.json().await.unwrap()
+    }
+
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");

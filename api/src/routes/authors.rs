@@ -1,6 +1,6 @@
 //! `/authors`: list with name-prefix search, read with books, curate (admin).
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::authors::{self, AuthorBio, AuthorChanges, AuthorName, NewAuthor};
 use service::cache::Key;
@@ -12,11 +12,9 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery, Query};
-use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
+use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::ApiError;
-use crate::problem::responses::{
-    AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
-};
+use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::routes::patch_field;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
 
@@ -76,21 +74,12 @@ pub struct AuthorDetailView {
         (status = 200, body = AuthorDetailView, description = "The author with their books",
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        NotModified,
-        NotFound,
-        BadConsistency,
-        BadToken,
+        DetailAnswers,
     ))]
 #[get("/authors/{id}")]
-pub async fn get(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    cached_detail(&ctx, &req, Key::Author(id), consistency.0, async |db| {
+    read.serve(Key::Author(id), async |db| {
         let (author, books) = authors::get(db, id).await?;
         Ok(AuthorDetailView {
             author: author.into(),

@@ -1,7 +1,7 @@
 //! `/books`: filtered, sorted lists embedding author and categories; a book with its
 //! rating; curation and category assignment (admin).
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
 use service::books::{
     self, BookChanges, BookFilter, BookSort, CategoryIds, Description, NewBook, PublishedYear, Title, parse_isbn,
@@ -15,10 +15,8 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery, Query};
-use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
-use crate::problem::responses::{
-    AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
-};
+use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
+use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::routes::patch_field;
 use crate::views::{BookDetailView, BookPage};
@@ -101,21 +99,12 @@ pub async fn list(
         (status = 200, body = BookDetailView, description = "The book with author, categories and rating",
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        NotModified,
-        NotFound,
-        BadConsistency,
-        BadToken,
+        DetailAnswers,
     ))]
 #[get("/books/{id}")]
-pub async fn get(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    cached_detail(&ctx, &req, Key::Book(id), consistency.0, async |db| {
+    read.serve(Key::Book(id), async |db| {
         books::get(db, id).await.map(BookDetailView::from)
     })
     .await

@@ -1,7 +1,7 @@
 //! `/categories`: roots, a node with children and breadcrumb, a nested subtree;
 //! create, rename, move and delete (admin).
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use service::cache::Key;
 use service::categories::{self, CategoryName, TreeNode};
@@ -12,10 +12,8 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::context::AppContext;
 use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery};
-use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
-use crate::problem::responses::{
-    AdminOnly, BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound,
-};
+use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
+use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::routes::patch_field;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
@@ -72,21 +70,12 @@ pub struct CategoryDetailView {
         (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb",
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        NotModified,
-        NotFound,
-        BadConsistency,
-        BadToken,
+        DetailAnswers,
     ))]
 #[get("/categories/{id}")]
-pub async fn get(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    cached_detail(&ctx, &req, Key::Category(id), consistency.0, async |db| {
+    read.serve(Key::Category(id), async |db| {
         let detail = categories::get(db, id).await?;
         Ok(CategoryDetailView {
             category: detail.category.into(),
@@ -121,21 +110,12 @@ impl From<TreeNode> for CategoryTree {
         (status = 200, body = CategoryTree, description = "The whole subtree, nested",
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        NotModified,
-        NotFound,
-        BadConsistency,
-        BadToken,
+        DetailAnswers,
     ))]
 #[get("/categories/{id}/tree")]
-pub async fn tree(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn tree(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    cached_detail(&ctx, &req, Key::CategoryTree(id), consistency.0, async |db| {
+    read.serve(Key::CategoryTree(id), async |db| {
         categories::tree(db, id).await.map(CategoryTree::from)
     })
     .await

@@ -1,6 +1,6 @@
 //! `GET /users/{id}`: a reader's public profile with their review statistics.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use service::cache::Key;
@@ -9,12 +9,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::Caller;
-use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader};
-use crate::http_cache::{IfNoneMatchHeader, NotModified, cached_detail};
+use crate::extract::ConsistencyHeader;
+use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::ApiError;
-use crate::problem::responses::{BadConsistency, BadToken, NotFound};
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -44,21 +41,12 @@ pub struct PublicProfileView {
         (status = 200, body = PublicProfileView, description = "The reader's public profile and statistics",
             headers(("ETag" = String, description = "Strong validator of this body"),
                     ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        NotModified,
-        NotFound,
-        BadConsistency,
-        BadToken,
+        DetailAnswers,
     ))]
 #[get("/users/{id}")]
-pub async fn get(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    cached_detail(&ctx, &req, Key::User(id), consistency.0, async |db| {
+    read.serve(Key::User(id), async |db| {
         stats::public_profile(db, id).await.map(PublicProfileView::from)
     })
     .await

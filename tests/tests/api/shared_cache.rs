@@ -29,19 +29,6 @@ async fn two_instances(backend: Backend, redis: &RedisServer, login_limit: u32) 
     (a, b)
 }
 
-/// Reads `path` through `app` until the cache serves it, and returns it.
-async fn cached(app: &TestApp, path: &str) -> Value {
-    app.get(path).await;
-    let again = app.get(path).await;
-    assert_eq!(again.status(), 200, "GET {path}");
-    assert_eq!(
-        again.headers()["x-statement-count"],
-        "0",
-        "{path} is served from the cache"
-    );
-    again.json().await.unwrap()
-}
-
 async fn write(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) {
     let response = app.send(method.clone(), path, Some(token), body).await;
     assert!(response.status().is_success(), "{method} {path}: {}", response.status());
@@ -72,7 +59,7 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
     let books = fixtures::books(&a.db, authors[0], 2).await;
     let (book, author) = (format!("/books/{}", books[0]), format!("/authors/{}", authors[0]));
 
-    cached(&a, &book).await;
+    a.cached(&book).await;
     write(
         &b,
         Method::PATCH,
@@ -83,8 +70,8 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
     .await;
     assert_eq!(a.get_json(&book).await["title"], "Renamed", "the book's own row");
 
-    cached(&a, &book).await;
-    cached(&a, &author).await;
+    a.cached(&book).await;
+    a.cached(&author).await;
     write(
         &b,
         Method::PATCH,
@@ -100,9 +87,9 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
     );
     assert_eq!(a.get_json(&author).await["name"], "New Name");
 
-    cached(&a, &author).await;
+    a.cached(&author).await;
     let other = format!("/authors/{}", authors[1]);
-    cached(&a, &other).await;
+    a.cached(&other).await;
     let moved = json!({"author_id": authors[1]});
     write(&b, Method::PATCH, &book, &admin.token, Some(moved)).await;
     let titles = |detail: Value| {
@@ -123,8 +110,8 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
     );
 
     let second = format!("/books/{}", books[1]);
-    cached(&a, &second).await;
-    cached(&a, &author).await;
+    a.cached(&second).await;
+    a.cached(&author).await;
     write(&b, Method::DELETE, &second, &admin.token, None).await;
     assert_eq!(a.get(&second).await.status(), 404, "soft-deleted");
     assert!(
@@ -132,7 +119,7 @@ async fn catalogue_writes_through_one_instance_are_read_through_the_other(backen
         "and off its author's list"
     );
 
-    cached(&a, &book).await;
+    a.cached(&book).await;
     write(&b, Method::DELETE, &other, &admin.token, None).await;
     assert_eq!(
         a.get(&book).await.status(),
@@ -153,8 +140,8 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
     let (book_path, tree) = (format!("/books/{book}"), format!("/categories/{}/tree", roots[0]));
     let child_path = format!("/categories/{child}");
 
-    cached(&a, &book_path).await;
-    cached(&a, &tree).await;
+    a.cached(&book_path).await;
+    a.cached(&tree).await;
     write(
         &b,
         Method::PATCH,
@@ -170,8 +157,8 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
     );
     assert_eq!(a.get_json(&tree).await["children"][0]["name"], "Renamed");
 
-    cached(&a, &tree).await;
-    cached(&a, &child_path).await;
+    a.cached(&tree).await;
+    a.cached(&child_path).await;
     write(
         &b,
         Method::PATCH,
@@ -191,7 +178,7 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
         "its breadcrumb"
     );
 
-    cached(&a, &book_path).await;
+    a.cached(&book_path).await;
     write(
         &b,
         Method::PUT,
@@ -206,7 +193,7 @@ async fn category_writes_through_one_instance_are_read_through_the_other(backend
         "refiled"
     );
 
-    cached(&a, &book_path).await;
+    a.cached(&book_path).await;
     write(
         &b,
         Method::DELETE,
@@ -232,7 +219,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
     let book = fixtures::books(&a.db, author, 1).await[0];
     let (book_path, profile) = (format!("/books/{book}"), format!("/users/{}", ada.id));
 
-    cached(&a, &book_path).await;
+    a.cached(&book_path).await;
     let posted = b
         .post_json(
             &format!("{book_path}/reviews"),
@@ -252,11 +239,11 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
         "a new review"
     );
 
-    cached(&a, &book_path).await;
+    a.cached(&book_path).await;
     write(&b, Method::PATCH, &review, &ada.token, Some(json!({"rating": 2}))).await;
     assert_eq!(a.get_json(&book_path).await["average_rating"], 2.0, "an edited rating");
 
-    cached(&a, &profile).await;
+    a.cached(&profile).await;
     write(
         &b,
         Method::PATCH,
@@ -267,11 +254,11 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
     .await;
     assert_eq!(a.get_json(&profile).await["display_name"], "Ada L.", "a profile edit");
 
-    cached(&a, &profile).await;
+    a.cached(&profile).await;
     write(&b, Method::POST, "/admin/stats/refresh", &admin.token, None).await;
     assert_eq!(a.get_json(&profile).await["review_count"], 1, "refreshed statistics");
 
-    cached(&a, &book_path).await;
+    a.cached(&book_path).await;
     write(
         &b,
         Method::DELETE,
@@ -286,7 +273,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
         0,
         "its reviews stop counting"
     );
-    cached(&a, &book_path).await;
+    a.cached(&book_path).await;
     write(
         &b,
         Method::POST,
@@ -302,7 +289,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
         "and its review counts again"
     );
 
-    cached(&a, &book_path).await;
+    a.cached(&book_path).await;
     write(&b, Method::DELETE, &review, &admin.token, None).await;
     assert_eq!(a.get_json(&book_path).await["review_count"], 0, "a deleted review");
 
@@ -382,7 +369,7 @@ async fn a_read_that_stores_after_the_writes_invalidation_is_never_served(backen
     );
 
     assert_eq!(a.get_json(&path).await["title"], "New", "but nobody after it does");
-    assert_eq!(cached(&a, &path).await["title"], "New");
+    assert_eq!(a.cached(&path).await["title"], "New");
 }
 
 /// Redis stops while both instances serve reads and logins, and a write is made while
@@ -395,7 +382,7 @@ async fn with_redis_down_every_request_is_served_and_nothing_missed_comes_back(b
     let author = fixtures::authors(&a.db, 1, "Author").await[0];
     let book = fixtures::books(&a.db, author, 1).await[0];
     let path = format!("/books/{book}");
-    cached(&a, &path).await;
+    a.cached(&path).await;
 
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reads = {
@@ -502,7 +489,7 @@ async fn a_redis_that_stops_answering_costs_one_timeout_not_a_hang(backend: Back
     let author = fixtures::authors(&a.db, 1, "Author").await[0];
     let book = fixtures::books(&a.db, author, 1).await[0];
     let path = format!("/books/{book}");
-    cached(&a, &path).await;
+    a.cached(&path).await;
 
     redis.pause();
     let started = std::time::Instant::now();
