@@ -2,6 +2,7 @@
 //! very same server (see [`startup::Application`]).
 
 pub mod auth;
+pub mod background;
 pub mod commands;
 pub mod config;
 pub mod context;

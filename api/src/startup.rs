@@ -23,7 +23,7 @@ use crate::config::{Environment, Settings};
 use crate::context::AppContext;
 use crate::problem::problem_for_bare_errors;
 use crate::throttle::Throttle;
-use crate::{middleware, routes};
+use crate::{background, middleware, routes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -139,14 +139,7 @@ impl Application {
             cache,
             expose_statement_count: settings.environment == Environment::Development,
         };
-        tokio::spawn(forget_idle_throttle_keys(throttle));
-        if let Some(every) = settings.stats_refresh {
-            tokio::spawn(refresh_stats_periodically(ctx.clone(), every));
-        }
-        tokio::spawn(maintain_audit_log_periodically(
-            db.clone(),
-            settings.audit_retention_months,
-        ));
+        background::start(&ctx, throttle, &settings);
         let metrics_port = match settings.metrics_addr {
             Some(addr) => {
                 let bind = |source| StartupError::Bind {
@@ -307,59 +300,6 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
     }
     tracing::info!("migrations are up to date");
     Ok(())
-}
-
-async fn forget_idle_throttle_keys(throttle: Arc<Throttle>) {
-    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        every_minute.tick().await;
-        throttle.forget_idle();
-    }
-}
-
-/// Runs the audit log's upkeep at start-up and then every hour: partitions for the
-/// coming months exist well before they are needed, and expired months go. A failure
-/// is logged and retried at the next run; requests never depend on it, because the
-/// DEFAULT partition takes any write no month's partition covers.
-async fn maintain_audit_log_periodically(db: DatabaseConnection, retention_months: u32) {
-    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        hourly.tick().await;
-        match service::audit::maintain(&db, retention_months).await {
-            Ok(actions) => {
-                for action in actions {
-                    tracing::info!(%action, "audit log upkeep");
-                }
-            }
-            Err(err) => tracing::error!(error = ?err, "audit log upkeep failed; retrying in an hour"),
-        }
-    }
-}
-
-/// Refreshes the reader statistics every `every`, and drops the cached profiles that
-/// show them. A failure is logged and retried sooner (after at most 10 s), and never
-/// ends the task or the server.
-async fn refresh_stats_periodically(ctx: AppContext, every: std::time::Duration) {
-    let retry = every.min(std::time::Duration::from_secs(10));
-    let mut wait = every;
-    loop {
-        tokio::time::sleep(wait).await;
-        wait = match service::stats::refresh(ctx.primary()).await {
-            Ok(done) => {
-                let done = ctx.publish(done).await;
-                tracing::info!(
-                    readers = done.readers,
-                    took_ms = done.took.as_millis() as u64,
-                    "refreshed user_stats"
-                );
-                every
-            }
-            Err(err) => {
-                tracing::error!(error = ?err, retry_in_secs = retry.as_secs(), "refreshing user_stats failed");
-                retry
-            }
-        };
-    }
 }
 
 fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::Result<Server> {
