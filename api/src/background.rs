@@ -13,12 +13,12 @@ use crate::throttle::Throttle;
 /// Starts every background task the settings ask for.
 pub fn start(ctx: &AppContext, throttle: Arc<Throttle>, settings: &Settings) {
     tokio::spawn(forget_idle_throttle_keys(throttle));
-    if let Some(every) = settings.stats_refresh {
+    if let Some(every) = settings.database.stats_refresh {
         tokio::spawn(refresh_stats_periodically(ctx.clone(), every));
     }
     tokio::spawn(maintain_audit_log_periodically(
         ctx.primary().clone(),
-        settings.audit_retention_months,
+        settings.database.audit_retention_months,
     ));
 }
 

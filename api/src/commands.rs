@@ -19,10 +19,10 @@ pub async fn create_admin(
         .map(|p| Password::parse(&p))
         .transpose()
         .map_err(|e| format!("password {}", e.message))?;
-    let db = service::database::connect(&settings.database)
+    let db = service::database::connect(&settings.database.pool)
         .await
-        .map_err(|e| format!("cannot reach the database at {}: {e}", settings.database.url))?;
-    if settings.auto_migrate {
+        .map_err(|e| format!("cannot reach the database at {}: {e}", settings.database.pool.url))?;
+    if settings.database.auto_migrate {
         crate::startup::migrate(settings, &db)
             .await
             .map_err(|e| e.to_string())?;

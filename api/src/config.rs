@@ -32,12 +32,35 @@ pub enum LogFormat {
     Json,
 }
 
+/// Every setting, grouped by what it configures. Each section is read from its own
+/// environment variables (README, "Configuration").
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub replicas: ReplicaSettings,
+    pub security: SecuritySettings,
+    pub cache: CacheSettings,
+    pub observability: ObservabilitySettings,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
     pub host: IpAddr,
     pub port: u16,
-    pub database: PoolSettings,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// Largest accepted JSON request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The primary, its migrations and its upkeep.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL` and the primary's pool.
+    pub pool: PoolSettings,
     /// Apply pending migrations at start-up.
     pub auto_migrate: bool,
     /// Who applies them: the schema owner, when the API itself runs as a restricted
@@ -45,11 +68,23 @@ pub struct Settings {
     pub migration_url: Option<DatabaseUrl>,
     /// The lock and statement timeouts migrations run with, not the requests' ones.
     pub migration_timeouts: MigrationTimeouts,
-    pub log_format: LogFormat,
-    /// How long in-flight requests may take to finish after SIGTERM.
-    pub shutdown_timeout: Duration,
-    /// Largest accepted JSON request body, in bytes.
-    pub max_body_bytes: usize,
+    /// How often the background task refreshes the reader statistics; `None` = never.
+    pub stats_refresh: Option<Duration>,
+    /// Audit log entries older than this many whole months are removed; 0 keeps all.
+    pub audit_retention_months: u32,
+}
+
+/// PostgreSQL read replicas: plain reads go there when they can answer correctly.
+#[derive(Debug, Clone)]
+pub struct ReplicaSettings {
+    pub pools: Vec<PoolSettings>,
+    /// A replica further behind than this serves no reads.
+    pub max_lag: Duration,
+}
+
+/// Secrets, sessions and the limits that protect sign-in.
+#[derive(Debug, Clone)]
+pub struct SecuritySettings {
     /// Encrypts sensitive profile fields; see `service::field_crypto`.
     pub cipher: FieldCipher,
     /// True when `cipher` is the built-in development key.
@@ -59,31 +94,29 @@ pub struct Settings {
     pub throttle: ThrottleLimits,
     /// How many password hashes may run at once, and how long a request waits for one.
     pub hashing: HashingLimits,
-    /// How often the background task refreshes the reader statistics; `None` = never.
-    pub stats_refresh: Option<Duration>,
-    /// Audit log entries older than this many whole months are removed; 0 keeps all.
-    pub audit_retention_months: u32,
-    /// PostgreSQL read replicas: plain reads go there when they can answer correctly.
-    pub replicas: Vec<PoolSettings>,
-    /// A replica further behind than this serves no reads.
-    pub replica_max_lag: Duration,
-    /// Where `GET /metrics` is served; `None` turns metrics off.
-    pub metrics_addr: Option<std::net::SocketAddr>,
-    /// Shared by every instance: the cache and the login throttle. `None`: both in process.
-    pub redis_url: Option<RedisUrl>,
-    /// Longest wait for one Redis call before Redis counts as down.
-    pub redis_timeout: Duration,
-    pub cache: CacheSettings,
 }
 
-/// The cache of public detail reads (`service::cache`).
-#[derive(Debug, Clone, Copy)]
+/// The cache of public detail reads (`service::cache`), and the Redis that makes it,
+/// and the login throttle, shared between instances.
+#[derive(Debug, Clone)]
 pub struct CacheSettings {
     pub enabled: bool,
     /// How long an entry is kept: the bound on staleness if an invalidation is lost.
     pub ttl: Duration,
     /// Bytes of bodies the in-process cache may hold (not used with Redis).
     pub max_bytes: u64,
+    /// Shared by every instance: the cache and the login throttle. `None`: both in process.
+    pub redis_url: Option<RedisUrl>,
+    /// Longest wait for one Redis call before Redis counts as down.
+    pub redis_timeout: Duration,
+}
+
+/// Logs and metrics.
+#[derive(Debug, Clone)]
+pub struct ObservabilitySettings {
+    pub log_format: LogFormat,
+    /// Where `GET /metrics` is served; `None` turns metrics off.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `REDIS_URL`, which may hold a password: never printed.
@@ -128,51 +161,59 @@ impl Settings {
             ],
             Environment::Development,
         )?;
-        let database = database(&env)?;
+        let pool = database(&env)?;
         let (cipher, using_development_key) = cipher(&env, environment)?;
         Ok(Settings {
             environment,
-            host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
-            port: env.parse("PORT", 8080)?,
-            replicas: replicas(&env, &database)?,
-            replica_max_lag: env.millis("DATABASE_REPLICA_MAX_LAG_MS", Duration::from_secs(5))?,
-            database,
-            auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
-            migration_url: env.raw("DATABASE_MIGRATION_URL").map(DatabaseUrl::new),
-            migration_timeouts: migration_timeouts(&env)?,
-            // Production logs go to a shipper, which wants one JSON object per line.
-            log_format: env.choice(
-                "LOG_FORMAT",
-                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
-                match environment {
-                    Environment::Production => LogFormat::Json,
-                    Environment::Development => LogFormat::Text,
-                },
-            )?,
-            shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
-            max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
-            cipher,
-            using_development_key,
-            token_ttl: token_ttl(&env)?,
-            throttle: throttle(&env)?,
-            hashing: hashing(&env)?,
-            stats_refresh: match env.parse("STATS_REFRESH_SECS", 300u64)? {
-                0 => None,
-                secs => Some(Duration::from_secs(secs)),
+            server: ServerSettings {
+                host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
+                port: env.parse("PORT", 8080)?,
+                shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
+                max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
             },
-            audit_retention_months: env.parse("AUDIT_RETENTION_MONTHS", 24)?,
-            metrics_addr: env
-                .raw("METRICS_ADDR")
-                .map(|addr| {
-                    addr.parse().map_err(|e: std::net::AddrParseError| ConfigError {
-                        name: "METRICS_ADDR",
-                        reason: format!("{addr:?}: {e} (expected host:port, e.g. 127.0.0.1:9090)"),
-                    })
-                })
-                .transpose()?,
-            redis_url: redis_url(&env)?,
-            redis_timeout: env.positive_millis("REDIS_TIMEOUT_MS", Duration::from_millis(250))?,
+            replicas: ReplicaSettings {
+                pools: replicas(&env, &pool)?,
+                max_lag: env.millis("DATABASE_REPLICA_MAX_LAG_MS", Duration::from_secs(5))?,
+            },
+            database: DatabaseSettings {
+                pool,
+                auto_migrate: env.choice("DATABASE_AUTO_MIGRATE", BOOLEANS, true)?,
+                migration_url: env.raw("DATABASE_MIGRATION_URL").map(DatabaseUrl::new),
+                migration_timeouts: migration_timeouts(&env)?,
+                stats_refresh: match env.parse("STATS_REFRESH_SECS", 300u64)? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
+                audit_retention_months: env.parse("AUDIT_RETENTION_MONTHS", 24)?,
+            },
+            security: SecuritySettings {
+                cipher,
+                using_development_key,
+                token_ttl: token_ttl(&env)?,
+                throttle: throttle(&env)?,
+                hashing: hashing(&env)?,
+            },
             cache: cache(&env)?,
+            observability: ObservabilitySettings {
+                // Production logs go to a shipper, which wants one JSON object per line.
+                log_format: env.choice(
+                    "LOG_FORMAT",
+                    &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+                    match environment {
+                        Environment::Production => LogFormat::Json,
+                        Environment::Development => LogFormat::Text,
+                    },
+                )?,
+                metrics_addr: env
+                    .raw("METRICS_ADDR")
+                    .map(|addr| {
+                        addr.parse().map_err(|e: std::net::AddrParseError| ConfigError {
+                            name: "METRICS_ADDR",
+                            reason: format!("{addr:?}: {e} (expected host:port, e.g. 127.0.0.1:9090)"),
+                        })
+                    })
+                    .transpose()?,
+            },
         })
     }
 }
@@ -329,6 +370,8 @@ fn cache<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<CacheSettings, C
         enabled: env.choice("CACHE_ENABLED", BOOLEANS, true)?,
         ttl: Duration::from_secs(env.parse("CACHE_TTL_SECS", 60)?),
         max_bytes: env.parse::<u64>("CACHE_MAX_MIB", 64)?.saturating_mul(1024 * 1024),
+        redis_url: redis_url(env)?,
+        redis_timeout: env.positive_millis("REDIS_TIMEOUT_MS", Duration::from_millis(250))?,
     };
     if cache.enabled && (cache.ttl.is_zero() || cache.max_bytes == 0) {
         return Err(ConfigError {
@@ -468,13 +511,16 @@ mod tests {
     #[test]
     fn defaults_need_no_environment() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.database.url.expose(), DEFAULT_DATABASE_URL);
-        assert_eq!((s.host.to_string().as_str(), s.port), ("127.0.0.1", 8080));
-        assert_eq!((s.database.max_connections, s.database.min_connections), (20, 5));
-        assert_eq!(s.database.connect_timeout, Duration::from_secs(2));
-        assert_eq!(s.database.idle_timeout, Duration::from_secs(30));
-        assert_eq!(s.database.statement_timeout, Duration::from_secs(10));
-        assert!(s.auto_migrate);
+        assert_eq!(s.database.pool.url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!((s.server.host.to_string().as_str(), s.server.port), ("127.0.0.1", 8080));
+        assert_eq!(
+            (s.database.pool.max_connections, s.database.pool.min_connections),
+            (20, 5)
+        );
+        assert_eq!(s.database.pool.connect_timeout, Duration::from_secs(2));
+        assert_eq!(s.database.pool.idle_timeout, Duration::from_secs(30));
+        assert_eq!(s.database.pool.statement_timeout, Duration::from_secs(10));
+        assert!(s.database.auto_migrate);
         assert_eq!(s.environment, Environment::Development);
     }
 
@@ -491,9 +537,9 @@ mod tests {
     #[test]
     fn migration_timeouts_default_and_stay_within_what_postgresql_accepts() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.migration_timeouts, MigrationTimeouts::default());
+        assert_eq!(s.database.migration_timeouts, MigrationTimeouts::default());
         let s = settings(&[("DATABASE_MIGRATION_LOCK_TIMEOUT_MS", "0")]).unwrap();
-        assert_eq!(s.migration_timeouts.lock, Duration::ZERO);
+        assert_eq!(s.database.migration_timeouts.lock, Duration::ZERO);
 
         let err = settings(&[("DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS", "2147483648")]).unwrap_err();
         assert_eq!(err.name, "DATABASE_MIGRATION_STATEMENT_TIMEOUT_MS");
@@ -542,7 +588,10 @@ mod tests {
 
     #[test]
     fn a_token_lifetime_past_any_date_is_refused_at_start_up() {
-        assert_eq!(settings(&[]).unwrap().token_ttl, chrono::TimeDelta::hours(24 * 7));
+        assert_eq!(
+            settings(&[]).unwrap().security.token_ttl,
+            chrono::TimeDelta::hours(24 * 7)
+        );
         for bad in ["0", "99999999999999", "-1"] {
             assert_eq!(
                 settings(&[("TOKEN_TTL_HOURS", bad)]).unwrap_err().name,
@@ -556,7 +605,7 @@ mod tests {
     fn redis_and_the_cache_are_checked_and_the_redis_password_never_shown() {
         let s = settings(&[("REDIS_URL", "redis://:hunter2@cache.internal:6380/1")]).unwrap();
         assert_eq!(
-            s.redis_url.as_ref().unwrap().expose(),
+            s.cache.redis_url.as_ref().unwrap().expose(),
             "redis://:hunter2@cache.internal:6380/1"
         );
         assert!(!format!("{s:?}").contains("hunter2"), "Debug output hides it");
@@ -566,7 +615,7 @@ mod tests {
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
         let defaults = settings(&[]).unwrap();
-        assert!(defaults.redis_url.is_none() && defaults.cache.enabled);
+        assert!(defaults.cache.redis_url.is_none() && defaults.cache.enabled);
         assert_eq!(defaults.cache.ttl, Duration::from_secs(60));
         assert_eq!(settings(&[("CACHE_TTL_SECS", "0")]).unwrap_err().name, "CACHE_TTL_SECS");
         assert!(settings(&[("CACHE_TTL_SECS", "0"), ("CACHE_ENABLED", "false")]).is_ok());
@@ -581,17 +630,17 @@ mod tests {
         let err = settings(&[("APP_ENV", "production")]).unwrap_err();
         assert_eq!(err.name, "ENCRYPTION_KEYS");
         let dev = settings(&[]).unwrap();
-        assert!(dev.using_development_key);
+        assert!(dev.security.using_development_key);
         let key = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
         let prod = settings(&[("APP_ENV", "production"), ("ENCRYPTION_KEYS", key)]).unwrap();
-        assert!(!prod.using_development_key);
+        assert!(!prod.security.using_development_key);
         assert_eq!(
-            prod.log_format,
+            prod.observability.log_format,
             LogFormat::Json,
             "production logs JSON unless told otherwise"
         );
-        assert_eq!(dev.log_format, LogFormat::Text);
-        assert_eq!(prod.cipher.active_key_id(), "k1");
+        assert_eq!(dev.observability.log_format, LogFormat::Text);
+        assert_eq!(prod.security.cipher.active_key_id(), "k1");
     }
 
     #[test]
@@ -627,10 +676,13 @@ mod tests {
             ("DATABASE_REPLICA_MAX_LAG_MS", "250"),
         ])
         .unwrap();
-        assert_eq!(two.replicas.len(), 2);
-        assert_eq!(two.replicas[0].max_connections, 40, "larger than the primary's 20");
-        assert_eq!(two.replica_max_lag, Duration::from_millis(250));
-        assert!(settings(&[primary]).unwrap().replicas.is_empty());
+        assert_eq!(two.replicas.pools.len(), 2);
+        assert_eq!(
+            two.replicas.pools[0].max_connections, 40,
+            "larger than the primary's 20"
+        );
+        assert_eq!(two.replicas.max_lag, Duration::from_millis(250));
+        assert!(settings(&[primary]).unwrap().replicas.pools.is_empty());
     }
 
     #[test]
@@ -649,9 +701,9 @@ mod tests {
             ("DATABASE_CONNECT_TIMEOUT_MS", "250"),
         ])
         .unwrap();
-        assert_eq!(s.port, 0);
-        assert!(!s.auto_migrate);
-        assert_eq!(s.log_format, LogFormat::Json);
-        assert_eq!(s.database.connect_timeout, Duration::from_millis(250));
+        assert_eq!(s.server.port, 0);
+        assert!(!s.database.auto_migrate);
+        assert_eq!(s.observability.log_format, LogFormat::Json);
+        assert_eq!(s.database.pool.connect_timeout, Duration::from_millis(250));
     }
 }

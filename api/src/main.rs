@@ -42,10 +42,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _flush_logs_at_exit = telemetry::init(settings.log_format);
+    let _flush_logs_at_exit = telemetry::init(settings.observability.log_format);
     if let Some(warning) = std::env::current_dir()
         .ok()
-        .and_then(|dir| entity::stray_default_database(settings.database.url.expose(), &dir))
+        .and_then(|dir| entity::stray_default_database(settings.database.pool.url.expose(), &dir))
     {
         tracing::warn!("{warning}");
     }

@@ -47,10 +47,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let (db, follower) = service::database::primary::connect_following(&settings.database)
+        let (db, follower) = service::database::primary::connect_following(&settings.database.pool)
             .await
             .map_err(|source| StartupError::Database {
-                url: settings.database.url.clone(),
+                url: settings.database.pool.url.clone(),
                 source,
             })?;
         Self::build_following(settings, db, follower).await
@@ -68,8 +68,8 @@ impl Application {
     ) -> Result<Self, StartupError> {
         // Before any clone: clones share the callback.
         service::database::count_statements(&mut db);
-        tracing::info!(database = %settings.database.url, "connected to the database");
-        let addr = format!("{}:{}", settings.host, settings.port);
+        tracing::info!(database = %settings.database.pool.url, "connected to the database");
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
             addr: addr.clone(),
             source,
@@ -78,7 +78,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
-        if settings.auto_migrate {
+        if settings.database.auto_migrate {
             migrate(&settings, &db).await?;
         }
 
@@ -88,7 +88,7 @@ impl Application {
                  run in another terminal: cargo run -p seed -- --demo"
             );
         }
-        if settings.using_development_key {
+        if settings.security.using_development_key {
             tracing::warn!(
                 "ENCRYPTION_KEYS is not set: encrypting with the built-in development key, which is public. \
                  Set ENCRYPTION_KEYS before storing real data; APP_ENV=production refuses to start without it."
@@ -115,8 +115,8 @@ impl Application {
         }
         let redis = connect_redis(&settings).await?;
         let throttle = Arc::new(match &redis {
-            Some(link) => Throttle::shared(settings.throttle, link.clone()),
-            None => Throttle::new(settings.throttle),
+            Some(link) => Throttle::shared(settings.security.throttle, link.clone()),
+            None => Throttle::new(settings.security.throttle),
         });
         let cache = Arc::new(match (&redis, settings.cache.enabled) {
             (_, false) => Cache::off(),
@@ -130,17 +130,17 @@ impl Application {
         );
         let ctx = AppContext {
             databases,
-            ready_timeout: settings.database.connect_timeout,
+            ready_timeout: settings.database.pool.connect_timeout,
             expected_migrations: Arc::new(Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()),
-            cipher: settings.cipher.clone(),
-            token_ttl: settings.token_ttl,
-            hashing: Hashing::new(settings.hashing),
+            cipher: settings.security.cipher.clone(),
+            token_ttl: settings.security.token_ttl,
+            hashing: Hashing::new(settings.security.hashing),
             throttle: throttle.clone(),
             cache,
             expose_statement_count: settings.environment == Environment::Development,
         };
         background::start(&ctx, throttle, &settings);
-        let metrics_port = match settings.metrics_addr {
+        let metrics_port = match settings.observability.metrics_addr {
             Some(addr) => {
                 let bind = |source| StartupError::Bind {
                     addr: addr.to_string(),
@@ -156,10 +156,10 @@ impl Application {
         };
         let hashing = ctx.hashing.clone();
         let server = run(listener, ctx, &settings).map_err(|source| StartupError::Bind {
-            addr: format!("{}:{port}", settings.host),
+            addr: format!("{}:{port}", settings.server.host),
             source,
         })?;
-        tracing::info!(host = %settings.host, port, "listening");
+        tracing::info!(host = %settings.server.host, port, "listening");
         Ok(Self {
             port,
             metrics_port,
@@ -214,7 +214,7 @@ const REPLICA_CHECK_EVERY: std::time::Duration = std::time::Duration::from_milli
 /// start-up), with the primary's session settings and statement counting.
 async fn connect_replicas(settings: &Settings, primary: DatabaseConnection) -> Result<Databases, StartupError> {
     let mut replicas = Vec::new();
-    for replica in &settings.replicas {
+    for replica in &settings.replicas.pools {
         let mut db = service::database::connect_lazily(replica)
             .await
             .map_err(|source| StartupError::Database {
@@ -225,7 +225,7 @@ async fn connect_replicas(settings: &Settings, primary: DatabaseConnection) -> R
         tracing::info!(replica = %replica.url.location(), "read replica configured");
         replicas.push(Replica::new(replica.url.location(), db));
     }
-    Ok(Databases::new(primary, replicas, settings.replica_max_lag).with_primary_url(&settings.database.url))
+    Ok(Databases::new(primary, replicas, settings.replicas.max_lag).with_primary_url(&settings.database.pool.url))
 }
 
 /// How often a multi-host `DATABASE_URL`'s primary is checked: with the manager's own
@@ -238,10 +238,10 @@ const REDIS_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1)
 /// The shared Redis, when `REDIS_URL` is set. A Redis that is down at start-up does
 /// not stop it: the probe keeps trying, and until it succeeds everything runs locally.
 async fn connect_redis(settings: &Settings) -> Result<Option<Arc<RedisLink>>, StartupError> {
-    let Some(url) = &settings.redis_url else {
+    let Some(url) = &settings.cache.redis_url else {
         return Ok(None);
     };
-    let link = Arc::new(RedisLink::new(url.expose(), settings.redis_timeout)?);
+    let link = Arc::new(RedisLink::new(url.expose(), settings.cache.redis_timeout)?);
     if let Err(cause) = link.probe(service::cache::recover_after_outage).await {
         tracing::warn!(
             redis = %link.location(),
@@ -264,13 +264,17 @@ async fn connect_redis(settings: &Settings) -> Result<Option<Arc<RedisLink>>, St
 /// uses a connection of its own, with the migration timeouts (`migration::session`):
 /// the API's statement timeout is a request's budget, too short for a migration.
 pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
-    let months = settings.audit_retention_months;
+    let months = settings.database.audit_retention_months;
     let retention = |err: service::ServiceError| {
         StartupError::Migration(format!(
             "storing AUDIT_RETENTION_MONTHS={months} needs the schema owner: {err}"
         ))
     };
-    let url = settings.migration_url.as_ref().unwrap_or(&settings.database.url);
+    let url = settings
+        .database
+        .migration_url
+        .as_ref()
+        .unwrap_or(&settings.database.pool.url);
     // A second connection to an in-memory SQLite database would be another database.
     let in_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
     let own = if in_memory {
@@ -278,8 +282,8 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
     } else {
         let connected = migration::session::connect(
             url.expose(),
-            settings.database.connect_timeout,
-            settings.migration_timeouts,
+            settings.database.pool.connect_timeout,
+            settings.database.migration_timeouts,
         )
         .await
         .map_err(|source| StartupError::Database {
@@ -305,7 +309,7 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
 fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::Result<Server> {
     let ctx = web::Data::new(ctx);
     let document = web::Data::new(crate::openapi::Document::new());
-    let (json, path, query) = routes::extractor_config(settings.max_body_bytes);
+    let (json, path, query) = routes::extractor_config(settings.server.max_body_bytes);
     let server = HttpServer::new(move || {
         App::new()
             .into_utoipa_app()
@@ -328,7 +332,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .wrap(from_fn(crate::metrics::http_metrics))
             .wrap(TracingLogger::<middleware::RequestSpan>::new())
     })
-    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

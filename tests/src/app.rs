@@ -260,12 +260,12 @@ impl TestApp {
 /// Default settings pointed at `url`, on a random port, with a pool sized for tests.
 pub fn test_settings(url: &str) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).expect("defaults are valid");
-    settings.port = 0;
-    settings.database.url = DatabaseUrl::new(url);
-    settings.database.max_connections = 5;
-    settings.database.min_connections = 1;
+    settings.server.port = 0;
+    settings.database.pool.url = DatabaseUrl::new(url);
+    settings.database.pool.max_connections = 5;
+    settings.database.pool.min_connections = 1;
     // Every test client registers from 127.0.0.1; the throttle tests set their own limit.
-    settings.throttle.registrations_per_client = 10_000;
+    settings.security.throttle.registrations_per_client = 10_000;
     settings
 }
 

@@ -108,7 +108,7 @@ async fn unknown_email_and_wrong_password_look_the_same(backend: Backend) {
 /// Not a benchmark: a guard against the unknown-email path skipping the password
 /// check, which would make it an order of magnitude faster than a wrong password.
 async fn an_unknown_email_still_costs_one_password_verification(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.throttle.per_account_and_client = 1_000).await;
+    let app = spawn_app_with(backend, |s| s.security.throttle.per_account_and_client = 1_000).await;
     app.reader("ada@example.com").await;
     let median = |mut xs: Vec<Duration>| {
         xs.sort();
@@ -137,8 +137,8 @@ async fn an_unknown_email_still_costs_one_password_verification(backend: Backend
 /// hashes run at once than the budget allows, and every client gets its answer.
 async fn no_more_password_hashes_run_at_once_than_the_budget_allows(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.hashing.concurrency = 2;
-        s.hashing.wait = Duration::from_secs(60);
+        s.security.hashing.concurrency = 2;
+        s.security.hashing.wait = Duration::from_secs(60);
     })
     .await;
     let clients: Vec<_> = (0..30u8)
@@ -171,8 +171,8 @@ async fn no_more_password_hashes_run_at_once_than_the_budget_allows(backend: Bac
 /// with a 503 to retry, not queued without bound; nothing is a 500.
 async fn a_login_that_cannot_get_a_hashing_slot_in_time_is_a_503_to_retry(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.hashing.concurrency = 1;
-        s.hashing.wait = Duration::from_millis(1);
+        s.security.hashing.concurrency = 1;
+        s.security.hashing.wait = Duration::from_millis(1);
     })
     .await;
     let attempts: Vec<_> = (0..20u8)
@@ -309,7 +309,7 @@ async fn guessing_from_one_address_does_not_lock_the_owner_out(backend: Backend)
 }
 
 async fn guessing_spread_over_many_addresses_meets_the_account_ceiling(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.throttle.per_account = 6).await;
+    let app = spawn_app_with(backend, |s| s.security.throttle.per_account = 6).await;
     app.reader("ada@example.com").await;
     // `reader` logged in once from 127.0.0.1: five attempts left on the account.
     for last in 2..=6 {
@@ -326,7 +326,7 @@ async fn guessing_spread_over_many_addresses_meets_the_account_ceiling(backend: 
 }
 
 async fn registration_is_throttled_per_address(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.throttle.registrations_per_client = 3).await;
+    let app = spawn_app_with(backend, |s| s.security.throttle.registrations_per_client = 3).await;
     for n in 0..3 {
         let email = format!("probe{n}@example.com");
         assert_eq!(app.register(&email, PASSWORD, "Probe").await.status(), 201);
@@ -353,7 +353,7 @@ async fn registration_is_throttled_per_address(backend: Backend) {
 }
 
 async fn one_client_cannot_spray_many_accounts(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.throttle.per_client = 3).await;
+    let app = spawn_app_with(backend, |s| s.security.throttle.per_client = 3).await;
 
     for n in 0..3 {
         assert_eq!(
@@ -400,13 +400,13 @@ async fn rotated_keys_still_read_old_values_and_write_with_the_new_key(backend: 
     const OLD: &str = "old:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const NEW: &str = "new:HxwdHh8eHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQ=";
     let keys = |spec: &str| service::field_crypto::FieldCipher::from_config(spec).unwrap();
-    let app = spawn_app_with(backend, |s| s.cipher = keys(OLD)).await;
+    let app = spawn_app_with(backend, |s| s.security.cipher = keys(OLD)).await;
     let ada = app.reader("ada@example.com").await;
     app.patch_json("/me/profile", &ada.token, json!({"phone": "+15551234567"}))
         .await;
 
     // A second server on the same database, configured with the new key first.
-    let rotated = tests::spawn_app_on(&app.database, |s| s.cipher = keys(&format!("{NEW},{OLD}"))).await;
+    let rotated = tests::spawn_app_on(&app.database, |s| s.security.cipher = keys(&format!("{NEW},{OLD}"))).await;
     let token = rotated.token_for("ada@example.com", PASSWORD).await;
 
     let me: Value = rotated.get_as("/me", &token).await.json().await.unwrap();

@@ -90,8 +90,8 @@ async fn raw_sql_changes_are_audited_too(backend: Backend) {
 /// A pool of one connection: whatever one request set must be gone for the next.
 async fn the_actor_never_leaks_to_the_next_request(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.database.max_connections = 1;
-        s.database.min_connections = 1;
+        s.database.pool.max_connections = 1;
+        s.database.pool.min_connections = 1;
     })
     .await;
     let admin = app.admin().await;

@@ -264,8 +264,8 @@ mod postgres_partitions {
         app_db.close().await.ok();
 
         let served = spawn_app_on(&database, |s| {
-            s.database.url = service::database::DatabaseUrl::new(role.url.clone());
-            s.auto_migrate = false;
+            s.database.pool.url = service::database::DatabaseUrl::new(role.url.clone());
+            s.database.auto_migrate = false;
         })
         .await;
         let ada = served.reader("ada@example.com").await;

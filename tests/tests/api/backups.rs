@@ -343,8 +343,8 @@ async fn a_copy_restored_by_the_owner_serves_the_restricted_api_role() {
     );
 
     let app = spawn_app_on(&copy, |s| {
-        s.database.url = service::database::DatabaseUrl::new(app_role.url_on(&copy));
-        s.auto_migrate = false;
+        s.database.pool.url = service::database::DatabaseUrl::new(app_role.url_on(&copy));
+        s.database.auto_migrate = false;
     })
     .await;
     assert_eq!(

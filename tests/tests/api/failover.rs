@@ -282,9 +282,9 @@ async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
         .collect();
     let app = Arc::new(
         spawn_app_on(&database, |s| {
-            s.database.url = DatabaseUrl::new(both.clone());
-            s.auto_migrate = false;
-            s.replicas = replicas;
+            s.database.pool.url = DatabaseUrl::new(both.clone());
+            s.database.auto_migrate = false;
+            s.replicas.pools = replicas;
         })
         .await,
     );
@@ -402,14 +402,14 @@ async fn failover_gap_serves_reads_signed_in_or_not_and_refuses_writes() {
     let mut replica_url = reqwest::Url::parse(&role.url).unwrap();
     replica_url.set_port(Some(standby.port)).unwrap();
     let app = spawn_app_on(&database, |s| {
-        s.database.url = DatabaseUrl::new(role.url.clone());
-        s.auto_migrate = false;
+        s.database.pool.url = DatabaseUrl::new(role.url.clone());
+        s.database.auto_migrate = false;
         s.cache.enabled = false;
-        s.replicas = vec![PoolSettings {
+        s.replicas.pools = vec![PoolSettings {
             url: DatabaseUrl::new(replica_url.to_string()),
             max_connections: 4,
             min_connections: 0,
-            ..s.database.clone()
+            ..s.database.pool.clone()
         }];
     })
     .await;

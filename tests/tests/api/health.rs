@@ -112,8 +112,8 @@ async fn readiness_fails_while_the_api_role_cannot_read_a_table() {
     Migrator::up(&owner, None).await.unwrap();
     let role = database.create_app_role().await;
     let app = tests::spawn_app_on(&database, |s| {
-        s.database.url = service::database::DatabaseUrl::new(role.url.clone());
-        s.auto_migrate = false;
+        s.database.pool.url = service::database::DatabaseUrl::new(role.url.clone());
+        s.database.auto_migrate = false;
     })
     .await;
     assert_eq!(app.get("/health/ready").await.status(), 200);

@@ -13,8 +13,8 @@ fn value(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
 
 async fn with_metrics(backend: Backend) -> TestApp {
     spawn_app_with(backend, |s| {
-        s.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
-        s.throttle.per_client = 2;
+        s.observability.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        s.security.throttle.per_client = 2;
     })
     .await
 }

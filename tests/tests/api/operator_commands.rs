@@ -34,7 +34,7 @@ async fn create_admin_and_seed_work_as_the_production_roles() {
     // create-admin: DATABASE_URL is the restricted role, DATABASE_MIGRATION_URL the owner,
     // with the latest migration still to apply.
     let mut settings = test_settings(&app_role.url);
-    settings.migration_url = Some(DatabaseUrl::new(owner_role.url.clone()));
+    settings.database.migration_url = Some(DatabaseUrl::new(owner_role.url.clone()));
     let created = api::commands::create_admin(&settings, "root@example.com", Some(PASSWORD.into())).await;
     assert!(matches!(created, Ok((AdminBootstrap::Created, _))), "{created:?}");
     let again = api::commands::create_admin(&settings, "root@example.com", None).await;

@@ -21,7 +21,10 @@ async fn assert_retryable_503(response: reqwest::Response, what: &str) {
 }
 
 async fn a_statement_that_waits_past_its_timeout_is_a_503(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.database.statement_timeout = Duration::from_millis(300)).await;
+    let app = spawn_app_with(backend, |s| {
+        s.database.pool.statement_timeout = Duration::from_millis(300)
+    })
+    .await;
     let ada = app.reader("ada@example.com").await;
     let update_bio = || app.patch_json("/me/profile", &ada.token, json!({"bio": "Waiting."}));
 

@@ -47,8 +47,8 @@ async fn connections_carry_the_configured_session_settings(backend: Backend) {
 
 async fn the_pool_keeps_its_minimum_of_open_connections(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.database.min_connections = 3;
-        s.database.max_connections = 4;
+        s.database.pool.min_connections = 3;
+        s.database.pool.max_connections = 4;
     })
     .await;
     let open = || match backend {
@@ -73,7 +73,7 @@ backend_tests!(
 #[tokio::test]
 async fn postgres_cancels_a_statement_that_outlives_the_statement_timeout() {
     let app = spawn_app_with(Backend::Postgres, |s| {
-        s.database.statement_timeout = Duration::from_millis(200)
+        s.database.pool.statement_timeout = Duration::from_millis(200)
     })
     .await;
 

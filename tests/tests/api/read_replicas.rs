@@ -128,19 +128,19 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
     };
     // The API as the restricted role, reading from the standby.
     let on_the_pair = |s: &mut api::config::Settings| {
-        s.database.url = DatabaseUrl::new(role.url.clone());
-        s.auto_migrate = false;
-        s.replicas = vec![PoolSettings {
+        s.database.pool.url = DatabaseUrl::new(role.url.clone());
+        s.database.auto_migrate = false;
+        s.replicas.pools = vec![PoolSettings {
             url: DatabaseUrl::new(on_standby(&role.url)),
             max_connections: 4,
             min_connections: 0,
-            ..s.database.clone()
+            ..s.database.pool.clone()
         }];
     };
     let app = tests::spawn_app_on(&database, |s| {
         on_the_pair(s);
-        s.replica_max_lag = Duration::from_millis(1500);
-        s.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        s.replicas.max_lag = Duration::from_millis(1500);
+        s.observability.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
         // Routing is what is watched here: every read must reach a database.
         s.cache.enabled = false;
     })
@@ -314,7 +314,7 @@ async fn reads_go_to_the_replica_and_a_client_never_misses_its_own_write() {
     //    loaded where the write is visible.
     let cached = tests::spawn_app_on(&database, |s| {
         on_the_pair(s);
-        s.replica_max_lag = Duration::from_secs(30);
+        s.replicas.max_lag = Duration::from_secs(30);
     })
     .await;
     let path = format!("/books/{}", books[0]);

@@ -168,8 +168,8 @@ async fn the_api_runs_as_the_restricted_role() {
     let role = database.create_app_role().await;
     let app = spawn_app_on(&database, |s| {
         // The production set-up: serve as the restricted role, migrate as the owner.
-        s.database.url = service::database::DatabaseUrl::new(role.url.clone());
-        s.migration_url = Some(service::database::DatabaseUrl::new(database.url.clone()));
+        s.database.pool.url = service::database::DatabaseUrl::new(role.url.clone());
+        s.database.migration_url = Some(service::database::DatabaseUrl::new(database.url.clone()));
     })
     .await;
     let admin = app.admin().await;

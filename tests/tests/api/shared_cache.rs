@@ -20,9 +20,9 @@ use tests::{Backend, PASSWORD, TestApp, TestDatabase, backend_tests, fixtures, s
 async fn two_instances(backend: Backend, redis: &RedisServer, login_limit: u32) -> (TestApp, TestApp) {
     let database = Arc::new(TestDatabase::create(backend).await);
     let settings = |s: &mut api::config::Settings| {
-        s.redis_url = Some(RedisUrl::new(redis.url()));
-        s.throttle.per_account_and_client = login_limit;
-        s.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        s.cache.redis_url = Some(RedisUrl::new(redis.url()));
+        s.security.throttle.per_account_and_client = login_limit;
+        s.observability.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     };
     let a = spawn_app_on(&database, settings).await;
     let b = spawn_app_on(&database, settings).await;

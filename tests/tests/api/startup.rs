@@ -11,7 +11,7 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 
 async fn start_against(url: &str) -> (String, Duration) {
     let mut settings = test_settings(url);
-    settings.database.connect_timeout = TIMEOUT;
+    settings.database.pool.connect_timeout = TIMEOUT;
     let started = Instant::now();
     let result = tokio::time::timeout(Duration::from_secs(30), Application::build(settings))
         .await
@@ -57,7 +57,7 @@ async fn start_up_migrations_do_not_run_under_the_request_statement_timeout() {
 
     let database = tests::TestDatabase::create(tests::Backend::Postgres).await;
     let mut settings = test_settings(&database.url);
-    settings.database.statement_timeout = Duration::from_millis(1);
+    settings.database.pool.statement_timeout = Duration::from_millis(1);
 
     let app = Application::build(settings).await;
 

@@ -15,7 +15,7 @@ async fn profile(app: &tests::TestApp, id: uuid::Uuid) -> Value {
 }
 
 async fn a_refresh_brings_the_public_profile_up_to_date(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.stats_refresh = None).await;
+    let app = spawn_app_with(backend, |s| s.database.stats_refresh = None).await;
     let admin = app.admin().await;
     let reader = fixtures::readers(&app.db, 1).await[0];
     let author = fixtures::authors(&app.db, 1, "Author").await[0];
@@ -77,9 +77,9 @@ async fn only_admins_refresh_and_deleted_readers_are_404(backend: Backend) {
 async fn a_failing_refresh_is_reported_retried_and_survived(backend: Backend) {
     // One pooled connection: whatever a failed refresh leaves on it, the next request meets.
     let app = spawn_app_with(backend, |s| {
-        s.stats_refresh = Some(Duration::from_secs(1));
-        s.database.max_connections = 1;
-        s.database.min_connections = 1;
+        s.database.stats_refresh = Some(Duration::from_secs(1));
+        s.database.pool.max_connections = 1;
+        s.database.pool.min_connections = 1;
     })
     .await;
     let admin = app.admin().await;

@@ -306,7 +306,7 @@ async fn from_cache(app: &TestApp, path: &str) -> bool {
 
 async fn every_write_endpoint_invalidates_the_cached_reads_that_show_it(backend: Backend) {
     // Every reader signs in from 127.0.0.1: more than the per-client login limit.
-    let app = spawn_app_with(backend, |s| s.throttle.per_client = 10_000).await;
+    let app = spawn_app_with(backend, |s| s.security.throttle.per_client = 10_000).await;
     let admin = app.admin().await;
     let operations = write_operations(&app).await;
     assert!(
