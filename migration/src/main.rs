@@ -10,13 +10,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use database_url::DatabaseArg;
 use migration::session::MigrationTimeouts;
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr};
-
-/// `entity::DEFAULT_DATABASE_URL`, which this crate may not import (migrations are
-/// frozen history and depend on none of ours); `tests/cli.rs` checks the two agree.
-const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
 
 #[derive(Parser)]
 #[command(
@@ -24,9 +21,9 @@ const DEFAULT_DATABASE_URL: &str = "sqlite://bookworm.db?mode=rwc";
     about = "Apply, roll back and inspect Bookworm's schema migrations"
 )]
 struct Cli {
-    /// Database to migrate (`sqlite://file.db?mode=rwc` or `postgres://user@host/db`).
-    #[arg(short = 'u', long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
-    database_url: String,
+    /// The database to migrate.
+    #[command(flatten)]
+    database: DatabaseArg,
 
     /// Milliseconds to wait for the database before giving up.
     #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = 2000)]
@@ -100,18 +97,13 @@ const fn millis(duration: Duration) -> u64 {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    if let Some(warning) = std::env::current_dir()
-        .ok()
-        .and_then(|dir| stray_default_database(&cli.database_url, &dir))
-    {
-        eprintln!("warning: {warning}");
-    }
+    cli.database.warn_if_stray();
     let timeouts = MigrationTimeouts {
         lock: Duration::from_millis(cli.lock_timeout_ms),
         statement: Duration::from_millis(cli.statement_timeout_ms),
     };
     let db = connect(
-        &cli.database_url,
+        &cli.database.url,
         Duration::from_millis(cli.connect_timeout_ms),
         timeouts,
     )
@@ -128,16 +120,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn connect(url: &str, timeout: Duration, timeouts: MigrationTimeouts) -> Result<DatabaseConnection, String> {
-    // The same rule as entity::check_database_url, which this crate may not import.
-    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        return Err("DATABASE_URL: MySQL and MariaDB are not supported yet: use sqlite:// or postgres://".into());
-    }
-    if !["sqlite:", "postgres://", "postgresql://"]
-        .iter()
-        .any(|s| url.starts_with(s))
-    {
-        return Err("DATABASE_URL must start with sqlite:// or postgres://".into());
-    }
+    database_url::check_database_url(url).map_err(|reason| format!("DATABASE_URL: {reason}"))?;
     migration::session::connect(url, timeout, timeouts)
         .await
         .map_err(|e| format!("cannot connect to the database in DATABASE_URL: {e}"))
@@ -149,24 +132,4 @@ async fn print_status(db: &DatabaseConnection) -> Result<(), DbErr> {
         println!("{:<8} {}", m.status().to_string(), m.name());
     }
     Ok(())
-}
-
-/// `entity::stray_default_database`, which this crate may not import; `tests/cli.rs`
-/// checks the CLI warns from a crate directory as the other programs do.
-fn stray_default_database(url: &str, dir: &std::path::Path) -> Option<String> {
-    const FILE: &str = "bookworm.db";
-    let is_root = |d: &std::path::Path| {
-        std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|manifest| manifest.contains("[workspace]"))
-    };
-    if url != DEFAULT_DATABASE_URL || dir.join(FILE).exists() || is_root(dir) {
-        return None;
-    }
-    let root = dir.ancestors().skip(1).find(|d| is_root(d))?;
-    Some(format!(
-        "DATABASE_URL is unset, so the default {url} would create a new, empty {FILE} in {}; \
-         the workspace's is {}. Run from {}, or set DATABASE_URL",
-        dir.display(),
-        root.join(FILE).display(),
-        root.display()
-    ))
 }

@@ -1,5 +1,6 @@
 //! `cargo run -p backup -- create|list|prune|restore|verify` (see docs/backup.md).
 
+use database_url::DatabaseArg;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,15 +15,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// The database to back up, and the role that creates scratch databases for `verify`.
-    #[arg(
-        short = 'u',
-        long,
-        env = "DATABASE_URL",
-        default_value = entity::DEFAULT_DATABASE_URL,
-        hide_env_values = true,
-        global = true
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: DatabaseArg,
     /// Where backups and their manifests are kept.
     #[arg(long, env = "BACKUP_DIR", default_value = "backups", global = true)]
     dir: PathBuf,
@@ -78,12 +72,7 @@ enum Command {
 async fn main() -> ExitCode {
     dotenvy::dotenv().ok();
     let cli = Cli::parse();
-    if let Some(warning) = std::env::current_dir()
-        .ok()
-        .and_then(|dir| entity::stray_default_database(&cli.database_url, &dir))
-    {
-        eprintln!("warning: {warning}");
-    }
+    cli.database.warn_if_stray();
     let json = cli.json;
     let mut progress = |step: &str| {
         if !json {
@@ -91,7 +80,7 @@ async fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Create => backup::create(&cli.database_url, &cli.dir, &mut progress)
+        Command::Create => backup::create(&cli.database.url, &cli.dir, &mut progress)
             .await
             .map(|created| {
                 let m = &created.manifest;
@@ -179,7 +168,7 @@ async fn main() -> ExitCode {
             .await
             .map(|verified| verdict(json, &verified, &format!("restored into {}", backup::redact(&into)))),
         Command::Verify { backup, against } => {
-            backup::verify(&backup, against.as_deref(), Some(&cli.database_url), &mut progress)
+            backup::verify(&backup, against.as_deref(), Some(&cli.database.url), &mut progress)
                 .await
                 .map(|verified| verdict(json, &verified, "verified"))
         }

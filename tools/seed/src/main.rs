@@ -1,6 +1,7 @@
 //! `cargo run -p seed -- --demo`, or `--authors 1000 --books-per-author 100 ...` for a
 //! benchmark-sized data set.
 
+use database_url::DatabaseArg;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -17,15 +18,9 @@ use seed::{Progress, SeedConfig};
                   Everything is written in one transaction: a failed run leaves nothing behind."
 )]
 struct Cli {
-    /// Database to fill (`sqlite://file.db?mode=rwc` or `postgres://user@host/db`).
-    #[arg(
-        short = 'u',
-        long,
-        env = "DATABASE_URL",
-        default_value = entity::DEFAULT_DATABASE_URL,
-        hide_env_values = true
-    )]
-    database_url: String,
+    /// The database to fill.
+    #[command(flatten)]
+    database: DatabaseArg,
     /// Authors to create.
     #[arg(long, default_value_t = 100)]
     authors: usize,
@@ -55,7 +50,7 @@ struct Cli {
 async fn main() -> ExitCode {
     dotenvy::dotenv().ok();
     let cli = Cli::parse();
-    if let Err(reason) = entity::check_database_url(&cli.database_url) {
+    if let Err(reason) = entity::check_database_url(&cli.database.url) {
         eprintln!("error: DATABASE_URL {reason}");
         return ExitCode::FAILURE;
     }
@@ -63,13 +58,8 @@ async fn main() -> ExitCode {
         eprintln!("error: --demo creates accounts with a public password, and APP_ENV is production");
         return ExitCode::FAILURE;
     }
-    if let Some(warning) = std::env::current_dir()
-        .ok()
-        .and_then(|dir| entity::stray_default_database(&cli.database_url, &dir))
-    {
-        eprintln!("warning: {warning}");
-    }
-    let mut options = ConnectOptions::new(cli.database_url.as_str());
+    cli.database.warn_if_stray();
+    let mut options = ConnectOptions::new(cli.database.url.as_str());
     options.max_connections(1).sqlx_logging(false);
     let db = match Database::connect(options).await {
         Ok(db) => db,
