@@ -20,11 +20,16 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
+use service::ServiceError;
 use service::pagination::PageRequest;
 use service::replicas::Lsn;
 
+use crate::auth::Caller;
+use crate::context::AppContext;
 use crate::problem::{ApiError, FieldError};
 
 const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
@@ -228,6 +233,49 @@ impl FromRequest for Consistency {
             Ok(token) => Ok(Consistency(token)),
             Err(err) => Err(err.into()),
         })
+    }
+}
+
+/// What a read that may go to a replica takes from its request: the context, the
+/// consistency token, and the caller's bearer token checked (a bad one is a 401, as
+/// on every read). [`run`](Self::run) sends the work where `service::replicas` routes
+/// it. One extractor, so each such handler is its inputs and its query.
+pub struct ReplicaRead {
+    ctx: web::Data<AppContext>,
+    token: Option<Lsn>,
+}
+
+impl FromRequest for ReplicaRead {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let parts = <(web::Data<AppContext>, Consistency, Caller)>::from_request(req, payload);
+        Box::pin(async move {
+            let (ctx, consistency, _caller) = parts.await?;
+            Ok(ReplicaRead {
+                ctx,
+                token: consistency.0,
+            })
+        })
+    }
+}
+
+impl ReplicaRead {
+    /// `work` on a replica that can answer it correctly, or on the primary.
+    pub async fn run<T>(
+        &self,
+        work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+    ) -> Result<T, ApiError> {
+        Ok(self.ctx.databases.read(self.token, work).await?)
+    }
+
+    pub fn context(&self) -> &web::Data<AppContext> {
+        &self.ctx
+    }
+
+    pub fn token(&self) -> Option<Lsn> {
+        self.token
     }
 }
 

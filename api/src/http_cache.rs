@@ -22,9 +22,8 @@ use service::replicas::Lsn;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, IntoResponses};
 
-use crate::auth::Caller;
 use crate::context::AppContext;
-use crate::extract::Consistency;
+use crate::extract::ReplicaRead;
 use crate::problem::{ApiError, Problem};
 
 /// A public detail read: from the cache when it holds the current body, else loaded
@@ -88,9 +87,8 @@ pub fn default_no_store(headers: &mut header::HeaderMap) {
 /// checked (a bad one is a 401, as on every read). One extractor, so each detail
 /// handler is its path and its load.
 pub struct DetailRead {
-    ctx: web::Data<AppContext>,
+    read: ReplicaRead,
     req: HttpRequest,
-    token: Option<Lsn>,
 }
 
 impl FromRequest for DetailRead {
@@ -98,16 +96,9 @@ impl FromRequest for DetailRead {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let parts = <(web::Data<AppContext>, Consistency, Caller)>::from_request(req, payload);
+        let read = ReplicaRead::from_request(req, payload);
         let req = req.clone();
-        Box::pin(async move {
-            let (ctx, consistency, _caller) = parts.await?;
-            Ok(DetailRead {
-                ctx,
-                req,
-                token: consistency.0,
-            })
-        })
+        Box::pin(async move { Ok(DetailRead { read: read.await?, req }) })
     }
 }
 
@@ -118,7 +109,7 @@ impl DetailRead {
         key: Key,
         load: impl AsyncFn(&DatabaseConnection) -> Result<V, ServiceError>,
     ) -> Result<HttpResponse, ApiError> {
-        cached_detail(&self.ctx, &self.req, key, self.token, load).await
+        cached_detail(self.read.context(), &self.req, key, self.read.token(), load).await
     }
 }
 

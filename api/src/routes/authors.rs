@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller};
+use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery, Query};
+use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
 use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::ApiError;
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
@@ -46,18 +46,9 @@ pub struct ListQuery {
         BadToken,
     ))]
 #[get("/authors")]
-pub async fn list(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    query: Query<ListQuery>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
-    let authors = ctx
-        .databases
-        .read(consistency.0, async |db| {
-            authors::list(db, query.prefix.as_deref(), &page).await
-        })
+pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+    let authors = read
+        .run(async |db| authors::list(db, query.prefix.as_deref(), &page).await)
         .await?;
     Ok(HttpResponse::Ok().json(AuthorPage::from(authors)))
 }

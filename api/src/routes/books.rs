@@ -12,9 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller};
+use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery, Query};
+use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
 use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
@@ -69,13 +69,7 @@ pub struct ListQuery {
         BadToken,
     ))]
 #[get("/books")]
-pub async fn list(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    query: Query<ListQuery>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
     let filter = BookFilter {
         author_id: query.author_id,
         category_id: query.category_id,
@@ -87,10 +81,7 @@ pub async fn list(
         Sort::Title => BookSort::Title,
         Sort::Year => BookSort::Year,
     };
-    let books = ctx
-        .databases
-        .read(consistency.0, async |db| books::list(db, filter, sort, &page).await)
-        .await?;
+    let books = read.run(async |db| books::list(db, filter, sort, &page).await).await?;
     Ok(HttpResponse::Ok().json(BookPage::from(books)))
 }
 

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller};
+use crate::auth::Admin;
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery};
+use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, ReplicaRead};
 use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
@@ -42,16 +42,8 @@ pub const TREE_STATEMENTS: u32 = 1;
         BadToken,
     ))]
 #[get("/categories")]
-pub async fn list_roots(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
-    let roots = ctx
-        .databases
-        .read(consistency.0, async |db| categories::list_roots(db, &page).await)
-        .await?;
+pub async fn list_roots(read: ReplicaRead, Page(page): Page) -> Result<HttpResponse, ApiError> {
+    let roots = read.run(async |db| categories::list_roots(db, &page).await).await?;
     Ok(HttpResponse::Ok().json(CategoryPage::from(roots)))
 }
 

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::{Caller, Member};
+use crate::auth::Member;
 use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Json, Page, PageQuery};
+use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, ReplicaRead};
 use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::routes::patch_field;
@@ -40,16 +40,9 @@ pub const GET_STATEMENTS: u32 = 2;
         BadToken,
     ))]
 #[get("/books/{id}/reviews")]
-pub async fn list_for_book(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
-    let reviews = ctx
-        .databases
-        .read(consistency.0, async |db| reviews::list_for_book(db, *id, &page).await)
+pub async fn list_for_book(read: ReplicaRead, id: web::Path<Uuid>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+    let reviews = read
+        .run(async |db| reviews::list_for_book(db, *id, &page).await)
         .await?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
@@ -62,16 +55,9 @@ pub async fn list_for_book(
         BadToken,
     ))]
 #[get("/users/{id}/reviews")]
-pub async fn list_for_user(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
-    let reviews = ctx
-        .databases
-        .read(consistency.0, async |db| reviews::list_for_user(db, *id, &page).await)
+pub async fn list_for_user(read: ReplicaRead, id: web::Path<Uuid>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+    let reviews = read
+        .run(async |db| reviews::list_for_user(db, *id, &page).await)
         .await?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
@@ -84,16 +70,9 @@ pub async fn list_for_user(
         BadToken,
     ))]
 #[get("/reviews/{id}")]
-pub async fn get(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(read: ReplicaRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(ReviewView::from(
-        ctx.databases
-            .read(consistency.0, async |db| reviews::get(db, *id).await)
-            .await?,
+        read.run(async |db| reviews::get(db, *id).await).await?,
     )))
 }
 

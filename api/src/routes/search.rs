@@ -1,14 +1,12 @@
 //! `/search/books` and `/search/reviews`: full-text search, best matches first.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get};
 use serde::Deserialize;
 use service::search::{self, SearchText};
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::Caller;
-use crate::context::AppContext;
-use crate::extract::{Consistency, ConsistencyHeader, Page, PageQuery, Query};
+use crate::extract::{ConsistencyHeader, Page, PageQuery, Query, ReplicaRead};
 use crate::problem::ApiError;
 use crate::problem::responses::{BadQuery, BadToken};
 use crate::views::{BookPage, ReviewPage};
@@ -33,35 +31,19 @@ pub struct SearchQuery {
 #[utoipa::path(operation_id = "search_books", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
 #[get("/search/books")]
-pub async fn books(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    query: Query<SearchQuery>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
+pub async fn books(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
     let text = SearchText::parse(&query.q)?;
     Ok(HttpResponse::Ok().json(BookPage::from(
-        ctx.databases
-            .read(consistency.0, async |db| search::books(db, &text, &page).await)
-            .await?,
+        read.run(async |db| search::books(db, &text, &page).await).await?,
     )))
 }
 
 #[utoipa::path(operation_id = "search_reviews", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
 #[get("/search/reviews")]
-pub async fn reviews(
-    ctx: web::Data<AppContext>,
-    consistency: Consistency,
-    _caller: Caller,
-    query: Query<SearchQuery>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
+pub async fn reviews(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
     let text = SearchText::parse(&query.q)?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(
-        ctx.databases
-            .read(consistency.0, async |db| search::reviews(db, &text, &page).await)
-            .await?,
+        read.run(async |db| search::reviews(db, &text, &page).await).await?,
     )))
 }
