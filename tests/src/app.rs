@@ -190,6 +190,14 @@ impl TestApp {
         id_of(created).await
     }
 
+    /// The holder of `token` reviews `book` with `rating` stars; the new review's id.
+    pub async fn review(&self, token: &str, book: impl std::fmt::Display, rating: u8, body: &str) -> uuid::Uuid {
+        let body = serde_json::json!({ "rating": rating, "body": body });
+        let posted = self.post_json(&format!("/books/{book}/reviews"), token, body).await;
+        assert_eq!(posted.status(), 201, "reviewing book {book}");
+        id_of(posted).await
+    }
+
     pub async fn register(&self, email: &str, password: &str, display_name: &str) -> reqwest::Response {
         let body = serde_json::json!({ "email": email, "password": password, "display_name": display_name });
         self.send(reqwest::Method::POST, "/auth/register", None, Some(body))

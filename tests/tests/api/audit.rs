@@ -28,14 +28,7 @@ async fn api_changes_are_audited_with_their_actor(backend: Backend) {
     let reader = app.reader("reader@example.com").await;
     let author = fixtures::authors(&app.db, 1, "Author").await[0];
     let book = app.create_book(&admin, author, "Dune").await;
-    let posted = app
-        .post_json(
-            &format!("/books/{book}/reviews"),
-            &reader.token,
-            json!({"rating": 4, "body": "Sand."}),
-        )
-        .await;
-    let review = posted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let review = app.review(&reader.token, book, 4, "Sand.").await;
     app.patch_json(&format!("/reviews/{review}"), &reader.token, json!({"rating": 5}))
         .await;
     app.delete_as(&format!("/reviews/{review}"), &reader.token).await;
@@ -98,14 +91,7 @@ async fn the_actor_never_leaks_to_the_next_request(backend: Backend) {
     let reader = app.reader("reader@example.com").await;
     let author = fixtures::authors(&app.db, 1, "Author").await[0];
     let book = fixtures::books(&app.db, author, 1).await[0];
-    let posted = app
-        .post_json(
-            &format!("/books/{book}/reviews"),
-            &reader.token,
-            json!({"rating": 4, "body": "x"}),
-        )
-        .await;
-    assert_eq!(posted.status(), 201);
+    app.review(&reader.token, book, 4, "x").await;
 
     // The same (only) connection of the server's pool, right after that request.
     if backend == Backend::Postgres {

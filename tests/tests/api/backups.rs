@@ -81,14 +81,8 @@ async fn a_backup_restores_into_a_fresh_database_that_the_api_serves(backend: Ba
     let book = books["items"][0]["id"].as_str().unwrap();
     assert_eq!(app.get(&format!("/books/{book}")).await.status(), 200);
     let reader = app.reader("after-restore@example.com").await;
-    let review = app
-        .post_json(
-            &format!("/books/{book}/reviews"),
-            &reader.token,
-            json!({"rating": 4, "body": "Read after the restore."}),
-        )
-        .await;
-    assert_eq!(review.status(), 201, "the restored copy takes writes too");
+    // The restored copy takes writes too.
+    app.review(&reader.token, book, 4, "Read after the restore.").await;
 }
 
 async fn restoring_over_a_database_with_data_needs_force(backend: Backend) {
@@ -355,14 +349,7 @@ async fn a_copy_restored_by_the_owner_serves_the_restricted_api_role() {
     let books: Value = app.get("/books?limit=1").await.json().await.unwrap();
     let book = books["items"][0]["id"].as_str().unwrap().to_owned();
     let ada = app.reader("ada@example.com").await;
-    let review = app
-        .post_json(
-            &format!("/books/{book}/reviews"),
-            &ada.token,
-            json!({"rating": 5, "body": "Restored and reviewed."}),
-        )
-        .await;
-    assert_eq!(review.status(), 201);
+    app.review(&ada.token, &book, 5, "Restored and reviewed.").await;
     let audited = scalar(
         &db,
         &format!(

@@ -97,14 +97,9 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
     let books: Value = app.get("/books?limit=2").await.json().await.unwrap();
     let (book_1, book_2) = (id_of(&books["items"][0]), id_of(&books["items"][1]));
     let review_a = app
-        .post_json(
-            &format!("/books/{book_1}/reviews"),
-            &reader.token,
-            json!({"rating": 5, "body": "Written before the mistake."}),
-        )
-        .await;
-    assert_eq!(review_a.status(), 201);
-    let review_a = id_of(&review_a.json().await.unwrap());
+        .review(&reader.token, &book_1, 5, "Written before the mistake.")
+        .await
+        .to_string();
 
     // The recovery target, then the mistake: every review gone.
     db.execute_unprepared("SELECT pg_create_restore_point('before_the_mistake')")
@@ -123,14 +118,9 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
         .await;
     let author_b = id_of(&author_b.json().await.unwrap());
     let review_b = app
-        .post_json(
-            &format!("/books/{book_2}/reviews"),
-            &reader.token,
-            json!({"rating": 1, "body": "Written after the mistake."}),
-        )
-        .await;
-    assert_eq!(review_b.status(), 201);
-    let review_b = id_of(&review_b.json().await.unwrap());
+        .review(&reader.token, &book_2, 1, "Written after the mistake.")
+        .await
+        .to_string();
     // `check` switches WAL and waits until the segment holding all of it is archived.
     backrest(&config, &cipher, &["check"]);
     let admin_db = connect_as(&primary.admin_url()).await;
@@ -194,14 +184,8 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
         "set B is gone"
     );
     let token = app.token_for(&reader.email, tests::PASSWORD).await;
-    let again = app
-        .post_json(
-            &format!("/books/{book_2}/reviews"),
-            &token,
-            json!({"rating": 4, "body": "Written after the recovery."}),
-        )
-        .await;
-    assert_eq!(again.status(), 201, "the recovered primary takes writes");
+    // The recovered primary takes writes.
+    app.review(&token, &book_2, 4, "Written after the recovery.").await;
 
     println!("{}", backrest(&config, &cipher, &["info"]));
     let info: Value = serde_json::from_str(&backrest(&config, &cipher, &["info", "--output=json"])).unwrap();

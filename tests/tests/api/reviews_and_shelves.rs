@@ -103,16 +103,8 @@ async fn only_the_author_or_an_admin_changes_a_review(backend: Backend) {
     let admin = app.admin().await;
     let ada = app.reader("ada@example.com").await;
     let eve = app.reader("eve@example.com").await;
-    let review = json_of(
-        app.post_json(
-            &format!("/books/{book}/reviews"),
-            &ada.token,
-            json!({"rating": 4, "body": "Good."}),
-        )
-        .await,
-    )
-    .await;
-    let path = format!("/reviews/{}", review["id"].as_str().unwrap());
+    let review = app.review(&ada.token, book, 4, "Good.").await;
+    let path = format!("/reviews/{review}");
 
     assert_eq!(
         app.patch_json(&path, &eve.token, json!({"rating": 1})).await.status(),

@@ -178,15 +178,7 @@ async fn the_api_runs_as_the_restricted_role() {
     let author = fixtures::authors(&owner, 1, "Author").await[0];
     let book = fixtures::books(&owner, author, 1).await[0];
 
-    let posted = app
-        .post_json(
-            &format!("/books/{book}/reviews"),
-            &ada.token,
-            json!({"rating": 5, "body": "Yes"}),
-        )
-        .await;
-    assert_eq!(posted.status(), 201);
-    let review = posted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let review = app.review(&ada.token, book, 5, "Yes").await.to_string();
     let profile = app
         .patch_json("/me/profile", &ada.token, json!({"bio": "Reader."}))
         .await;

@@ -220,18 +220,7 @@ async fn reviews_and_accounts_written_through_one_instance_are_read_through_the_
     let (book_path, profile) = (format!("/books/{book}"), format!("/users/{}", ada.id));
 
     a.cached(&book_path).await;
-    let posted = b
-        .post_json(
-            &format!("{book_path}/reviews"),
-            &ada.token,
-            json!({"rating": 4, "body": "Good."}),
-        )
-        .await;
-    assert_eq!(posted.status(), 201);
-    let review = format!(
-        "/reviews/{}",
-        posted.json::<Value>().await.unwrap()["id"].as_str().unwrap()
-    );
+    let review = format!("/reviews/{}", b.review(&ada.token, book, 4, "Good.").await);
     let detail = a.get_json(&book_path).await;
     assert_eq!(
         (detail["review_count"].clone(), detail["average_rating"].clone()),

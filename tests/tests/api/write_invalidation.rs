@@ -76,15 +76,7 @@ async fn catalogue(app: &TestApp, admin: &TestUser, n: &str) -> Shelf {
         .await;
     assert_eq!(filed.status(), 200);
     let reader = app.reader(&format!("reader-{n}@example.com")).await;
-    let review = id_of(
-        app.post_json(
-            &format!("/books/{book}/reviews"),
-            &reader.token,
-            json!({"rating": 4, "body": "Kept me up."}),
-        )
-        .await,
-    )
-    .await;
+    let review = app.review(&reader.token, book, 4, "Kept me up.").await;
     Shelf {
         author,
         book,
