@@ -113,6 +113,42 @@ impl DetailRead {
     }
 }
 
+/// Declares a cached detail read: `GET` of one thing by id, served from the cache when
+/// it holds the current body, with its OpenAPI operation. Every such read answers the
+/// same way ([`DetailRead`], [`DetailAnswers`], a strong `ETag`), so only its name,
+/// path, view and load differ:
+///
+/// The calling module imports actix-web's `get` (utoipa recognises the route by that
+/// name) and the `Key` it names.
+///
+/// ```ignore
+/// cached_detail_route!(get, "books_get", "books", "/books/{id}", BookDetailView,
+///     "The book with author, categories and rating", Key::Book,
+///     |db, id| books::get(db, id).await.map(BookDetailView::from));
+/// ```
+#[macro_export]
+macro_rules! cached_detail_route {
+    ($name:ident, $operation:tt, $tag:tt, $path:tt, $view:ident, $description:tt, $key:path,
+     |$db:ident, $id:ident| $load:expr) => {
+        #[utoipa::path(operation_id = $operation, tag = $tag,
+            params(("id" = Uuid, Path), ConsistencyHeader, $crate::http_cache::IfNoneMatchHeader),
+            responses(
+                (status = 200, body = $view, description = $description,
+                    headers(("ETag" = String, description = "Strong validator of this body"),
+                            ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
+                $crate::http_cache::DetailAnswers,
+            ))]
+        #[get($path)]
+        pub async fn $name(
+            read: $crate::http_cache::DetailRead,
+            id: actix_web::web::Path<uuid::Uuid>,
+        ) -> Result<actix_web::HttpResponse, $crate::problem::ApiError> {
+            let $id = id.into_inner();
+            read.serve($key($id), async |$db| $load).await
+        }
+    };
+}
+
 /// What a cached detail read answers besides its body, for its OpenAPI responses.
 #[derive(IntoResponses)]
 pub enum DetailAnswers {

@@ -10,9 +10,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
+use crate::cached_detail_route;
 use crate::context::AppContext;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
-use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::ApiError;
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::routes::patch_field;
@@ -60,25 +60,22 @@ pub struct AuthorDetailView {
     pub books: Vec<AuthorBook>,
 }
 
-#[utoipa::path(operation_id = "authors_get", tag = "authors", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
-    responses(
-        (status = 200, body = AuthorDetailView, description = "The author with their books",
-            headers(("ETag" = String, description = "Strong validator of this body"),
-                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        DetailAnswers,
-    ))]
-#[get("/authors/{id}")]
-pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    read.serve(Key::Author(id), async |db| {
+cached_detail_route!(
+    get,
+    "authors_get",
+    "authors",
+    "/authors/{id}",
+    AuthorDetailView,
+    "The author with their books",
+    Key::Author,
+    |db, id| {
         let (author, books) = authors::get(db, id).await?;
         Ok(AuthorDetailView {
             author: author.into(),
             books: books.into_iter().map(Into::into).collect(),
         })
-    })
-    .await
-}
+    }
+);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

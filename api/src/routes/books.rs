@@ -13,9 +13,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
+use crate::cached_detail_route;
 use crate::context::AppContext;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
-use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::routes::patch_field;
@@ -85,21 +85,16 @@ pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) 
     Ok(HttpResponse::Ok().json(BookPage::from(books)))
 }
 
-#[utoipa::path(operation_id = "books_get", tag = "books", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
-    responses(
-        (status = 200, body = BookDetailView, description = "The book with author, categories and rating",
-            headers(("ETag" = String, description = "Strong validator of this body"),
-                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        DetailAnswers,
-    ))]
-#[get("/books/{id}")]
-pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    read.serve(Key::Book(id), async |db| {
-        books::get(db, id).await.map(BookDetailView::from)
-    })
-    .await
-}
+cached_detail_route!(
+    get,
+    "books_get",
+    "books",
+    "/books/{id}",
+    BookDetailView,
+    "The book with author, categories and rating",
+    Key::Book,
+    |db, id| books::get(db, id).await.map(BookDetailView::from)
+);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

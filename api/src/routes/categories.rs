@@ -10,9 +10,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
+use crate::cached_detail_route;
 use crate::context::AppContext;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, ReplicaRead};
-use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem};
 use crate::routes::patch_field;
@@ -57,26 +57,23 @@ pub struct CategoryDetailView {
     pub path: Vec<CategoryRef>,
 }
 
-#[utoipa::path(operation_id = "categories_get", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
-    responses(
-        (status = 200, body = CategoryDetailView, description = "The category with its children and breadcrumb",
-            headers(("ETag" = String, description = "Strong validator of this body"),
-                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        DetailAnswers,
-    ))]
-#[get("/categories/{id}")]
-pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    read.serve(Key::Category(id), async |db| {
+cached_detail_route!(
+    get,
+    "categories_get",
+    "categories",
+    "/categories/{id}",
+    CategoryDetailView,
+    "The category with its children and breadcrumb",
+    Key::Category,
+    |db, id| {
         let detail = categories::get(db, id).await?;
         Ok(CategoryDetailView {
             category: detail.category.into(),
             children: detail.children.iter().map(CategoryRef::from).collect(),
             path: detail.ancestors.iter().map(CategoryRef::from).collect(),
         })
-    })
-    .await
-}
+    }
+);
 
 /// A category and everything below it.
 #[derive(Serialize, ToSchema)]
@@ -97,21 +94,16 @@ impl From<TreeNode> for CategoryTree {
     }
 }
 
-#[utoipa::path(operation_id = "categories_tree", tag = "categories", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
-    responses(
-        (status = 200, body = CategoryTree, description = "The whole subtree, nested",
-            headers(("ETag" = String, description = "Strong validator of this body"),
-                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        DetailAnswers,
-    ))]
-#[get("/categories/{id}/tree")]
-pub async fn tree(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    read.serve(Key::CategoryTree(id), async |db| {
-        categories::tree(db, id).await.map(CategoryTree::from)
-    })
-    .await
-}
+cached_detail_route!(
+    tree,
+    "categories_tree",
+    "categories",
+    "/categories/{id}/tree",
+    CategoryTree,
+    "The whole subtree, nested",
+    Key::CategoryTree,
+    |db, id| categories::tree(db, id).await.map(CategoryTree::from)
+);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,6 +1,6 @@
 //! `GET /users/{id}`: a reader's public profile with their review statistics.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use service::cache::Key;
@@ -9,9 +9,8 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use crate::cached_detail_route;
 use crate::extract::ConsistencyHeader;
-use crate::http_cache::{DetailAnswers, DetailRead, IfNoneMatchHeader};
-use crate::problem::ApiError;
 
 /// This module's routes, in the order they are matched.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -36,21 +35,16 @@ pub struct PublicProfileView {
     pub as_of: Option<DateTime<Utc>>,
 }
 
-#[utoipa::path(operation_id = "users_get", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader, IfNoneMatchHeader),
-    responses(
-        (status = 200, body = PublicProfileView, description = "The reader's public profile and statistics",
-            headers(("ETag" = String, description = "Strong validator of this body"),
-                    ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-        DetailAnswers,
-    ))]
-#[get("/users/{id}")]
-pub async fn get(read: DetailRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    read.serve(Key::User(id), async |db| {
-        stats::public_profile(db, id).await.map(PublicProfileView::from)
-    })
-    .await
-}
+cached_detail_route!(
+    get,
+    "users_get",
+    "reviews",
+    "/users/{id}",
+    PublicProfileView,
+    "The reader's public profile and statistics",
+    Key::User,
+    |db, id| stats::public_profile(db, id).await.map(PublicProfileView::from)
+);
 
 impl From<stats::PublicProfile> for PublicProfileView {
     fn from(p: stats::PublicProfile) -> Self {
