@@ -11,10 +11,12 @@
 //! and carry over; nothing restarts.
 //!
 //! While no host is writable (the manager is promoting, or switching over), a request
-//! taking a pooled connection waits for the follower to find the new primary, within
-//! the pool's acquire timeout (`DATABASE_CONNECT_TIMEOUT_MS`), instead of failing at once
-//! on the old one: a switchover shorter than that timeout costs writes a delay, not a
-//! 503. Reads do not wait; they go to the replicas.
+//! that takes an idle connection from the pool waits (in the same `before_acquire`
+//! check) for the follower to find the new primary, within the pool's acquire timeout
+//! (`DATABASE_CONNECT_TIMEOUT_MS`), instead of failing at once on the old one: a
+//! switchover shorter than that timeout costs most writes a delay, not a 503. A
+//! request that finds no idle connection opens one to the old host and fails there as
+//! before. Reads do not wait; they go to the replicas.
 //!
 //! Rejected: a proxy in front (HAProxy asking each node's role) — a moving part more in
 //! every deployment when the manager already knows the primary; and re-creating the
