@@ -123,7 +123,7 @@ async fn author_changed(txn: &mut WriteTxn, id: Uuid) -> Result<(), ServiceError
         .into_tuple()
         .all(&*txn)
         .await?;
-    txn.changed(std::iter::once(Tag::Author(id)).chain(books.into_iter().map(Tag::Book)));
+    txn.changed(Tag::and_books(Tag::Author(id), books));
     Ok(())
 }
 

@@ -182,7 +182,7 @@ async fn category_changed(txn: &mut WriteTxn, id: Uuid) -> Result<(), ServiceErr
         .into_tuple()
         .all(&*txn)
         .await?;
-    txn.changed(std::iter::once(Tag::Categories).chain(books.into_iter().map(Tag::Book)));
+    txn.changed(Tag::and_books(Tag::Categories, books));
     Ok(())
 }
 

@@ -178,13 +178,7 @@ impl Databases {
         &self,
         work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
-        match self.on_primary(&work).await {
-            Err(ServiceError::Unavailable {
-                reason: Outage::Unreachable,
-                source,
-            }) => self.on_a_replica(None, &work, source).await,
-            other => other,
-        }
+        self.primary_else_a_replica(None, &work).await
     }
 
     /// Whether some replica can serve reads now.
@@ -241,11 +235,21 @@ impl Databases {
                 other => return other,
             }
         }
-        match self.on_primary(&work).await {
+        self.primary_else_a_replica(token, &work).await
+    }
+
+    /// `work` on the primary; while it is unreachable, on a replica that has replayed
+    /// `token` (see [`on_a_replica`](Self::on_a_replica)).
+    async fn primary_else_a_replica<T>(
+        &self,
+        token: Option<Lsn>,
+        work: &impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        match self.on_primary(work).await {
             Err(ServiceError::Unavailable {
                 reason: Outage::Unreachable,
                 source,
-            }) => self.on_a_replica(token, &work, source).await,
+            }) => self.on_a_replica(token, work, source).await,
             other => other,
         }
     }
@@ -284,7 +288,7 @@ impl Databases {
         for replica in up.into_iter().chain(down) {
             if let Some(token) = token
                 && replica.state().replay_lsn.is_none_or(|lsn| lsn < token)
-                && !replays_soon(replica, token).await
+                && !self.replays_soon(replica, token).await
             {
                 continue;
             }
@@ -316,6 +320,24 @@ impl Databases {
         Ok(row
             .and_then(|r| r.try_get_by_index::<String>(0).ok())
             .and_then(|text| text.parse().ok()))
+    }
+
+    /// Whether `replica` has replayed `token`, or does within [`REPLAY_WAIT`]: checked
+    /// again every 20 ms, since the state the periodic check recorded may be a check
+    /// interval old. Not recorded: without the primary's position, these checks cannot
+    /// say how far behind the replica is.
+    async fn replays_soon(&self, replica: &Replica, token: Lsn) -> bool {
+        let deadline = Instant::now() + REPLAY_WAIT;
+        loop {
+            let now = check(replica, None, self.is_primary(&replica.name), Instant::now()).await;
+            if now.replay_lsn.is_some_and(|lsn| lsn >= token) {
+                return true;
+            }
+            if !now.up || Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Checks every replica once: reachable, replaying, and how far behind.
@@ -351,38 +373,6 @@ impl Databases {
 /// acknowledged commit; replaying it takes milliseconds, and the replica state the
 /// periodic check recorded is up to a check interval old.
 const REPLAY_WAIT: Duration = Duration::from_secs(1);
-
-/// Whether `replica` has replayed `token`, or does within [`REPLAY_WAIT`]; asked of
-/// the replica itself every 20 ms.
-async fn replays_soon(replica: &Replica, token: Lsn) -> bool {
-    let sql =
-        "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
-    let deadline = Instant::now() + REPLAY_WAIT;
-    loop {
-        let asked = tokio::time::timeout(
-            REPLAY_WAIT,
-            replica
-                .db
-                .query_one_raw(Statement::from_string(DbBackend::Postgres, sql)),
-        )
-        .await;
-        let Ok(Ok(Some(row))) = asked else {
-            return false;
-        };
-        let replayed: Option<Lsn> = row
-            .try_get_by_index::<Option<String>>(0)
-            .ok()
-            .flatten()
-            .and_then(|t| t.parse().ok());
-        if replayed.is_some_and(|lsn| lsn >= token) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// `is_primary`: the node is the primary the pool writes to now (a replica list may
 /// name every node of a failover pair), so it serves reads as the primary would.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 /// A group of cached reads a write can change. A cached entry is stamped with the tags
 /// of what it shows; a write replaces the versions of the tags it touched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tag {
     /// A book's detail (with its author's name, its categories and its rating).
     Book(Uuid),
@@ -32,6 +32,11 @@ pub enum Tag {
 }
 
 impl Tag {
+    /// `first`, and the detail of each of `books`, which shows it.
+    pub(crate) fn and_books(first: Tag, books: Vec<Uuid>) -> impl Iterator<Item = Tag> {
+        std::iter::once(first).chain(books.into_iter().map(Tag::Book))
+    }
+
     pub(crate) fn name(&self) -> String {
         match self {
             Tag::Book(id) => format!("book:{id}"),
@@ -53,7 +58,7 @@ pub struct Written<T> {
 
 impl<T> Written<T> {
     pub(crate) fn new(value: T, mut tags: Vec<Tag>) -> Self {
-        tags.sort_by_key(Tag::name);
+        tags.sort();
         tags.dedup();
         Self { value, tags }
     }

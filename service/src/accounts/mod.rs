@@ -245,7 +245,7 @@ async fn account_changed(txn: &mut WriteTxn, user_id: Uuid) -> Result<(), Servic
         .into_tuple()
         .all(&*txn)
         .await?;
-    txn.changed(std::iter::once(Tag::User(user_id)).chain(reviewed.into_iter().map(Tag::Book)));
+    txn.changed(Tag::and_books(Tag::User(user_id), reviewed));
     Ok(())
 }
 

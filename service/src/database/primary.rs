@@ -143,13 +143,34 @@ pub struct PrimaryFollower {
     timeout: Duration,
     pool: DatabaseConnection,
     current: AtomicUsize,
+    /// What the pool's `before_acquire` check reads, shared with it.
+    shared: std::sync::Arc<Shared>,
+}
+
+/// The follower's state that the pool's `before_acquire` check reads.
+struct Shared {
     /// Connections opened before this instant belong to a former primary.
-    moved_at: std::sync::Arc<Mutex<Instant>>,
-    moves: AtomicUsize,
+    moved_at: Mutex<Instant>,
     /// The last check found no host fit to write to: reads need not try the primary.
-    lost: std::sync::Arc<AtomicBool>,
+    lost: AtomicBool,
     /// Woken when a check finds a host fit to write to again.
-    found: std::sync::Arc<Notify>,
+    found: Notify,
+}
+
+impl Shared {
+    /// Returns once a check has found a host to write to; the pool's acquire timeout
+    /// bounds the wait.
+    async fn wait_while_lost(&self) {
+        while self.lost.load(Ordering::SeqCst) {
+            let notified = self.found.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.lost.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Opens the primary's pool. For a multi-host URL (or one with `target_session_attrs`)
@@ -183,22 +204,23 @@ pub async fn connect_following(
                 }
             )))
         })?;
-    let moved_at = std::sync::Arc::new(Mutex::new(Instant::now()));
+    let shared = std::sync::Arc::new(Shared {
+        moved_at: Mutex::new(Instant::now()),
+        lost: AtomicBool::new(false),
+        found: Notify::new(),
+    });
     let on_found = PoolSettings {
         url: for_host(&settings.url, &hosts[found]),
         ..settings.clone()
     };
     let mut options = on_found.connect_options();
-    let stale = moved_at.clone();
-    let lost = std::sync::Arc::new(AtomicBool::new(false));
-    let found_again = std::sync::Arc::new(Notify::new());
-    let (waiting_lost, waiting_found) = (lost.clone(), found_again.clone());
+    let checked = shared.clone();
     options.map_sqlx_postgres_before_acquire(move |_, meta| {
-        let (lost, found, stale) = (waiting_lost.clone(), waiting_found.clone(), stale.clone());
+        let shared = checked.clone();
         let opened = Instant::now().checked_sub(meta.age);
         Box::pin(async move {
-            wait_while_lost(&lost, &found).await;
-            let moved = *stale.lock().unwrap_or_else(|e| e.into_inner());
+            shared.wait_while_lost().await;
+            let moved = *shared.moved_at.lock().unwrap_or_else(|e| e.into_inner());
             Ok(opened.is_none_or(|opened| opened >= moved))
         })
     });
@@ -209,28 +231,11 @@ pub async fn connect_following(
         timeout: settings.connect_timeout,
         pool: pool.clone(),
         current: AtomicUsize::new(found),
-        moved_at,
-        moves: AtomicUsize::new(0),
-        lost,
-        found: found_again,
+        shared,
     };
     follower.publish();
     tracing::info!(primary = %follower.current(), "the database pool follows the primary of a multi-host DATABASE_URL");
     Ok((pool, Some(std::sync::Arc::new(follower))))
-}
-
-/// Returns once a check has found a host to write to; the pool's acquire timeout
-/// bounds the wait.
-async fn wait_while_lost(lost: &AtomicBool, found: &Notify) {
-    while lost.load(Ordering::SeqCst) {
-        let notified = found.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if !lost.load(Ordering::SeqCst) {
-            return;
-        }
-        notified.await;
-    }
 }
 
 /// The index of the first host that fits `target`, probing in order.
@@ -291,12 +296,7 @@ impl PrimaryFollower {
 
     /// Whether the last check found no host to write to (a failover in progress).
     pub fn lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
-    }
-
-    /// How many times the pool has moved since start-up.
-    pub fn moves(&self) -> usize {
-        self.moves.load(Ordering::SeqCst)
+        self.shared.lost.load(Ordering::SeqCst)
     }
 
     /// Whether `host:port` is one of the URL's hosts: a node of the failover pair.
@@ -329,7 +329,7 @@ impl PrimaryFollower {
             return;
         }
         let Some(found) = find(&base, &self.hosts, self.target, self.timeout).await else {
-            self.lost.store(true, Ordering::SeqCst);
+            self.shared.lost.store(true, Ordering::SeqCst);
             tracing::warn!(primary = %self.current(), "the primary does not answer and no other host is writable yet");
             return;
         };
@@ -340,9 +340,8 @@ impl PrimaryFollower {
         let from = self.current().clone();
         let to = &self.hosts[found];
         pg_pool.set_connect_options(base.host(&to.name).port(to.port));
-        *self.moved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.shared.moved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.current.store(found, Ordering::SeqCst);
-        self.moves.fetch_add(1, Ordering::SeqCst);
         self.set_found();
         self.publish();
         metrics::counter!("bookworm_db_primary_changes_total").increment(1);
@@ -356,8 +355,8 @@ impl PrimaryFollower {
     /// A host fits again: requests waiting for a connection go on (to the new host, if
     /// the pool moved: their pre-move connections are discarded on the way out).
     fn set_found(&self) {
-        if self.lost.swap(false, Ordering::SeqCst) {
-            self.found.notify_waiters();
+        if self.shared.lost.swap(false, Ordering::SeqCst) {
+            self.shared.found.notify_waiters();
         }
     }
 
