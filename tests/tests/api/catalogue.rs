@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tests::{Backend, TestApp, TestUser, backend_tests, field_errors, fixtures, json_of, spawn_app};
+use tests::{
+    Backend, TestApp, TestDatabase, TestUser, backend_tests, field_errors, fixtures, json_of, spawn_app, spawn_app_on,
+};
 use uuid::Uuid;
 
 async fn post_book(app: &TestApp, admin: &TestUser, body: Value) -> reqwest::Response {
@@ -398,7 +400,67 @@ async fn each_unique_key_answers_with_what_it_means(backend: Backend) {
     assert!(conflict(orphaning).await.contains("same name as a root category"));
 }
 
+/// Two admins move two categories under each other at the same moment. Each move alone
+/// is fine; together they would close a cycle. The cycle check and the move are one
+/// transaction and moves take turns (on PostgreSQL, as the restricted role production
+/// runs with), so one wins and the other is a 409, every round: each answer is compared
+/// with what the database holds afterwards.
+async fn concurrent_moves_never_close_a_cycle(backend: Backend) {
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+    let owner = database.connect().await;
+    <migration::Migrator as migration::MigratorTrait>::up(&owner, None)
+        .await
+        .unwrap();
+    let restricted = match backend {
+        Backend::Postgres => Some(database.create_app_role().await),
+        Backend::Sqlite => None,
+    };
+    let app = spawn_app_on(&database, |s| {
+        s.database.auto_migrate = false;
+        if let Some(role) = &restricted {
+            s.database.pool.url = service::database::DatabaseUrl::new(role.url.clone());
+        }
+    })
+    .await;
+    let admin = app.admin().await;
+    for round in 0..20 {
+        let a = new_category(&app, &admin, &format!("A{round}")).await;
+        let b = new_category(&app, &admin, &format!("B{round}")).await;
+        let (a_moved, b_moved) = tokio::join!(move_under(&app, &admin, &a, &b), move_under(&app, &admin, &b, &a));
+        let statuses = (a_moved.status().as_u16(), b_moved.status().as_u16());
+        assert!(
+            statuses == (200, 409) || statuses == (409, 200),
+            "round {round}: one move wins, the other is refused; got {statuses:?}"
+        );
+        let a_parent = app.get_json(&format!("/categories/{a}")).await["parent_id"].clone();
+        let b_parent = app.get_json(&format!("/categories/{b}")).await["parent_id"].clone();
+        let expected = |won: bool, parent: &str| if won { json!(parent) } else { Value::Null };
+        assert_eq!(a_parent, expected(statuses.0 == 200, &b), "round {round}");
+        assert_eq!(b_parent, expected(statuses.1 == 200, &a), "round {round}");
+    }
+    owner.close().await.ok();
+}
+
+async fn new_category(app: &TestApp, admin: &TestUser, name: &str) -> String {
+    let created = json_of(
+        app.post_json("/categories", &admin.token, json!({ "name": name }))
+            .await,
+    )
+    .await;
+    created["id"].as_str().expect("an id").to_owned()
+}
+
+async fn move_under(app: &TestApp, admin: &TestUser, child: &str, parent: &str) -> reqwest::Response {
+    app.patch_json(
+        &format!("/categories/{child}"),
+        &admin.token,
+        json!({ "parent_id": parent }),
+    )
+    .await
+}
+
 backend_tests!(
+    concurrent_moves_never_close_a_cycle,
     each_unique_key_answers_with_what_it_means,
     only_admins_curate_the_catalogue,
     books_are_validated_field_by_field,
