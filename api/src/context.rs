@@ -45,3 +45,6 @@ impl AppContext {
         self.cache.publish(&self.databases, written).await
     }
 }
+
+/// How a handler takes the application context.
+pub type Ctx = actix_web::web::Data<AppContext>;

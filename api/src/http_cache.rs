@@ -24,7 +24,7 @@ use utoipa::{IntoParams, IntoResponses};
 
 use crate::context::AppContext;
 use crate::extract::ReplicaRead;
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 
 /// A public detail read: from the cache when it holds the current body, else loaded
 /// (where `service::replicas` routes it) and rendered once for every reader after.
@@ -115,7 +115,7 @@ impl DetailRead {
 
 /// Declares a cached detail read: `GET` of one thing by id, served from the cache when
 /// it holds the current body, with its OpenAPI operation. Every such read answers the
-/// same way ([`DetailRead`], [`DetailAnswers`], a strong `ETag`), so only its name,
+/// same way ([`DetailRead`], [`NotModified`], a strong `ETag`), so only its name,
 /// path, view and load differ:
 ///
 /// The calling module imports actix-web's `get` (utoipa recognises the route by that
@@ -136,22 +136,22 @@ macro_rules! cached_detail_route {
                 (status = 200, body = $view, description = $description,
                     headers(("ETag" = String, description = "Strong validator of this body"),
                             ("Cache-Control" = String, description = "`no-cache`: keep it, revalidate before use"))),
-                $crate::http_cache::DetailAnswers,
-            ))]
+                $crate::http_cache::NotModified, $crate::problem::responses::BadConsistency,
+                $crate::problem::responses::BadToken, $crate::problem::responses::NotFound))]
         #[get($path)]
         pub async fn $name(
             read: $crate::http_cache::DetailRead,
             id: actix_web::web::Path<uuid::Uuid>,
-        ) -> Result<actix_web::HttpResponse, $crate::problem::ApiError> {
+        ) -> $crate::problem::Reply {
             let $id = id.into_inner();
             read.serve($key($id), async |$db| $load).await
         }
     };
 }
 
-/// What a cached detail read answers besides its body, for its OpenAPI responses.
+/// A cached detail read's `304`, for its OpenAPI responses.
 #[derive(IntoResponses)]
-pub enum DetailAnswers {
+pub enum NotModified {
     #[response(
         status = 304,
         description = "Your copy (the ETag you sent) is current",
@@ -161,24 +161,6 @@ pub enum DetailAnswers {
         )
     )]
     NotModified,
-    #[response(
-        status = 400,
-        description = "Malformed X-Consistency-Token",
-        content_type = "application/problem+json"
-    )]
-    BadConsistency(Problem),
-    #[response(
-        status = 401,
-        description = "The bearer token is malformed, unknown, expired or revoked",
-        content_type = "application/problem+json"
-    )]
-    BadToken(Problem),
-    #[response(
-        status = 404,
-        description = "No such thing, or a deleted one; `detail` names it (\"book not found\")",
-        content_type = "application/problem+json"
-    )]
-    NotFound(Problem),
 }
 
 /// How `If-None-Match` appears in the OpenAPI document of every cached read.

@@ -9,11 +9,9 @@ use api::telemetry;
 use clap::{Parser, Subcommand};
 use service::accounts::AdminBootstrap;
 
+/// Bookworm's HTTP API (configured by environment variables, see the README)
 #[derive(Parser)]
-#[command(
-    name = "api",
-    about = "Bookworm's HTTP API (configured by environment variables, see the README)"
-)]
+#[command(name = "api")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -57,6 +57,9 @@ impl Problem {
     }
 }
 
+/// What a handler returns.
+pub type Reply = Result<actix_web::HttpResponse, ApiError>;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("authentication required")]
@@ -322,37 +325,51 @@ pub mod responses {
 
     use super::Problem;
 
-    /// What any operation can answer when a bad bearer token is presented.
-    #[derive(IntoResponses)]
-    pub enum BadToken {
-        #[response(
-            status = 401,
-            description = "The bearer token is malformed, unknown, expired or revoked",
-            content_type = "application/problem+json"
-        )]
-        Unauthorized(Problem),
+    /// Declares response sets whose every answer is a problem document.
+    macro_rules! problem_responses {
+        ($($(#[$doc:meta])* $name:ident { $($variant:ident = $status:tt, $description:tt);+ })+) => {
+            $(
+                $(#[$doc])*
+                #[derive(IntoResponses)]
+                pub enum $name {
+                    $(
+                        #[response(status = $status, description = $description, content_type = "application/problem+json")]
+                        $variant(Problem),
+                    )+
+                }
+            )+
+        };
     }
 
-    /// What an operation that needs a token can answer without one.
-    #[derive(IntoResponses)]
-    pub enum NeedsToken {
-        #[response(
-            status = 401,
-            description = "Not signed in, or a bad token",
-            content_type = "application/problem+json"
-        )]
-        Unauthorized(Problem),
-    }
+    problem_responses! {
+        /// What any operation can answer when a bad bearer token is presented.
+        BadToken { Unauthorized = 401, "The bearer token is malformed, unknown, expired or revoked" }
 
-    /// What an admin-only operation answers to anyone else who is signed in.
-    #[derive(IntoResponses)]
-    pub enum AdminOnly {
-        #[response(
-            status = 403,
-            description = "Not an admin",
-            content_type = "application/problem+json"
-        )]
-        Forbidden(Problem),
+        /// What an operation that needs a token can answer without one.
+        NeedsToken { Unauthorized = 401, "Not signed in, or a bad token" }
+
+        /// What an admin-only operation answers to anyone else who is signed in.
+        AdminOnly { Forbidden = 403, "Not an admin" }
+
+        /// What reading a JSON request body can answer.
+        JsonBody {
+            BadRequest = 400, "Malformed JSON or unknown fields";
+            TooLarge = 413, "Body larger than MAX_BODY_BYTES";
+            NotJson = 415, "Body is not application/json"
+        }
+
+        /// What an operation on one thing by id answers when there is no such thing (or it
+        /// was deleted).
+        NotFound { NotFound = 404, "No such thing, or a deleted one; `detail` names it (\"book not found\")" }
+
+        /// Field-level validation failures.
+        Invalid { Invalid = 422, "Fields break their rules; `errors` lists each" }
+
+        /// What a read that honours `X-Consistency-Token` answers to a malformed one.
+        BadConsistency { BadRequest = 400, "Malformed X-Consistency-Token" }
+
+        /// What a list's query string (or its `X-Consistency-Token`) can answer.
+        BadQuery { BadRequest = 400, "Bad limit, cursor, filter or X-Consistency-Token" }
     }
 
     /// What an operation that hashes a password answers when every hashing slot
@@ -366,73 +383,5 @@ pub mod responses {
             headers(("Retry-After" = u32, description = "Seconds to wait: 1"))
         )]
         Busy(Problem),
-    }
-
-    /// What reading a JSON request body can answer.
-    #[derive(IntoResponses)]
-    pub enum JsonBody {
-        #[response(
-            status = 400,
-            description = "Malformed JSON or unknown fields",
-            content_type = "application/problem+json"
-        )]
-        BadRequest(Problem),
-        #[response(
-            status = 413,
-            description = "Body larger than MAX_BODY_BYTES",
-            content_type = "application/problem+json"
-        )]
-        TooLarge(Problem),
-        #[response(
-            status = 415,
-            description = "Body is not application/json",
-            content_type = "application/problem+json"
-        )]
-        NotJson(Problem),
-    }
-
-    /// What an operation on one thing by id answers when there is no such thing (or it
-    /// was deleted).
-    #[derive(IntoResponses)]
-    pub enum NotFound {
-        #[response(
-            status = 404,
-            description = "No such thing, or a deleted one; `detail` names it (\"book not found\")",
-            content_type = "application/problem+json"
-        )]
-        NotFound(Problem),
-    }
-
-    /// Field-level validation failures.
-    #[derive(IntoResponses)]
-    pub enum Invalid {
-        #[response(
-            status = 422,
-            description = "Fields break their rules; `errors` lists each",
-            content_type = "application/problem+json"
-        )]
-        Invalid(Problem),
-    }
-
-    /// What a read that honours `X-Consistency-Token` answers to a malformed one.
-    #[derive(IntoResponses)]
-    pub enum BadConsistency {
-        #[response(
-            status = 400,
-            description = "Malformed X-Consistency-Token",
-            content_type = "application/problem+json"
-        )]
-        BadRequest(Problem),
-    }
-
-    /// What a list's query string (or its `X-Consistency-Token`) can answer.
-    #[derive(IntoResponses)]
-    pub enum BadQuery {
-        #[response(
-            status = 400,
-            description = "Bad limit, cursor, filter or X-Consistency-Token",
-            content_type = "application/problem+json"
-        )]
-        BadRequest(Problem),
     }
 }

@@ -359,16 +359,9 @@ fn backrest_config_of(node: &Node) -> PathBuf {
 /// `pg_is_in_recovery()` of `node`, or `None` when it does not answer.
 pub async fn in_recovery(node: &Node) -> Option<bool> {
     let db: DatabaseConnection = Database::connect(node.admin_url(DATABASE)).await.ok()?;
-    let row = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_is_in_recovery()",
-        ))
-        .await
-        .ok()
-        .flatten();
+    let in_recovery = crate::sql::try_scalar(&db, "SELECT pg_is_in_recovery()").await;
     db.close().await.ok();
-    row?.try_get_by_index(0).ok()
+    in_recovery.ok().flatten()
 }
 
 impl Drop for Formation {

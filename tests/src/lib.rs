@@ -11,6 +11,7 @@ pub mod failover;
 pub mod fixtures;
 pub mod redis_server;
 pub mod schema;
+pub mod sql;
 
 pub use app::{
     PASSWORD, TestApp, TestUser, field_errors, json_of, spawn_app, spawn_app_on, spawn_app_with, test_settings,

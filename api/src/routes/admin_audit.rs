@@ -1,24 +1,20 @@
 //! `GET /admin/audit`: the trigger-written audit log.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get};
 use chrono::{DateTime, Utc};
 use entity::audit_log::{self, AuditAction};
 use serde::{Deserialize, Serialize};
 use service::audit::{self, AuditFilter};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::{Page, PageQuery, Query};
-use crate::problem::ApiError;
+use crate::problem::Reply;
 use crate::problem::responses::{AdminOnly, BadQuery, NeedsToken};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list);
-}
+routes!(list);
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -61,18 +57,9 @@ pub const LIST_STATEMENTS: u32 = 2;
 #[utoipa::path(operation_id = "admin_audit_list", tag = "admin", params(AuditQuery, PageQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = AuditPage, description = "Audit entries, newest first"),
-        AdminOnly,
-        BadQuery,
-        NeedsToken,
-    ))]
+        (status = 200, body = AuditPage, description = "Audit entries, newest first"), AdminOnly, BadQuery, NeedsToken))]
 #[get("/admin/audit")]
-pub async fn list(
-    ctx: web::Data<AppContext>,
-    _admin: Admin,
-    query: Query<AuditQuery>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(ctx: Ctx, _admin: Admin, query: Query<AuditQuery>, Page(page): Page) -> Reply {
     let query = query.into_inner();
     let filter = AuditFilter {
         table: query.table,

@@ -5,20 +5,16 @@ use entity::user::Role;
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, UserFilter};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::{Json, Page, PageQuery, Query};
 use crate::problem::responses::{AdminOnly, BadQuery, JsonBody, NeedsToken, NotFound};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{Problem, Reply};
 use crate::views::AccountView;
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list).service(update).service(delete).service(restore);
-}
+routes!(list, update, delete, restore);
 
 /// The token check, then the page joined with profiles.
 pub const LIST_STATEMENTS: u32 = 2;
@@ -36,18 +32,9 @@ crate::views::page!(UserPage, AccountView);
 
 #[utoipa::path(operation_id = "admin_users_list", tag = "admin", params(ListQuery, PageQuery), security(("bearer" = [])),
     responses(
-        (status = 200, body = UserPage, description = "Accounts, newest first"),
-        AdminOnly,
-        BadQuery,
-        NeedsToken,
-    ))]
+        (status = 200, body = UserPage, description = "Accounts, newest first"), AdminOnly, BadQuery, NeedsToken))]
 #[get("/admin/users")]
-pub async fn list(
-    ctx: web::Data<AppContext>,
-    _admin: Admin,
-    query: Query<ListQuery>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(ctx: Ctx, _admin: Admin, query: Query<ListQuery>, Page(page): Page) -> Reply {
     let query = query.into_inner();
     let filter = UserFilter {
         role: query.role,
@@ -66,20 +53,10 @@ pub struct UserPatch {
 #[utoipa::path(operation_id = "admin_users_update", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"),
-        AdminOnly,
-        NotFound,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Your own role"),
-        JsonBody,
-        NeedsToken,
-    ))]
+        (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"), AdminOnly, NotFound,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Your own role"), JsonBody, NeedsToken))]
 #[patch("/admin/users/{id}")]
-pub async fn update(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-    body: Json<UserPatch>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<UserPatch>) -> Reply {
     let account = ctx
         .publish(accounts::set_role(ctx.primary(), &ctx.cipher, &admin, id.into_inner(), body.role).await?)
         .await;
@@ -88,18 +65,10 @@ pub async fn update(
 
 #[utoipa::path(operation_id = "admin_users_delete", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
-        (status = 204, description = "Soft-deleted; the user's tokens are revoked"),
-        AdminOnly,
-        NotFound,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"),
-        NeedsToken,
-    ))]
+        (status = 204, description = "Soft-deleted; the user's tokens are revoked"), AdminOnly, NotFound,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"), NeedsToken))]
 #[delete("/admin/users/{id}")]
-pub async fn delete(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
     let id = id.into_inner();
     ctx.publish(accounts::admin_delete_user(ctx.primary(), &admin, id).await?)
         .await;
@@ -108,17 +77,9 @@ pub async fn delete(
 
 #[utoipa::path(operation_id = "admin_users_restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
-        (status = 200, body = AccountView, description = "Restored"),
-        AdminOnly,
-        NotFound,
-        NeedsToken,
-    ))]
+        (status = 200, body = AccountView, description = "Restored"), AdminOnly, NotFound, NeedsToken))]
 #[post("/admin/users/{id}/restore")]
-pub async fn restore(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn restore(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
     let id = id.into_inner();
     let account = ctx
         .publish(accounts::restore_user(ctx.primary(), &ctx.cipher, (&admin).into(), id).await?)

@@ -2,24 +2,20 @@
 
 use std::net::IpAddr;
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use service::accounts::{self, AllFields, DisplayName, Email, NewAccount, Password};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::Json;
 use crate::problem::responses::{BadToken, HashingBusy, Invalid, JsonBody, NeedsToken};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Reply};
 use crate::views::AccountView;
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(register).service(login).service(logout);
-}
+routes!(register, login, logout);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -55,18 +51,9 @@ impl TryFrom<RegisterRequest> for NewAccount {
     responses(
         (status = 201, body = AccountView, description = "Account and profile created"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Email cannot be registered"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many registrations from this address; see Retry-After"),
-        HashingBusy,
-        JsonBody,
-        BadToken,
-        Invalid,
-    ))]
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many registrations from this address; see Retry-After"), HashingBusy, JsonBody, BadToken, Invalid))]
 #[post("/auth/register")]
-pub async fn register(
-    req: HttpRequest,
-    ctx: web::Data<AppContext>,
-    body: Json<RegisterRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn register(req: HttpRequest, ctx: Ctx, body: Json<RegisterRequest>) -> Reply {
     ctx.throttle.registration(client_address(&req)).await?;
     let new = NewAccount::try_from(body.into_inner())?;
     let account = accounts::register(ctx.primary(), &ctx.hashing, &ctx.cipher, new)
@@ -102,16 +89,9 @@ pub struct TokenResponse {
     responses(
         (status = 200, body = TokenResponse, description = "A new bearer token"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Invalid email or password"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts; see Retry-After"),
-        HashingBusy,
-        JsonBody,
-    ))]
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many attempts; see Retry-After"), HashingBusy, JsonBody))]
 #[post("/auth/login")]
-pub async fn login(
-    req: HttpRequest,
-    ctx: web::Data<AppContext>,
-    body: Json<LoginRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn login(req: HttpRequest, ctx: Ctx, body: Json<LoginRequest>) -> Reply {
     ctx.throttle.login_attempt(&body.email, client_address(&req)).await?;
     let issued = accounts::login(ctx.primary(), &ctx.hashing, &body.email, &body.password, ctx.token_ttl).await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
@@ -128,11 +108,9 @@ fn client_address(req: &HttpRequest) -> IpAddr {
 
 #[utoipa::path(operation_id = "auth_logout", tag = "accounts", security(("bearer" = [])),
     responses(
-        (status = 204, description = "The token used is revoked"),
-        NeedsToken,
-    ))]
+        (status = 204, description = "The token used is revoked"), NeedsToken))]
 #[post("/auth/logout")]
-pub async fn logout(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn logout(ctx: Ctx, Authenticated(user): Authenticated) -> Reply {
     accounts::logout(ctx.primary(), &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

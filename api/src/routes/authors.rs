@@ -6,26 +6,18 @@ use service::authors::{self, AuthorBio, AuthorChanges, AuthorName, NewAuthor};
 use service::cache::Key;
 use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::cached_detail_route;
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
-use crate::problem::ApiError;
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
+use crate::problem::{ApiError, Reply};
 use crate::routes::patch_field;
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(get)
-        .service(update)
-        .service(delete);
-}
+routes!(list, create, get, update, delete);
 
 /// Statements a request may run, whatever the page size (checked by the tests).
 pub const LIST_STATEMENTS: u32 = 1;
@@ -41,12 +33,9 @@ pub struct ListQuery {
 #[utoipa::path(operation_id = "authors_list", tag = "authors", params(ListQuery, PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = AuthorPage, description = "Live authors by name",
-            headers(("Cache-Control" = String, description = "`no-store`"))),
-        BadQuery,
-        BadToken,
-    ))]
+            headers(("Cache-Control" = String, description = "`no-store`"))), BadQuery, BadToken))]
 #[get("/authors")]
-pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) -> Reply {
     let authors = read
         .run(async |db| authors::list(db, query.prefix.as_deref(), &page).await)
         .await?;
@@ -101,18 +90,9 @@ impl TryFrom<NewAuthorBody> for NewAuthor {
 
 #[utoipa::path(operation_id = "authors_create", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
     responses(
-        (status = 201, body = AuthorView, description = "Created"),
-        AdminOnly,
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 201, body = AuthorView, description = "Created"), AdminOnly, JsonBody, NeedsToken, Invalid))]
 #[post("/authors")]
-pub async fn create(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    body: Json<NewAuthorBody>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewAuthorBody>) -> Reply {
     let new = NewAuthor::try_from(body.into_inner())?;
     let author = ctx
         .publish(authors::create(ctx.primary(), (&admin).into(), new).await?)
@@ -149,20 +129,9 @@ impl TryFrom<AuthorPatch> for AuthorChanges {
 #[utoipa::path(operation_id = "authors_update", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = AuthorView, description = "Updated"),
-        AdminOnly,
-        NotFound,
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 200, body = AuthorView, description = "Updated"), AdminOnly, NotFound, JsonBody, NeedsToken, Invalid))]
 #[patch("/authors/{id}")]
-pub async fn update(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-    body: Json<AuthorPatch>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<AuthorPatch>) -> Reply {
     let changes = AuthorChanges::try_from(body.into_inner())?;
     let author = ctx
         .publish(authors::update(ctx.primary(), (&admin).into(), id.into_inner(), changes).await?)
@@ -172,17 +141,9 @@ pub async fn update(
 
 #[utoipa::path(operation_id = "authors_delete", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
-        (status = 204, description = "Soft-deleted, with their books"),
-        AdminOnly,
-        NotFound,
-        NeedsToken,
-    ))]
+        (status = 204, description = "Soft-deleted, with their books"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/authors/{id}")]
-pub async fn delete(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
     let id = id.into_inner();
     ctx.publish(authors::delete(ctx.primary(), (&admin).into(), id).await?)
         .await;

@@ -9,27 +9,18 @@ use service::books::{
 use service::cache::Key;
 use service::input::AllFields;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::cached_detail_route;
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Reply};
 use crate::routes::patch_field;
 use crate::views::{BookDetailView, BookPage};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(get)
-        .service(update)
-        .service(delete)
-        .service(set_categories);
-}
+routes!(list, create, get, update, delete, set_categories);
 
 /// The page query (with the author joined in) and the page's categories, plus the
 /// category subtree when filtering by category.
@@ -64,12 +55,9 @@ pub struct ListQuery {
 #[utoipa::path(operation_id = "books_list", tag = "books", params(ListQuery, PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = BookPage, description = "Live books, each with its author and categories",
-            headers(("Cache-Control" = String, description = "`no-store`"))),
-        BadQuery,
-        BadToken,
-    ))]
+            headers(("Cache-Control" = String, description = "`no-store`"))), BadQuery, BadToken))]
 #[get("/books")]
-pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) -> Reply {
     let filter = BookFilter {
         author_id: query.author_id,
         category_id: query.category_id,
@@ -138,19 +126,10 @@ impl TryFrom<NewBookBody> for NewBook {
 
 #[utoipa::path(operation_id = "books_create", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
     responses(
-        (status = 201, body = BookDetailView, description = "Created"),
-        AdminOnly,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 201, body = BookDetailView, description = "Created"), AdminOnly,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"), JsonBody, NeedsToken, Invalid))]
 #[post("/books")]
-pub async fn create(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    body: Json<NewBookBody>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewBookBody>) -> Reply {
     let new = NewBook::try_from(body.into_inner())?;
     let book = ctx
         .publish(books::create(ctx.primary(), (&admin).into(), new).await?)
@@ -206,21 +185,10 @@ impl TryFrom<BookPatch> for BookChanges {
 #[utoipa::path(operation_id = "books_update", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = BookDetailView, description = "Updated"),
-        AdminOnly,
-        NotFound,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"),
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 200, body = BookDetailView, description = "Updated"), AdminOnly, NotFound,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"), JsonBody, NeedsToken, Invalid))]
 #[patch("/books/{id}")]
-pub async fn update(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-    body: Json<BookPatch>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<BookPatch>) -> Reply {
     let changes = BookChanges::try_from(body.into_inner())?;
     let id = id.into_inner();
     let book = ctx
@@ -231,17 +199,9 @@ pub async fn update(
 
 #[utoipa::path(operation_id = "books_delete", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
-        (status = 204, description = "Soft-deleted"),
-        AdminOnly,
-        NotFound,
-        NeedsToken,
-    ))]
+        (status = 204, description = "Soft-deleted"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/books/{id}")]
-pub async fn delete(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
     let id = id.into_inner();
     ctx.publish(books::delete(ctx.primary(), (&admin).into(), id).await?)
         .await;
@@ -259,20 +219,15 @@ pub struct BookCategoriesBody {
 #[utoipa::path(operation_id = "books_set_categories", tag = "books", params(("id" = Uuid, Path)),
     request_body = BookCategoriesBody, security(("bearer" = [])),
     responses(
-        (status = 200, body = BookDetailView, description = "The book with its new categories"),
-        AdminOnly,
-        NotFound,
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown or repeated category"),
-        JsonBody,
-        NeedsToken,
-    ))]
+        (status = 200, body = BookDetailView, description = "The book with its new categories"), AdminOnly, NotFound,
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown or repeated category"), JsonBody, NeedsToken))]
 #[put("/books/{id}/categories")]
 pub async fn set_categories(
-    ctx: web::Data<AppContext>,
+    ctx: Ctx,
     Admin(admin): Admin,
     id: web::Path<Uuid>,
     body: Json<BookCategoriesBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let id = id.into_inner();
     let category_ids = CategoryIds::parse(&body.category_ids).map_err(|e| ApiError::from(vec![e]))?;
     let book = ctx

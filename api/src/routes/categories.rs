@@ -6,27 +6,18 @@ use serde::{Deserialize, Serialize};
 use service::cache::Key;
 use service::categories::{self, CategoryName, TreeNode};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::cached_detail_route;
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, ReplicaRead};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Reply};
 use crate::routes::patch_field;
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list_roots)
-        .service(create)
-        .service(get)
-        .service(update)
-        .service(delete)
-        .service(tree);
-}
+routes!(list_roots, create, get, update, delete, tree);
 
 pub const LIST_STATEMENTS: u32 = 1;
 /// The category, its children, its ancestors (one recursive CTE).
@@ -37,12 +28,9 @@ pub const TREE_STATEMENTS: u32 = 1;
 #[utoipa::path(operation_id = "categories_list_roots", tag = "categories", params(PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = CategoryPage, description = "Root categories by name",
-            headers(("Cache-Control" = String, description = "`no-store`"))),
-        BadQuery,
-        BadToken,
-    ))]
+            headers(("Cache-Control" = String, description = "`no-store`"))), BadQuery, BadToken))]
 #[get("/categories")]
-pub async fn list_roots(read: ReplicaRead, Page(page): Page) -> Result<HttpResponse, ApiError> {
+pub async fn list_roots(read: ReplicaRead, Page(page): Page) -> Reply {
     let roots = read.run(async |db| categories::list_roots(db, &page).await).await?;
     Ok(HttpResponse::Ok().json(CategoryPage::from(roots)))
 }
@@ -116,19 +104,10 @@ pub struct NewCategoryBody {
 
 #[utoipa::path(operation_id = "categories_create", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
     responses(
-        (status = 201, body = CategoryView, description = "Created"),
-        AdminOnly,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Name taken among siblings"),
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 201, body = CategoryView, description = "Created"), AdminOnly,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Name taken among siblings"), JsonBody, NeedsToken, Invalid))]
 #[post("/categories")]
-pub async fn create(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    body: Json<NewCategoryBody>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewCategoryBody>) -> Reply {
     let name = CategoryName::parse(&body.name).map_err(|e| ApiError::from(vec![e]))?;
     let category = ctx
         .publish(categories::create(ctx.primary(), (&admin).into(), name, body.parent_id).await?)
@@ -154,22 +133,11 @@ pub struct CategoryPatch {
 #[utoipa::path(operation_id = "categories_update", tag = "categories", params(("id" = Uuid, Path)),
     request_body = CategoryPatch, security(("bearer" = [])),
     responses(
-        (status = 200, body = CategoryView, description = "Renamed and/or moved"),
-        AdminOnly,
-        NotFound,
+        (status = 200, body = CategoryView, description = "Renamed and/or moved"), AdminOnly, NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json",
-            description = "Name taken among siblings, or a move under its own descendant"),
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+            description = "Name taken among siblings, or a move under its own descendant"), JsonBody, NeedsToken, Invalid))]
 #[patch("/categories/{id}")]
-pub async fn update(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-    body: Json<CategoryPatch>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<CategoryPatch>) -> Reply {
     let body = body.into_inner();
     let name = body
         .name
@@ -185,19 +153,11 @@ pub async fn update(
 
 #[utoipa::path(operation_id = "categories_delete", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
-        (status = 204, description = "Deleted; its children became roots"),
-        AdminOnly,
-        NotFound,
+        (status = 204, description = "Deleted; its children became roots"), AdminOnly, NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json",
-            description = "A child would become a root with a name another root has"),
-        NeedsToken,
-    ))]
+            description = "A child would become a root with a name another root has"), NeedsToken))]
 #[delete("/categories/{id}")]
-pub async fn delete(
-    ctx: web::Data<AppContext>,
-    Admin(admin): Admin,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
     let id = id.into_inner();
     // The delete takes the book links with it: read them first.
     ctx.publish(categories::delete(ctx.primary(), (&admin).into(), id).await?)

@@ -9,18 +9,14 @@
 //! with `status: degraded`. Failing it would take every instance out of rotation at
 //! once — a full outage during a failover the replicas could have bridged.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::context::AppContext;
-use crate::problem::{ApiError, Problem};
+use crate::context::Ctx;
+use crate::problem::{ApiError, Problem, Reply};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(live).service(ready);
-}
+routes!(live, ready);
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -71,7 +67,7 @@ pub async fn live() -> HttpResponse {
         (status = 503, body = Problem, content_type = "application/problem+json", description = "Not ready; `detail` says why"),
     ))]
 #[get("/health/ready")]
-pub async fn ready(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
+pub async fn ready(ctx: Ctx) -> Reply {
     // While the follower knows no host is writable, asking the pool would only wait
     // out the probe's timeout for a primary that is not there yet.
     let checked = if ctx.databases.follower().is_some_and(|f| f.lost()) {

@@ -1,34 +1,28 @@
 //! The caller's own account: `GET /me`, `PATCH /me/profile`, `DELETE /me`.
 
-use actix_web::{HttpResponse, delete, get, patch, web};
+use actix_web::{HttpResponse, delete, get, patch};
 use serde::Deserialize;
 use service::accounts::{self, AllFields, Bio, DisplayName, Phone, ProfileChanges};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Authenticated, Member};
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::Json;
 use crate::problem::responses::{Invalid, JsonBody, NeedsToken};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Reply};
 use crate::routes::patch_field;
 use crate::views::AccountView;
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(get).service(delete).service(update_profile);
-}
+routes!(get, delete, update_profile);
 
 /// The token check, then the account joined with its profile.
 pub const GET_STATEMENTS: u32 = 2;
 
 #[utoipa::path(operation_id = "me_get", tag = "accounts", security(("bearer" = [])),
     responses(
-        (status = 200, body = AccountView, description = "Your account"),
-        NeedsToken,
-    ))]
+        (status = 200, body = AccountView, description = "Your account"), NeedsToken))]
 #[get("/me")]
-pub async fn get(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn get(ctx: Ctx, Authenticated(user): Authenticated) -> Reply {
     let account = accounts::account(ctx.primary(), &ctx.cipher, user.id).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
@@ -70,17 +64,9 @@ impl TryFrom<ProfilePatch> for ProfileChanges {
 #[utoipa::path(operation_id = "me_update_profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Updated"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"), JsonBody, NeedsToken, Invalid))]
 #[patch("/me/profile")]
-pub async fn update_profile(
-    ctx: web::Data<AppContext>,
-    Member(user): Member,
-    body: Json<ProfilePatch>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn update_profile(ctx: Ctx, Member(user): Member, body: Json<ProfilePatch>) -> Reply {
     let changes = ProfileChanges::try_from(body.into_inner())?;
     let account = ctx
         .publish(accounts::update_profile(ctx.primary(), &ctx.cipher, (&user).into(), changes).await?)
@@ -90,11 +76,9 @@ pub async fn update_profile(
 
 #[utoipa::path(operation_id = "me_delete", tag = "accounts", security(("bearer" = [])),
     responses(
-        (status = 204, description = "Your account is soft-deleted and all its tokens revoked"),
-        NeedsToken,
-    ))]
+        (status = 204, description = "Your account is soft-deleted and all its tokens revoked"), NeedsToken))]
 #[delete("/me")]
-pub async fn delete(ctx: web::Data<AppContext>, Authenticated(user): Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: Ctx, Authenticated(user): Authenticated) -> Reply {
     ctx.publish(accounts::delete_account(ctx.primary(), (&user).into(), user.id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())

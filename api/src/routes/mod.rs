@@ -2,6 +2,17 @@
 //! the service layer, publish what a write changed, map the result. What no route
 //! takes is answered by `openapi::unrouted`, from the document these routes make.
 
+/// A module's `routes` function: its handlers, registered in the order they are
+/// matched. Adding an endpoint is its handler plus its name here.
+macro_rules! routes {
+    ($($handler:ident),+ $(,)?) => {
+        /// This module's routes, in the order they are matched.
+        pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+            $(cfg.service($handler);)+
+        }
+    };
+}
+
 pub mod admin_audit;
 pub mod admin_stats;
 pub mod admin_users;

@@ -6,26 +6,17 @@ use serde::Deserialize;
 use service::input::AllFields;
 use service::reviews::{self, NewReview, Rating, ReviewBody, ReviewChanges, ReviewTitle};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Member;
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, ReplicaRead};
 use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Reply};
 use crate::routes::patch_field;
 use crate::views::{ReviewPage, ReviewView};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list_for_book)
-        .service(create)
-        .service(list_for_user)
-        .service(get)
-        .service(update)
-        .service(delete);
-}
+routes!(list_for_book, create, list_for_user, get, update, delete);
 
 /// The book (or reader) exists, the page joined with books, the page's reviewers.
 pub const LIST_STATEMENTS: u32 = 3;
@@ -34,13 +25,9 @@ pub const GET_STATEMENTS: u32 = 2;
 
 #[utoipa::path(operation_id = "reviews_list_for_book", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
     responses(
-        (status = 200, body = ReviewPage, description = "The book's reviews, newest first"),
-        NotFound,
-        BadQuery,
-        BadToken,
-    ))]
+        (status = 200, body = ReviewPage, description = "The book's reviews, newest first"), NotFound, BadQuery, BadToken))]
 #[get("/books/{id}/reviews")]
-pub async fn list_for_book(read: ReplicaRead, id: web::Path<Uuid>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+pub async fn list_for_book(read: ReplicaRead, id: web::Path<Uuid>, Page(page): Page) -> Reply {
     let reviews = read
         .run(async |db| reviews::list_for_book(db, *id, &page).await)
         .await?;
@@ -49,13 +36,9 @@ pub async fn list_for_book(read: ReplicaRead, id: web::Path<Uuid>, Page(page): P
 
 #[utoipa::path(operation_id = "reviews_list_for_user", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
     responses(
-        (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"),
-        NotFound,
-        BadQuery,
-        BadToken,
-    ))]
+        (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"), NotFound, BadQuery, BadToken))]
 #[get("/users/{id}/reviews")]
-pub async fn list_for_user(read: ReplicaRead, id: web::Path<Uuid>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+pub async fn list_for_user(read: ReplicaRead, id: web::Path<Uuid>, Page(page): Page) -> Reply {
     let reviews = read
         .run(async |db| reviews::list_for_user(db, *id, &page).await)
         .await?;
@@ -64,13 +47,9 @@ pub async fn list_for_user(read: ReplicaRead, id: web::Path<Uuid>, Page(page): P
 
 #[utoipa::path(operation_id = "reviews_get", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
-        (status = 200, body = ReviewView, description = "The review"),
-        NotFound,
-        BadConsistency,
-        BadToken,
-    ))]
+        (status = 200, body = ReviewView, description = "The review"), NotFound, BadConsistency, BadToken))]
 #[get("/reviews/{id}")]
-pub async fn get(read: ReplicaRead, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get(read: ReplicaRead, id: web::Path<Uuid>) -> Reply {
     Ok(HttpResponse::Ok().json(ReviewView::from(
         read.run(async |db| reviews::get(db, *id).await).await?,
     )))
@@ -106,20 +85,10 @@ impl TryFrom<NewReviewBody> for NewReview {
     request_body = NewReviewBody, security(("bearer" = [])),
     responses(
         (status = 201, body = ReviewView, description = "Created"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
-        NotFound,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Already reviewed"),
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"), NotFound,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Already reviewed"), JsonBody, NeedsToken, Invalid))]
 #[post("/books/{id}/reviews")]
-pub async fn create(
-    ctx: web::Data<AppContext>,
-    Member(user): Member,
-    id: web::Path<Uuid>,
-    body: Json<NewReviewBody>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: Json<NewReviewBody>) -> Reply {
     let new = NewReview::try_from(body.into_inner())?;
     let review = ctx
         .publish(reviews::create(ctx.primary(), &user, id.into_inner(), new).await?)
@@ -163,19 +132,9 @@ impl TryFrom<ReviewPatch> for ReviewChanges {
     security(("bearer" = [])),
     responses(
         (status = 200, body = ReviewView, description = "Updated"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
-        NotFound,
-        JsonBody,
-        NeedsToken,
-        Invalid,
-    ))]
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"), NotFound, JsonBody, NeedsToken, Invalid))]
 #[patch("/reviews/{id}")]
-pub async fn update(
-    ctx: web::Data<AppContext>,
-    Member(user): Member,
-    id: web::Path<Uuid>,
-    body: Json<ReviewPatch>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn update(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: Json<ReviewPatch>) -> Reply {
     let changes = ReviewChanges::try_from(body.into_inner())?;
     let review = ctx
         .publish(reviews::update(ctx.primary(), &user, id.into_inner(), changes).await?)
@@ -186,16 +145,9 @@ pub async fn update(
 #[utoipa::path(operation_id = "reviews_delete", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"),
-        NotFound,
-        NeedsToken,
-    ))]
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"), NotFound, NeedsToken))]
 #[delete("/reviews/{id}")]
-pub async fn delete(
-    ctx: web::Data<AppContext>,
-    Member(user): Member,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>) -> Reply {
     let id = id.into_inner();
     ctx.publish(reviews::delete(ctx.primary(), &user, id).await?).await;
     Ok(HttpResponse::NoContent().finish())

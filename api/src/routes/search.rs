@@ -4,17 +4,13 @@ use actix_web::{HttpResponse, get};
 use serde::Deserialize;
 use service::search::{self, SearchText};
 use utoipa::IntoParams;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::{ConsistencyHeader, Page, PageQuery, Query, ReplicaRead};
-use crate::problem::ApiError;
+use crate::problem::Reply;
 use crate::problem::responses::{BadQuery, BadToken};
 use crate::views::{BookPage, ReviewPage};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(books).service(reviews);
-}
+routes!(books, reviews);
 
 /// The ranked ids, then the page's rows with their embeds (two statements).
 pub const SEARCH_STATEMENTS: u32 = 3;
@@ -31,7 +27,7 @@ pub struct SearchQuery {
 #[utoipa::path(operation_id = "search_books", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
 #[get("/search/books")]
-pub async fn books(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+pub async fn books(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Page) -> Reply {
     let text = SearchText::parse(&query.q)?;
     Ok(HttpResponse::Ok().json(BookPage::from(
         read.run(async |db| search::books(db, &text, &page).await).await?,
@@ -41,7 +37,7 @@ pub async fn books(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Pag
 #[utoipa::path(operation_id = "search_reviews", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
 #[get("/search/reviews")]
-pub async fn reviews(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Page) -> Result<HttpResponse, ApiError> {
+pub async fn reviews(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Page) -> Reply {
     let text = SearchText::parse(&query.q)?;
     Ok(HttpResponse::Ok().json(ReviewPage::from(
         read.run(async |db| search::reviews(db, &text, &page).await).await?,

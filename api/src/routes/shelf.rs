@@ -5,20 +5,16 @@ use entity::shelf_entry::ShelfStatus;
 use serde::Deserialize;
 use service::shelves;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{Authenticated, Member};
-use crate::context::AppContext;
+use crate::context::Ctx;
 use crate::extract::{Json, Page, PageQuery, Query};
 use crate::problem::responses::{BadQuery, JsonBody, NeedsToken, NotFound};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{Problem, Reply};
 use crate::views::{ShelfEntryView, ShelfPage};
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list).service(put).service(delete);
-}
+routes!(list, put, delete);
 
 /// The token check, the page joined with its books, the page's authors.
 pub const LIST_STATEMENTS: u32 = 3;
@@ -31,17 +27,9 @@ pub struct ListQuery {
 
 #[utoipa::path(operation_id = "shelf_list", tag = "shelf", params(ListQuery, PageQuery), security(("bearer" = [])),
     responses(
-        (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"),
-        BadQuery,
-        NeedsToken,
-    ))]
+        (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"), BadQuery, NeedsToken))]
 #[get("/me/shelf")]
-pub async fn list(
-    ctx: web::Data<AppContext>,
-    Authenticated(user): Authenticated,
-    query: Query<ListQuery>,
-    Page(page): Page,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(ctx: Ctx, Authenticated(user): Authenticated, query: Query<ListQuery>, Page(page): Page) -> Reply {
     let entries = shelves::list(ctx.primary(), user.id, query.status, &page).await?;
     Ok(HttpResponse::Ok().json(ShelfPage::from(entries)))
 }
@@ -57,18 +45,9 @@ pub struct ShelfBody {
     responses(
         (status = 200, body = ShelfEntryView, description = "Status changed"),
         (status = 201, body = ShelfEntryView, description = "Added to the shelf"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
-        NotFound,
-        JsonBody,
-        NeedsToken,
-    ))]
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"), NotFound, JsonBody, NeedsToken))]
 #[put("/me/shelf/{book_id}")]
-pub async fn put(
-    ctx: web::Data<AppContext>,
-    Member(user): Member,
-    book_id: web::Path<Uuid>,
-    body: Json<ShelfBody>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn put(ctx: Ctx, Member(user): Member, book_id: web::Path<Uuid>, body: Json<ShelfBody>) -> Reply {
     let (entry, created) = ctx
         .publish(shelves::put(ctx.primary(), (&user).into(), book_id.into_inner(), body.status).await?)
         .await;
@@ -84,15 +63,9 @@ pub async fn put(
     responses(
         (status = 204, description = "Removed from the shelf"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "Not on your shelf"),
-        NeedsToken,
-    ))]
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Not on your shelf"), NeedsToken))]
 #[delete("/me/shelf/{book_id}")]
-pub async fn delete(
-    ctx: web::Data<AppContext>,
-    Member(user): Member,
-    book_id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(ctx: Ctx, Member(user): Member, book_id: web::Path<Uuid>) -> Reply {
     ctx.publish(shelves::remove(ctx.primary(), (&user).into(), book_id.into_inner()).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())

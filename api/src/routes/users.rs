@@ -6,16 +6,12 @@ use serde::Serialize;
 use service::cache::Key;
 use service::stats;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::cached_detail_route;
 use crate::extract::ConsistencyHeader;
 
-/// This module's routes, in the order they are matched.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(get);
-}
+routes!(get);
 
 pub const GET_STATEMENTS: u32 = 2;
 

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Datelike, Months, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tests::sql::count;
 use tests::{Backend, TestDatabase, backend_tests, fixtures, spawn_app};
 
 async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
@@ -15,15 +16,6 @@ async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
         .iter()
         .map(|row| row.try_get_by_index(0).unwrap())
         .collect()
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
 }
 
 fn months_ago(months: u32) -> DateTime<Utc> {

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use tests::sql::{count, scalar};
 use tests::{Backend, TestDatabase, backend_tests, spawn_app_on};
 
 const SEED: seed::SeedConfig = seed::SeedConfig {
@@ -37,15 +38,6 @@ fn scratch_url(backend: Backend) -> Option<String> {
         Backend::Postgres => std::env::var("TEST_POSTGRES_URL").ok(),
         Backend::Sqlite => None,
     }
-}
-
-async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
-    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
 }
 
 async fn a_backup_restores_into_a_fresh_database_that_the_api_serves(backend: Backend) {
@@ -129,15 +121,7 @@ async fn a_byte_changed_in_a_sqlite_backup_fails_verification_naming_its_table()
     let dir = tempfile::tempdir().unwrap();
     let created = backup::create(&source.url, dir.path(), &mut quiet).await.unwrap();
     let db = source.connect().await;
-    let row = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT name FROM authors LIMIT 1",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let name: String = row.try_get_by_index(0).unwrap();
+    let name: String = scalar(&db, "SELECT name FROM authors LIMIT 1").await;
     flip_a_byte_of(&created.path, name.as_bytes());
 
     let verified = backup::verify(&created.path, None, None, &mut quiet).await.unwrap();
@@ -210,17 +194,17 @@ async fn a_backup_taken_while_the_api_writes_is_consistent(backend: Backend) {
         restored.differences
     );
     let db = copy.connect().await;
-    let orphans = scalar(
+    let orphans = count(
         &db,
         "SELECT count(*) FROM reviews r WHERE NOT EXISTS (SELECT 1 FROM books b WHERE b.id = r.book_id)",
     )
     .await;
     assert_eq!(orphans, 0, "every review's book is there");
     let backed_up = created.manifest.tables["reviews"].rows;
-    assert_eq!(scalar(&db, "SELECT count(*) FROM reviews").await as u64, backed_up);
+    assert_eq!(count(&db, "SELECT count(*) FROM reviews").await as u64, backed_up);
     assert!(written == 120, "every concurrent write succeeded: {written}");
     let live = source.connect().await;
-    assert_eq!(scalar(&live, "SELECT count(*) FROM reviews").await, 24 + 120);
+    assert_eq!(count(&live, "SELECT count(*) FROM reviews").await, 24 + 120);
 }
 
 backend_tests!(
@@ -321,7 +305,7 @@ async fn a_copy_restored_by_the_owner_serves_the_restricted_api_role() {
     assert!(restored.ok(), "{:?}", restored.differences);
 
     let db = copy.connect().await;
-    let foreign = scalar(
+    let foreign = count(
         &db,
         &format!(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner <> '{}'",
@@ -331,7 +315,7 @@ async fn a_copy_restored_by_the_owner_serves_the_restricted_api_role() {
     .await;
     assert_eq!(foreign, 0, "the owner owns every restored table");
     assert_eq!(
-        scalar(&db, "SELECT count(*) FROM pg_policies").await,
+        count(&db, "SELECT count(*) FROM pg_policies").await,
         12,
         "the policies came back"
     );
@@ -350,7 +334,7 @@ async fn a_copy_restored_by_the_owner_serves_the_restricted_api_role() {
     let book = books["items"][0]["id"].as_str().unwrap().to_owned();
     let ada = app.reader("ada@example.com").await;
     app.review(&ada.token, &book, 5, "Restored and reviewed.").await;
-    let audited = scalar(
+    let audited = count(
         &db,
         &format!(
             "SELECT count(*) FROM audit_log WHERE actor_id = '{}' AND table_name = 'reviews'",

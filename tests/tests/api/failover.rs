@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::Database;
 use serde_json::{Value, json};
 use service::database::{DatabaseUrl, PoolSettings};
 use tests::failover::{Formation, Node};
@@ -205,12 +205,7 @@ async fn assert_all_present(node: &Node, database: &str, record: &Record) {
     for (table, id, _, _) in &record.acknowledged {
         let column = if *table == "shelf_entries" { "book_id" } else { "id" };
         let sql = format!("SELECT count(*) FROM {table} WHERE {column} = '{id}'");
-        let row = db
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await
-            .unwrap()
-            .unwrap();
-        let count: i64 = row.try_get_by_index(0).unwrap();
+        let count = tests::sql::count(&db, &sql).await;
         assert!(count >= 1, "an acknowledged write to {table} ({id}) was lost");
     }
     db.close().await.ok();

@@ -7,6 +7,7 @@
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QuerySelect, Statement, Value};
 use serde_json::Value as Json;
+use tests::sql::scalar;
 use tests::{Backend, TestDatabase, fixtures};
 
 #[derive(Debug)]
@@ -53,15 +54,6 @@ async fn plan(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Vec<Pla
     out
 }
 
-async fn one_id(db: &DatabaseConnection, sql: &str) -> uuid::Uuid {
-    let row = db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
-}
-
 #[tokio::test]
 async fn the_main_queries_use_their_indexes_not_sequential_scans() {
     let database = TestDatabase::create(Backend::Postgres).await;
@@ -85,8 +77,8 @@ async fn the_main_queries_use_their_indexes_not_sequential_scans() {
     // its pending list until then, and the planner rightly prices that as a scan.
     db.execute_unprepared("VACUUM ANALYZE").await.unwrap();
 
-    let author = one_id(&db, "SELECT id FROM authors ORDER BY id LIMIT 1").await;
-    let user = one_id(&db, "SELECT id FROM users ORDER BY id LIMIT 1").await;
+    let author = scalar::<uuid::Uuid>(&db, "SELECT id FROM authors ORDER BY id LIMIT 1").await;
+    let user = scalar::<uuid::Uuid>(&db, "SELECT id FROM users ORDER BY id LIMIT 1").await;
     let email: String = entity::User::find()
         .select_only()
         .column(entity::user::Column::Email)

@@ -148,13 +148,7 @@ async fn catalog(db: &DatabaseConnection, backend: Backend, table: &str) -> (BTr
             (name, (ty, nullable))
         })
         .collect();
-    let view: bool = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), view))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    let view: bool = tests::sql::scalar(db, &view).await;
     (columns, view)
 }
 

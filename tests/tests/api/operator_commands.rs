@@ -6,19 +6,10 @@
 #![cfg(postgres)]
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use service::accounts::AdminBootstrap;
 use service::database::DatabaseUrl;
+use tests::sql::count;
 use tests::{Backend, PASSWORD, TestDatabase, connect_as, superuser_and_bypassrls, test_settings};
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_admin_and_seed_work_as_the_production_roles() {

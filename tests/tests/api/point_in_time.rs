@@ -14,20 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tests::backrest::{STANZA, backrest, deploy, pgbackrest, shipped_config_with};
 use tests::cluster::Scratch;
+use tests::sql::scalar;
 use tests::{TestDatabase, connect_as, spawn_app_on};
-
-async fn value<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: &str) -> T {
-    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .expect("a row")
-        .try_get_by_index(0)
-        .unwrap()
-}
 
 fn id_of(body: &Value) -> String {
     body["id"].as_str().expect("an id").to_owned()
@@ -124,7 +116,7 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
     // `check` switches WAL and waits until the segment holding all of it is archived.
     backrest(&config, &cipher, &["check"]);
     let admin_db = connect_as(&primary.admin_url()).await;
-    let archived: i64 = value(&admin_db, "SELECT archived_count FROM pg_stat_archiver").await;
+    let archived: i64 = scalar(&admin_db, "SELECT archived_count FROM pg_stat_archiver").await;
     admin_db.close().await.ok();
     db.close().await.ok();
     drop(app);
@@ -148,13 +140,13 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
     scratch.start(&restored, &env);
     let db = database.connect().await;
     for _ in 0..600 {
-        if !value::<bool>(&db, "SELECT pg_is_in_recovery()").await {
+        if !scalar::<bool>(&db, "SELECT pg_is_in_recovery()").await {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        !value::<bool>(&db, "SELECT pg_is_in_recovery()").await,
+        !scalar::<bool>(&db, "SELECT pg_is_in_recovery()").await,
         "promoted at the target"
     );
     let restore_took = started.elapsed();
@@ -171,7 +163,7 @@ async fn point_in_time_recovery_undoes_a_mistake_and_nothing_after_it() {
         200,
         "set A is there"
     );
-    let reviews: i64 = value(&db, "SELECT count(*) FROM reviews").await;
+    let reviews: i64 = scalar(&db, "SELECT count(*) FROM reviews").await;
     assert_eq!(reviews as u64, seeded.reviews + 1, "the mistake is undone");
     assert_eq!(
         app.get(&format!("/authors/{author_b}")).await.status(),

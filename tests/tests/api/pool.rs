@@ -3,43 +3,25 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::ConnectionTrait;
+use tests::sql::scalar;
 use tests::{Backend, backend_tests, spawn_app, spawn_app_with};
-
-async fn show(db: &DatabaseConnection, sql: &str) -> String {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
-}
 
 async fn connections_carry_the_configured_session_settings(backend: Backend) {
     let app = spawn_app(backend).await;
 
     match backend {
         Backend::Postgres => {
-            assert_eq!(show(&app.app_db, "SHOW statement_timeout").await, "10s");
+            assert_eq!(scalar::<String>(&app.app_db, "SHOW statement_timeout").await, "10s");
             assert_eq!(
-                show(&app.app_db, "SHOW idle_in_transaction_session_timeout").await,
+                scalar::<String>(&app.app_db, "SHOW idle_in_transaction_session_timeout").await,
                 "30s"
             );
-            assert_eq!(show(&app.app_db, "SHOW application_name").await, "bookworm");
+            assert_eq!(scalar::<String>(&app.app_db, "SHOW application_name").await, "bookworm");
         }
         Backend::Sqlite => {
-            assert_eq!(show(&app.app_db, "PRAGMA journal_mode").await, "wal");
-            let foreign_keys: i32 = app
-                .app_db
-                .query_one_raw(Statement::from_string(
-                    app.app_db.get_database_backend(),
-                    "PRAGMA foreign_keys",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get_by_index(0)
-                .unwrap();
+            assert_eq!(scalar::<String>(&app.app_db, "PRAGMA journal_mode").await, "wal");
+            let foreign_keys: i32 = scalar(&app.app_db, "PRAGMA foreign_keys").await;
             assert_eq!(foreign_keys, 1);
         }
     }

@@ -8,11 +8,9 @@ use backup::{BackupError, Manifest, Policy, Verified, human_size};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
+/// Logical backups of a Bookworm database, with manifests, retention and verified restores
 #[derive(Parser)]
-#[command(
-    name = "backup",
-    about = "Logical backups of a Bookworm database, with manifests, retention and verified restores"
-)]
+#[command(name = "backup")]
 struct Cli {
     /// The database to back up, and the role that creates scratch databases for `verify`.
     #[command(flatten)]

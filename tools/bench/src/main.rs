@@ -27,11 +27,9 @@ use crate::baseline::Baseline;
 use crate::figures::Plan;
 use crate::stack::{ApiProcess, PgStack};
 
+/// Bookworm against a raw tokio-postgres baseline, side by side
 #[derive(Parser)]
-#[command(
-    name = "bench",
-    about = "Bookworm against a raw tokio-postgres baseline, side by side"
-)]
+#[command(name = "bench")]
 struct Cli {
     /// A few seconds per figure on a small catalogue: proves every figure still runs.
     #[arg(long)]
