@@ -32,24 +32,31 @@ use crate::auth::Caller;
 use crate::context::AppContext;
 use crate::problem::{ApiError, FieldError};
 
+/// `into_inner` and `Deref` for an extractor that wraps the value it extracts, as
+/// actix-web's own do.
+macro_rules! wrapper {
+    ($name:ident) => {
+        impl<T> $name<T> {
+            pub fn into_inner(self) -> T {
+                self.0
+            }
+        }
+
+        impl<T> std::ops::Deref for $name<T> {
+            type Target = T;
+
+            fn deref(&self) -> &T {
+                &self.0
+            }
+        }
+    };
+}
+
 const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 
 /// A JSON object body, checked as the module describes, then deserialized into `T`.
 pub struct Json<T>(pub T);
-
-impl<T> Json<T> {
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> std::ops::Deref for Json<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
+wrapper!(Json);
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Error = actix_web::Error;
@@ -129,20 +136,7 @@ fn whole_number(number: &Number) -> Option<Number> {
 /// A query string without NUL characters, then deserialized into `T` (`QueryConfig`
 /// turns malformed ones into a 400 problem).
 pub struct Query<T>(pub T);
-
-impl<T> Query<T> {
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> std::ops::Deref for Query<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
+wrapper!(Query);
 
 impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Error = actix_web::Error;

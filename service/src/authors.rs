@@ -1,6 +1,5 @@
 //! Authors: listed by name with prefix search, read with their books, curated by admins.
 
-use chrono::Utc;
 use entity::{author, book};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
@@ -13,7 +12,7 @@ use crate::ServiceError;
 use crate::database::{Actor, WriteTxn, begin_write_as};
 use crate::input::text_value;
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
-use crate::visibility::live_book_ids;
+use crate::visibility::{live_book_ids, soft_delete};
 use crate::written::{Tag, Written};
 
 text_value!(
@@ -153,15 +152,7 @@ pub async fn update(
 /// Soft delete: the author and, through [`live_book_ids`], their books disappear.
 pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<Written<()>, ServiceError> {
     let mut txn = begin_write_as(db, Some(actor)).await?;
-    let result = author::Entity::update_many()
-        .col_expr(author::Column::DeletedAt, Expr::value(Utc::now()))
-        .filter(author::Column::Id.eq(id))
-        .filter(author::Column::DeletedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(ServiceError::NotFound("author"));
-    }
+    soft_delete(&txn, (author::Column::Id, author::Column::DeletedAt), id, "author").await?;
     author_changed(&mut txn, id).await?;
     Ok(txn.commit(()).await?)
 }

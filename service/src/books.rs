@@ -28,7 +28,7 @@ use crate::error::UniqueKey;
 use crate::input::{FieldError, distinct_ids, text_value};
 use crate::pagination::{self, Cursor, CursorKey, KeyKind, Ordering, Page, PageRequest};
 use crate::statement_cache::ByIdStatement;
-use crate::visibility::{book_and_its_author_are_live, review_by_live_reader};
+use crate::visibility::{book_and_its_author_are_live, review_by_live_reader, soft_delete};
 use crate::written::{Tag, Written};
 
 /// Sort key for books without a publication year: they sort after every real year.
@@ -486,11 +486,12 @@ async fn link_categories<C: ConnectionTrait>(
 }
 
 fn isbn_conflict(err: sea_orm::DbErr) -> ServiceError {
-    ServiceError::conflict_on(&[UniqueKey {
-        name: "books_isbn_key",
-        columns: "books.isbn",
-        detail: "a book with this ISBN already exists",
-    }])(err)
+    const ISBN_TAKEN: &[UniqueKey] = &[UniqueKey::new(
+        "books_isbn_key",
+        "books.isbn",
+        "a book with this ISBN already exists",
+    )];
+    ServiceError::conflict_on(ISBN_TAKEN)(err)
 }
 
 /// Creates a book and its category links in one transaction, and returns it without
@@ -593,15 +594,7 @@ pub async fn set_categories(
 
 pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<Written<()>, ServiceError> {
     let mut txn = begin_write_as(db, Some(actor)).await?;
-    let deleted = book::Entity::update_many()
-        .col_expr(book::Column::DeletedAt, Expr::value(Utc::now()))
-        .filter(book::Column::Id.eq(id))
-        .filter(book::Column::DeletedAt.is_null())
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(book) = deleted.first() else {
-        return Err(ServiceError::NotFound("book"));
-    };
+    let book = soft_delete(&txn, (book::Column::Id, book::Column::DeletedAt), id, "book").await?;
     txn.changed([Tag::Book(id), Tag::Author(book.author_id)]);
     Ok(txn.commit(()).await?)
 }

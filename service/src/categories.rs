@@ -157,17 +157,24 @@ pub async fn tree(db: &DatabaseConnection, id: Uuid) -> Result<TreeNode, Service
 
 /// Names are unique among siblings: two partial indexes, one for roots.
 const SIBLING_NAMES: &[UniqueKey] = &[
-    UniqueKey {
-        name: "uq_categories_sibling_name",
-        columns: "categories.parent_id, categories.name",
-        detail: "a category with this name already exists at this level",
-    },
-    UniqueKey {
-        name: "uq_categories_root_name",
-        columns: "categories.name",
-        detail: "a category with this name already exists at this level",
-    },
+    UniqueKey::new(
+        "uq_categories_sibling_name",
+        "categories.parent_id, categories.name",
+        "a category with this name already exists at this level",
+    ),
+    UniqueKey::new(
+        "uq_categories_root_name",
+        "categories.name",
+        "a category with this name already exists at this level",
+    ),
 ];
+
+/// Deleting a category lifts its children to the root, where a name may be taken.
+const LIFTED_CHILD_NAMES: &[UniqueKey] = &[UniqueKey::new(
+    "uq_categories_root_name",
+    "categories.name",
+    "a child of this category has the same name as a root category; rename or move it first",
+)];
 
 fn sibling_conflict(err: sea_orm::DbErr) -> ServiceError {
     ServiceError::conflict_on(SIBLING_NAMES)(err)
@@ -278,11 +285,7 @@ pub async fn delete(db: &DatabaseConnection, actor: Actor, id: Uuid) -> Result<W
     let result = category::Entity::delete_by_id(id)
         .exec(&txn)
         .await
-        .map_err(ServiceError::conflict_on(&[UniqueKey {
-            name: "uq_categories_root_name",
-            columns: "categories.name",
-            detail: "a child of this category has the same name as a root category; rename or move it first",
-        }]))?;
+        .map_err(ServiceError::conflict_on(LIFTED_CHILD_NAMES))?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("category"));
     }

@@ -63,6 +63,13 @@ pub struct UniqueKey {
     pub detail: &'static str,
 }
 
+impl UniqueKey {
+    /// The key `name` over `columns` (as SQLite lists them), and its detail.
+    pub const fn new(name: &'static str, columns: &'static str, detail: &'static str) -> Self {
+        UniqueKey { name, columns, detail }
+    }
+}
+
 impl ServiceError {
     /// Maps the violation of one of `keys` to [`ServiceError::Conflict`] with that key's
     /// detail, so a table with several unique keys answers each for what it is; a unique

@@ -6,10 +6,8 @@
 //! check that the book or reader being listed exists (so an unknown id is a 404 and
 //! not an empty list).
 
-use chrono::Utc;
 use entity::user::Role;
 use entity::{book, profile, review, user};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
     PaginatorTrait, QueryFilter, Select, Set,
@@ -22,7 +20,7 @@ use crate::database::begin_write_as;
 use crate::error::UniqueKey;
 use crate::input::{FieldError, text_value};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::{lock_live_book, require_live_book, review_is_live};
+use crate::visibility::{lock_live_book, require_live_book, review_is_live, soft_delete};
 use crate::written::{Tag, Written};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +155,13 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<ReviewItem, Servic
     item(db, id).await
 }
 
+/// One live review per reader and book.
+const ONE_REVIEW_PER_BOOK: &[UniqueKey] = &[UniqueKey::new(
+    "uq_reviews_live_user_book",
+    "reviews.user_id, reviews.book_id",
+    "you have already reviewed this book",
+)];
+
 /// One live review per reader and book: a second is a conflict (the partial unique
 /// index says so even under concurrent requests). The book's check, the insert and
 /// the read-back are one transaction: a book deleted meanwhile either waits for the
@@ -179,11 +184,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(ServiceError::conflict_on(&[UniqueKey {
-        name: "uq_reviews_live_user_book",
-        columns: "reviews.user_id, reviews.book_id",
-        detail: "you have already reviewed this book",
-    }]))?;
+    .map_err(ServiceError::conflict_on(ONE_REVIEW_PER_BOOK))?;
     let created = item(&txn, review.id).await?;
     txn.changed([Tag::Book(book_id)]);
     Ok(txn.commit(created).await?)
@@ -245,11 +246,6 @@ pub async fn delete(db: &DatabaseConnection, actor: &CurrentUser, id: Uuid) -> R
     let mut txn = begin_write_as(db, Some(actor.into())).await?;
     let review = editable(&txn, actor, id).await?;
     txn.changed([Tag::Book(review.book_id)]);
-    review::Entity::update_many()
-        .col_expr(review::Column::DeletedAt, Expr::value(Utc::now()))
-        .filter(review::Column::Id.eq(id))
-        .filter(review::Column::DeletedAt.is_null())
-        .exec(&txn)
-        .await?;
+    soft_delete(&txn, (review::Column::Id, review::Column::DeletedAt), id, "review").await?;
     Ok(txn.commit(()).await?)
 }

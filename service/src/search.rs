@@ -162,10 +162,10 @@ fn page_of(mut ranked: Vec<(Uuid, f64)>, page: &PageRequest) -> (Vec<Uuid>, Opti
     (ranked.into_iter().map(|(id, _)| id).collect(), next)
 }
 
-/// Puts `items` in the order of `ids`.
-fn in_order<T>(ids: &[Uuid], mut items: Vec<T>, id_of: impl Fn(&T) -> Uuid) -> Vec<T> {
+/// The page of `items`, in the order of `ids`.
+fn in_order<T>(ids: &[Uuid], mut items: Vec<T>, id_of: impl Fn(&T) -> Uuid, next_cursor: Option<String>) -> Page<T> {
     items.sort_by_key(|item| ids.iter().position(|id| *id == id_of(item)).unwrap_or(usize::MAX));
-    items
+    Page { items, next_cursor }
 }
 
 pub async fn books(
@@ -175,10 +175,7 @@ pub async fn books(
 ) -> Result<Page<BookItem>, ServiceError> {
     let (ids, next_cursor) = page_of(ranked_ids(db, Target::Books, text, page).await?, page);
     let items = crate::books::items(db, book::Entity::find().filter(book::Column::Id.is_in(ids.clone()))).await?;
-    Ok(Page {
-        items: in_order(&ids, items, |i| i.book.id),
-        next_cursor,
-    })
+    Ok(in_order(&ids, items, |i| i.book.id, next_cursor))
 }
 
 pub async fn reviews(
@@ -188,10 +185,7 @@ pub async fn reviews(
 ) -> Result<Page<ReviewItem>, ServiceError> {
     let (ids, next_cursor) = page_of(ranked_ids(db, Target::Reviews, text, page).await?, page);
     let items = crate::reviews::items(db, review::Entity::find().filter(review::Column::Id.is_in(ids.clone()))).await?;
-    Ok(Page {
-        items: in_order(&ids, items, |i| i.review.id),
-        next_cursor,
-    })
+    Ok(in_order(&ids, items, |i| i.review.id, next_cursor))
 }
 
 #[cfg(test)]

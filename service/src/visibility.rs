@@ -78,26 +78,50 @@ pub fn review_is_live(review: impl IntoIden) -> Condition {
 
 /// The row's `author_id` column names an author that is not deleted.
 pub fn by_live_author(author_id: impl IntoColumnRef) -> Expr {
-    Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(author::Entity)
-            .and_where(Expr::col((author::Entity, author::Column::Id)).equals(author_id))
-            .and_where(Expr::col((author::Entity, author::Column::DeletedAt)).is_null())
-            .to_owned(),
-    )
+    names_a_live(author::Column::Id, author::Column::DeletedAt, author_id)
 }
 
 /// The row's `user_id` column names an account that is not deleted.
 pub fn by_live_user(user_id: impl IntoColumnRef) -> Expr {
+    names_a_live(user::Column::Id, user::Column::DeletedAt, user_id)
+}
+
+/// `EXISTS` a row of `id`'s table whose `id` is `reference` and `deleted_at` is null.
+fn names_a_live<C>(id: C, deleted_at: C, reference: impl IntoColumnRef) -> Expr
+where
+    C: ColumnTrait,
+    C::EntityName: Default,
+{
+    let table = C::EntityName::default();
     Expr::exists(
         Query::select()
             .expr(Expr::val(1))
-            .from(user::Entity)
-            .and_where(Expr::col((user::Entity, user::Column::Id)).equals(user_id))
-            .and_where(Expr::col((user::Entity, user::Column::DeletedAt)).is_null())
+            .from(table)
+            .and_where(Expr::col((table, id)).equals(reference))
+            .and_where(Expr::col((table, deleted_at)).is_null())
             .to_owned(),
     )
+}
+
+/// Soft-deletes the live row `value` of `id`'s table (`deleted_at` becomes now) and
+/// returns it as it is now; `NotFound(what)` when there was no live row.
+pub async fn soft_delete<C>(
+    db: &impl ConnectionTrait,
+    (id, deleted_at): (C, C),
+    value: Uuid,
+    what: &'static str,
+) -> Result<<C::EntityName as EntityTrait>::Model, ServiceError>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    let mut deleted = C::EntityName::update_many()
+        .col_expr(deleted_at, Expr::value(chrono::Utc::now()))
+        .filter(id.eq(value))
+        .filter(deleted_at.is_null())
+        .exec_with_returning(db)
+        .await?;
+    deleted.pop().ok_or(ServiceError::NotFound(what))
 }
 
 /// Inside a write transaction: `NotFound("book")` unless `id` is a live book, and the

@@ -257,6 +257,16 @@ impl TestApp {
     /// A database outage as the server sees it. PostgreSQL really stops accepting
     /// connections to this database and kills the open ones; an embedded SQLite file
     /// cannot go away, so the server's pool is closed instead.
+    /// The profile row of account `user` as stored: the phone is its ciphertext.
+    pub async fn stored_profile(&self, user: uuid::Uuid) -> entity::profile::Model {
+        use sea_orm::EntityTrait;
+        entity::Profile::find_by_id(user)
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("a profile row")
+    }
+
     pub async fn make_database_unreachable(&self) {
         match self.backend {
             Backend::Postgres => self.database.refuse_connections().await,

@@ -69,8 +69,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"), NeedsToken))]
 #[delete("/admin/users/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    let id = id.into_inner();
-    ctx.publish(accounts::admin_delete_user(ctx.primary(), &admin, id).await?)
+    ctx.publish(accounts::admin_delete_user(ctx.primary(), &admin, *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -80,9 +79,8 @@ pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply
         (status = 200, body = AccountView, description = "Restored"), AdminOnly, NotFound, NeedsToken))]
 #[post("/admin/users/{id}/restore")]
 pub async fn restore(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    let id = id.into_inner();
     let account = ctx
-        .publish(accounts::restore_user(ctx.primary(), &ctx.cipher, (&admin).into(), id).await?)
+        .publish(accounts::restore_user(ctx.primary(), &ctx.cipher, (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

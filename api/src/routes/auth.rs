@@ -13,6 +13,7 @@ use crate::context::Ctx;
 use crate::extract::Json;
 use crate::problem::responses::{BadToken, HashingBusy, Invalid, JsonBody, NeedsToken};
 use crate::problem::{ApiError, Problem, Reply};
+use crate::routes::created;
 use crate::views::AccountView;
 
 routes!(register, login, logout);
@@ -64,9 +65,7 @@ pub async fn register(req: HttpRequest, ctx: Ctx, body: Json<RegisterRequest>) -
             other => other.into(),
         })?;
     let account = ctx.publish(account).await;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", "/me"))
-        .json(AccountView::from(account)))
+    created("/me".into(), AccountView::from(account))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -14,7 +14,7 @@ use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Reply};
-use crate::routes::patch_field;
+use crate::routes::{created, patch_field};
 use crate::views::{AuthorBook, AuthorPage, AuthorView};
 
 routes!(list, create, get, update, delete);
@@ -97,9 +97,7 @@ pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewAuthorBody>) ->
     let author = ctx
         .publish(authors::create(ctx.primary(), (&admin).into(), new).await?)
         .await;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/authors/{}", author.id)))
-        .json(AuthorView::from(author)))
+    created(format!("/authors/{}", author.id), AuthorView::from(author))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -144,8 +142,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
         (status = 204, description = "Soft-deleted, with their books"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/authors/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    let id = id.into_inner();
-    ctx.publish(authors::delete(ctx.primary(), (&admin).into(), id).await?)
+    ctx.publish(authors::delete(ctx.primary(), (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -17,7 +17,7 @@ use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, Query, ReplicaRead};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem, Reply};
-use crate::routes::patch_field;
+use crate::routes::{created, patch_field};
 use crate::views::{BookDetailView, BookPage};
 
 routes!(list, create, get, update, delete, set_categories);
@@ -134,10 +134,7 @@ pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewBookBody>) -> R
     let book = ctx
         .publish(books::create(ctx.primary(), (&admin).into(), new).await?)
         .await;
-    let location = format!("/books/{}", book.item.book.id);
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", location))
-        .json(BookDetailView::from(book)))
+    created(format!("/books/{}", book.item.book.id), BookDetailView::from(book))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -190,9 +187,8 @@ impl TryFrom<BookPatch> for BookChanges {
 #[patch("/books/{id}")]
 pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<BookPatch>) -> Reply {
     let changes = BookChanges::try_from(body.into_inner())?;
-    let id = id.into_inner();
     let book = ctx
-        .publish(books::update(ctx.primary(), (&admin).into(), id, changes).await?)
+        .publish(books::update(ctx.primary(), (&admin).into(), *id, changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
@@ -202,8 +198,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
         (status = 204, description = "Soft-deleted"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/books/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    let id = id.into_inner();
-    ctx.publish(books::delete(ctx.primary(), (&admin).into(), id).await?)
+    ctx.publish(books::delete(ctx.primary(), (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -228,10 +223,9 @@ pub async fn set_categories(
     id: web::Path<Uuid>,
     body: Json<BookCategoriesBody>,
 ) -> Reply {
-    let id = id.into_inner();
     let category_ids = CategoryIds::parse(&body.category_ids).map_err(|e| ApiError::from(vec![e]))?;
     let book = ctx
-        .publish(books::set_categories(ctx.primary(), (&admin).into(), id, &category_ids).await?)
+        .publish(books::set_categories(ctx.primary(), (&admin).into(), *id, &category_ids).await?)
         .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }

@@ -14,7 +14,7 @@ use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, ReplicaRead};
 use crate::problem::responses::{AdminOnly, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem, Reply};
-use crate::routes::patch_field;
+use crate::routes::{created, patch_field};
 use crate::views::{CategoryPage, CategoryRef, CategoryView};
 
 routes!(list_roots, create, get, update, delete, tree);
@@ -112,10 +112,7 @@ pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewCategoryBody>) 
     let category = ctx
         .publish(categories::create(ctx.primary(), (&admin).into(), name, body.parent_id).await?)
         .await;
-    let location = format!("/categories/{}", category.id);
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", location))
-        .json(CategoryView::from(category)))
+    created(format!("/categories/{}", category.id), CategoryView::from(category))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -158,9 +155,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
             description = "A child would become a root with a name another root has"), NeedsToken))]
 #[delete("/categories/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    let id = id.into_inner();
-    // The delete takes the book links with it: read them first.
-    ctx.publish(categories::delete(ctx.primary(), (&admin).into(), id).await?)
+    ctx.publish(categories::delete(ctx.primary(), (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

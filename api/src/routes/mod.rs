@@ -28,10 +28,10 @@ pub mod shelf;
 pub mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Reply};
 
 /// Every documented route: each module registers its own, and the OpenAPI document is
 /// collected from these same registrations (`openapi::Document`), so a route cannot be
@@ -50,6 +50,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(users::routes)
         .configure(categories::routes)
         .configure(search::routes);
+}
+
+/// `201 Created`: the new resource's view, and where it lives in `Location`.
+pub(crate) fn created(location: String, view: impl serde::Serialize) -> Reply {
+    Ok(HttpResponse::Created().insert_header(("Location", location)).json(view))
 }
 
 /// For PATCH bodies: tells `"field": null` (`Some(None)`, clear it) from a missing

@@ -13,7 +13,7 @@ use crate::context::Ctx;
 use crate::extract::{ConsistencyHeader, Json, Page, PageQuery, ReplicaRead};
 use crate::problem::responses::{BadConsistency, BadQuery, BadToken, Invalid, JsonBody, NeedsToken, NotFound};
 use crate::problem::{ApiError, Problem, Reply};
-use crate::routes::patch_field;
+use crate::routes::{created, patch_field};
 use crate::views::{ReviewPage, ReviewView};
 
 routes!(list_for_book, create, list_for_user, get, update, delete);
@@ -93,10 +93,7 @@ pub async fn create(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: J
     let review = ctx
         .publish(reviews::create(ctx.primary(), &user, id.into_inner(), new).await?)
         .await;
-    let location = format!("/reviews/{}", review.review.id);
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", location))
-        .json(ReviewView::from(review)))
+    created(format!("/reviews/{}", review.review.id), ReviewView::from(review))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -148,7 +145,6 @@ pub async fn update(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: J
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"), NotFound, NeedsToken))]
 #[delete("/reviews/{id}")]
 pub async fn delete(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>) -> Reply {
-    let id = id.into_inner();
-    ctx.publish(reviews::delete(ctx.primary(), &user, id).await?).await;
+    ctx.publish(reviews::delete(ctx.primary(), &user, *id).await?).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -37,6 +37,7 @@ use crate::database::{Actor, WriteTxn, begin_write_as};
 use crate::error::UniqueKey;
 use crate::field_crypto::FieldCipher;
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
+use crate::visibility::soft_delete;
 use crate::written::{Tag, Written};
 
 /// The authenticated caller of a request.
@@ -147,6 +148,13 @@ async fn hash_off_thread(password: String) -> Result<String, ServiceError> {
         .map_err(|e| ServiceError::Internal(format!("password hashing task failed: {e}")))
 }
 
+/// Emails are unique ignoring case.
+const EMAIL_TAKEN: &[UniqueKey] = &[UniqueKey::new(
+    "uq_users_email_lower",
+    "users.email",
+    "an account with this email already exists",
+)];
+
 /// Creates the user and their profile in one transaction: both rows or neither.
 pub async fn register(
     db: &DatabaseConnection,
@@ -167,11 +175,7 @@ pub async fn register(
     }
     .insert(&txn)
     .await
-    .map_err(ServiceError::conflict_on(&[UniqueKey {
-        name: "uq_users_email_lower",
-        columns: "users.email",
-        detail: "an account with this email already exists",
-    }]))?;
+    .map_err(ServiceError::conflict_on(EMAIL_TAKEN))?;
     let profile = profile::ActiveModel {
         user_id: Set(user.id),
         display_name: Set(new.display_name.as_str().to_owned()),
@@ -252,15 +256,7 @@ async fn account_changed(txn: &mut WriteTxn, user_id: Uuid) -> Result<(), Servic
 /// Soft-deletes the account and revokes its tokens, in one transaction.
 pub async fn delete_account(db: &DatabaseConnection, actor: Actor, user_id: Uuid) -> Result<Written<()>, ServiceError> {
     let mut txn = begin_write_as(db, Some(actor)).await?;
-    let deleted = user::Entity::update_many()
-        .col_expr(user::Column::DeletedAt, Expr::value(Utc::now()))
-        .filter(user::Column::Id.eq(user_id))
-        .filter(user::Column::DeletedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if deleted.rows_affected == 0 {
-        return Err(ServiceError::NotFound("user"));
-    }
+    soft_delete(&txn, (user::Column::Id, user::Column::DeletedAt), user_id, "user").await?;
     revoke_all_tokens(&txn, user_id).await?;
     account_changed(&mut txn, user_id).await?;
     Ok(txn.commit(()).await?)

@@ -8,6 +8,8 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 use validator::ValidateEmail;
 
+use crate::input::text_value;
+
 pub use crate::input::{AllFields, FieldError};
 
 /// A syntactically valid email address in one canonical form, so that lookups and
@@ -91,38 +93,16 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A display name: at most 100 characters, not blank, no control characters; trimmed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisplayName(String);
+text_value!(
+    /// A display name: at most 100 characters, not blank, no control characters; trimmed.
+    DisplayName, field: "display_name", chars: 1..=100, multiline: false
+);
 
-impl DisplayName {
-    pub const MAX_LEN: usize = 100;
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        crate::input::text("display_name", raw, 1, Self::MAX_LEN, false).map(Self)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A short free-text biography, at most 2,000 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bio(String);
-
-impl Bio {
-    pub const MAX_LEN: usize = 2_000;
-
-    /// Several lines are fine; other control characters are not.
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        crate::input::text("bio", raw, 0, Self::MAX_LEN, true).map(Self)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+text_value!(
+    /// A short free-text biography, at most 2,000 characters. Several lines are fine;
+    /// other control characters are not.
+    Bio, field: "bio", chars: 0..=2000, multiline: true
+);
 
 /// A phone number in E.164 form (`+` and 8 to 15 digits); spaces, dots, dashes and
 /// parentheses in the input are dropped.

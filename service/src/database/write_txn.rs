@@ -78,13 +78,7 @@ impl ConnectionTrait for WriteTxn {
 }
 
 pub async fn begin_write_as(db: &DatabaseConnection, actor: Option<Actor>) -> Result<WriteTxn, DbErr> {
-    let mut txn = WriteTxn {
-        txn: begin_write(db).await?,
-        actor: None,
-        pending: None,
-        audit_mark: None,
-        changed: Vec::new(),
-    };
+    let mut txn = WriteTxn::begin(db).await?;
     txn.act_as(actor).await?;
     Ok(txn)
 }
@@ -93,13 +87,7 @@ pub async fn begin_write_as(db: &DatabaseConnection, actor: Option<Actor>) -> Re
 /// statement of its own but rides on the transaction's first statement, a read the
 /// write needs anyway ([`WriteTxn::first_read`]): one round trip fewer per write.
 pub async fn begin_write_lazily_as(db: &DatabaseConnection, actor: Actor) -> Result<WriteTxn, DbErr> {
-    let mut txn = WriteTxn {
-        txn: begin_write(db).await?,
-        actor: None,
-        pending: None,
-        audit_mark: None,
-        changed: Vec::new(),
-    };
+    let mut txn = WriteTxn::begin(db).await?;
     match txn.txn.get_database_backend() {
         DbBackend::Postgres => txn.pending = Some(actor),
         _ => txn.act_as(Some(actor)).await?,
@@ -108,6 +96,17 @@ pub async fn begin_write_lazily_as(db: &DatabaseConnection, actor: Actor) -> Res
 }
 
 impl WriteTxn {
+    /// A write transaction acting as nobody yet.
+    async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        Ok(WriteTxn {
+            txn: begin_write(db).await?,
+            actor: None,
+            pending: None,
+            audit_mark: None,
+            changed: Vec::new(),
+        })
+    }
+
     /// Writes from here on are done for `actor` (registration acts as the new user).
     pub async fn act_as(&mut self, actor: Option<Actor>) -> Result<(), DbErr> {
         self.pending = None;

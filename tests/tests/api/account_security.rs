@@ -373,20 +373,10 @@ async fn a_phone_ciphertext_copied_to_another_profile_reveals_nothing(backend: B
     let eve = app.reader("eve@example.com").await;
     app.patch_json("/me/profile", &ada.token, json!({"phone": "+442079460958"}))
         .await;
-    let sealed = entity::Profile::find_by_id(ada.id)
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .phone;
+    let sealed = app.stored_profile(ada.id).await.phone;
 
     // An attacker with write access to the table moves Ada's ciphertext to Eve's row.
-    let mut eve_profile = entity::Profile::find_by_id(eve.id)
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .into_active_model();
+    let mut eve_profile = app.stored_profile(eve.id).await.into_active_model();
     eve_profile.phone = Set(sealed);
     eve_profile.update(&app.db).await.unwrap();
 
@@ -414,13 +404,7 @@ async fn rotated_keys_still_read_old_values_and_write_with_the_new_key(backend: 
     rotated
         .patch_json("/me/profile", &token, json!({"phone": "+15557654321"}))
         .await;
-    let stored = entity::Profile::find_by_id(ada.id)
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .phone
-        .unwrap();
+    let stored = app.stored_profile(ada.id).await.phone.unwrap();
     assert!(stored.starts_with("v1.new."), "{stored}");
 }
 

@@ -223,13 +223,7 @@ async fn owners_edit_their_profile_and_the_phone_is_stored_encrypted(backend: Ba
     assert_eq!(body["bio"], "Poetical science.");
     assert_eq!(body["phone"], "+442079460958");
 
-    let stored = entity::Profile::find_by_id(ada.id)
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .phone
-        .unwrap();
+    let stored = app.stored_profile(ada.id).await.phone.unwrap();
     assert!(stored.starts_with("v1.dev."), "{stored}");
     assert!(
         !stored.contains("2079460958") && !stored.contains("7946"),

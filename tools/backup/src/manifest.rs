@@ -49,6 +49,29 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of `backup`, just taken: the caller fills in what only the whole
+    /// file tells (`source`, `size_bytes`, `file_sha256`).
+    pub fn of(
+        backup: &Path,
+        backend: Backend,
+        schema_version: Option<String>,
+        tables: BTreeMap<String, TableDigest>,
+        tools: BTreeMap<String, String>,
+    ) -> Self {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            created_at: Utc::now(),
+            backend,
+            source: String::new(),
+            schema_version,
+            file: backup.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            size_bytes: 0,
+            file_sha256: String::new(),
+            tables,
+            tools,
+        }
+    }
+
     /// `<backup file>.manifest.json`.
     pub fn path_for(backup: &Path) -> PathBuf {
         let mut name = backup.file_name().unwrap_or_default().to_os_string();

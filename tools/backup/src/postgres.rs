@@ -154,18 +154,8 @@ pub(crate) async fn create(url: &str, backup: &Path, progress: &mut dyn FnMut(&s
     }
     let (tables, schema_version, server) = checksums?;
     progress("counted and checksummed every table in the same snapshot");
-    Ok(Manifest {
-        format_version: manifest::FORMAT_VERSION,
-        created_at: chrono::Utc::now(),
-        backend: Backend::Postgres,
-        source: String::new(),
-        schema_version,
-        file: backup.file_name().unwrap_or_default().to_string_lossy().into_owned(),
-        size_bytes: 0,
-        file_sha256: String::new(),
-        tables,
-        tools: BTreeMap::from([("pg_dump".into(), version("pg_dump").await), ("server".into(), server)]),
-    })
+    let tools = BTreeMap::from([("pg_dump".into(), version("pg_dump").await), ("server".into(), server)]);
+    Ok(Manifest::of(backup, Backend::Postgres, schema_version, tables, tools))
 }
 
 /// Every table of the `public` schema, each row as `row::text` in stable settings.

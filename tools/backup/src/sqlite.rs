@@ -54,18 +54,8 @@ pub(crate) async fn create(
         .and_then(|v| v.into_iter().next());
     let sqlite_version = strings(&copy, "SELECT sqlite_version()", vec![]).await?;
     copy.close().await.ok();
-    Ok(Manifest {
-        format_version: manifest::FORMAT_VERSION,
-        created_at: chrono::Utc::now(),
-        backend: Backend::Sqlite,
-        source: String::new(),
-        schema_version,
-        file: backup.file_name().unwrap_or_default().to_string_lossy().into_owned(),
-        size_bytes: 0,
-        file_sha256: String::new(),
-        tables,
-        tools: BTreeMap::from([("sqlite".into(), sqlite_version.concat())]),
-    })
+    let tools = BTreeMap::from([("sqlite".into(), sqlite_version.concat())]);
+    Ok(Manifest::of(backup, Backend::Sqlite, schema_version, tables, tools))
 }
 
 /// Per-table digests of the database file at `path`, opened read-only.
