@@ -17,7 +17,7 @@ pub fn start(ctx: &AppContext, throttle: Arc<Throttle>, settings: &Settings) {
         tokio::spawn(refresh_stats_periodically(ctx.clone(), every));
     }
     tokio::spawn(maintain_audit_log_periodically(
-        ctx.primary().clone(),
+        ctx.primary_pool().clone(),
         settings.database.audit_retention_months,
     ));
 }
@@ -58,7 +58,7 @@ async fn refresh_stats_periodically(ctx: AppContext, every: std::time::Duration)
     let mut wait = every;
     loop {
         tokio::time::sleep(wait).await;
-        wait = match service::stats::refresh(ctx.primary()).await {
+        wait = match service::stats::refresh(ctx.primary_pool()).await {
             Ok(done) => {
                 let done = ctx.publish(done).await;
                 tracing::info!(

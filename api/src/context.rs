@@ -6,6 +6,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use service::accounts::Hashing;
 use service::cache::{Cache, Written};
+use service::database::Pinned;
 use service::field_crypto::FieldCipher;
 use service::replicas::Databases;
 
@@ -34,8 +35,18 @@ pub struct AppContext {
 }
 
 impl AppContext {
-    /// The primary's pool.
-    pub fn primary(&self) -> &DatabaseConnection {
+    /// Reads that must see the latest state: the primary, on the request's connection
+    /// to it ([`Pinned`]).
+    pub fn primary(&self) -> Pinned<'_> {
+        self.databases.primary_pinned()
+    }
+
+    /// The primary's pool itself: for write transactions (a write gives back the
+    /// request's pinned connection before it begins), for work that must not hold a
+    /// connection across a slow step (password hashing at login), and for what runs
+    /// outside requests. A read of a request goes through [`primary`](Self::primary):
+    /// here it would take a second connection while the request holds one.
+    pub fn primary_pool(&self) -> &DatabaseConnection {
         &self.databases.primary
     }
 

@@ -21,7 +21,6 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
-use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 use service::ServiceError;
@@ -259,7 +258,7 @@ impl ReplicaRead {
     /// `work` on a replica that can answer it correctly, or on the primary.
     pub async fn run<T>(
         &self,
-        work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+        work: impl AsyncFn(&service::database::Pinned<'_>) -> Result<T, ServiceError>,
     ) -> Result<T, ApiError> {
         Ok(self.ctx.databases.read(self.token, work).await?)
     }

@@ -14,7 +14,6 @@ use actix_web::http::header::{
 };
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::future::LocalBoxFuture;
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use service::ServiceError;
 use service::cache::Key;
@@ -33,7 +32,7 @@ pub async fn cached_detail<V: Serialize>(
     req: &HttpRequest,
     key: Key,
     token: Option<Lsn>,
-    load: impl AsyncFn(&DatabaseConnection) -> Result<V, ServiceError>,
+    load: impl AsyncFn(&service::database::Pinned<'_>) -> Result<V, ServiceError>,
 ) -> Result<HttpResponse, ApiError> {
     let cached = ctx
         .cache
@@ -107,7 +106,7 @@ impl DetailRead {
     pub async fn serve<V: Serialize>(
         self,
         key: Key,
-        load: impl AsyncFn(&DatabaseConnection) -> Result<V, ServiceError>,
+        load: impl AsyncFn(&service::database::Pinned<'_>) -> Result<V, ServiceError>,
     ) -> Result<HttpResponse, ApiError> {
         cached_detail(self.read.context(), &self.req, key, self.read.token(), load).await
     }

@@ -118,7 +118,7 @@ pub fn serve(listener: TcpListener, ctx: AppContext) -> std::io::Result<Server> 
 }
 
 async fn render(ctx: web::Data<AppContext>, handle: web::Data<PrometheusHandle>) -> HttpResponse {
-    pool_gauges("primary", ctx.primary());
+    pool_gauges("primary", ctx.primary_pool());
     for replica in &ctx.databases.replicas {
         pool_gauges(&replica.name, &replica.db);
     }

@@ -137,6 +137,16 @@ pub async fn request_id(
     Ok(res)
 }
 
+/// A request's reads share one pooled connection per database, returned when the
+/// request is done (`service::database::Pinned`: one release round trip per request
+/// instead of one per statement).
+pub async fn pinned_connections(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    service::database::with_pinned_connections(next.call(req)).await
+}
+
 /// Counts the database statements a request runs. The count is logged at debug
 /// level always, and returned as `x-statement-count` when the server runs with
 /// `APP_ENV=development`: an N+1 shows up as a count that grows with the page size.

@@ -325,6 +325,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .default_service(web::to(crate::openapi::unrouted))
             .wrap(from_fn(middleware::statement_count))
             .wrap(from_fn(middleware::consistency_token))
+            .wrap(from_fn(middleware::pinned_connections))
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
             .wrap(from_fn(middleware::cache_control))
             .wrap(NormalizePath::new(TrailingSlash::Trim))

@@ -9,9 +9,7 @@
 
 use chrono::{Datelike, TimeZone, Utc};
 use entity::audit_log;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::ServiceError;
@@ -30,7 +28,7 @@ pub struct AuditFilter {
 /// Entries newest first, keyset-paginated on the identity column (its order is the
 /// order the changes committed in).
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> Result<Page<audit_log::Model>, ServiceError> {
@@ -87,7 +85,7 @@ const SQLITE_BATCH: u64 = 1_000;
 /// `dropped audit_log_y2024m10`, `deleted 1000 rows changed before 2024-11-01`).
 /// `retention_months` (0: keep everything) applies on SQLite; PostgreSQL applies the
 /// retention the owner stored ([`set_retention`]).
-pub async fn maintain(db: &DatabaseConnection, retention_months: u32) -> Result<Vec<String>, ServiceError> {
+pub async fn maintain(db: &impl ConnectionTrait, retention_months: u32) -> Result<Vec<String>, ServiceError> {
     let backend = db.get_database_backend();
     match backend {
         DbBackend::Postgres => {

@@ -56,7 +56,7 @@ fn cursor(a: &author::Model) -> Cursor {
 
 /// Live authors by name; `prefix` matches the start of the name, ignoring case.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     prefix: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<author::Model>, ServiceError> {
@@ -84,7 +84,7 @@ async fn find_live<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<author::Model
 }
 
 /// An author with their live books, by title. Two statements.
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<(author::Model, Vec<book::Model>), ServiceError> {
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<(author::Model, Vec<book::Model>), ServiceError> {
     let author = find_live(db, id).await?;
     let books = book::Entity::find()
         .filter(book::Column::AuthorId.eq(id))

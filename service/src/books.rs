@@ -256,7 +256,7 @@ async fn with_categories<C: ConnectionTrait>(
 
 /// The books `select` picks, with author and categories: two statements.
 pub(crate) async fn items(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     select: Select<book::Entity>,
 ) -> Result<Vec<BookItem>, ServiceError> {
     let rows = select.find_also_related(author::Entity).all(db).await?;
@@ -266,7 +266,7 @@ pub(crate) async fn items(
 /// Live books matching `filter`, in `sort` order. Two statements, plus one to
 /// resolve a category's subtree when filtering by category.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     filter: BookFilter,
     sort: BookSort,
     page: &PageRequest,

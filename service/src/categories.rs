@@ -98,7 +98,7 @@ async fn ancestors<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Vec<category:
         .await?)
 }
 
-pub async fn list_roots(db: &DatabaseConnection, page: &PageRequest) -> Result<Page<category::Model>, ServiceError> {
+pub async fn list_roots(db: &impl ConnectionTrait, page: &PageRequest) -> Result<Page<category::Model>, ServiceError> {
     let query = category::Entity::find().filter(category::Column::ParentId.is_null());
     let rows = by_name().apply(query, page)?.all(db).await?;
     Ok(pagination::finish(rows, page, |c| Cursor {
@@ -115,7 +115,7 @@ async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<category::Model, Se
 }
 
 /// A category, its children and its breadcrumb. Three statements.
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<CategoryDetail, ServiceError> {
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<CategoryDetail, ServiceError> {
     let category = find(db, id).await?;
     let children = category::Entity::find()
         .filter(category::Column::ParentId.eq(id))
@@ -131,7 +131,7 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<CategoryDetail, Se
 }
 
 /// The whole subtree under `id` as nested nodes, children by name. One statement.
-pub async fn tree(db: &DatabaseConnection, id: Uuid) -> Result<TreeNode, ServiceError> {
+pub async fn tree(db: &impl ConnectionTrait, id: Uuid) -> Result<TreeNode, ServiceError> {
     let mut nodes = subtree(db, id).await?;
     nodes.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     let root = nodes

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::ServiceError;
+use crate::database::Pinned;
 use crate::database::primary::PrimaryFollower;
 use crate::error::Outage;
 pub use crate::lsn::Lsn;
@@ -79,14 +80,25 @@ pub struct Replica {
     pub name: String,
     pub db: DatabaseConnection,
     state: Mutex<ReplicaState>,
+    /// Its number among the process's pools, for the request's pinned connection.
+    pool: usize,
 }
 
+/// The primary's number among the pools, for pinned connections; replicas follow it.
+const PRIMARY_POOL: usize = 0;
+
 impl Replica {
+    /// The replica's pool, as the request's pinned connection to it.
+    fn pinned(&self) -> Pinned<'_> {
+        Pinned::new(&self.db, self.pool)
+    }
+
     pub fn new(name: String, db: DatabaseConnection) -> Self {
         Self {
             name,
             db,
             state: Mutex::new(ReplicaState::UNKNOWN),
+            pool: PRIMARY_POOL + 1,
         }
     }
 
@@ -127,7 +139,10 @@ enum PrimaryHost {
 }
 
 impl Databases {
-    pub fn new(primary: DatabaseConnection, replicas: Vec<Replica>, max_lag: Duration) -> Self {
+    pub fn new(primary: DatabaseConnection, mut replicas: Vec<Replica>, max_lag: Duration) -> Self {
+        for (index, replica) in replicas.iter_mut().enumerate() {
+            replica.pool = PRIMARY_POOL + 1 + index;
+        }
         Self {
             primary,
             replicas,
@@ -176,9 +191,14 @@ impl Databases {
     /// gone, such as checking a bearer token.
     pub async fn primary_or_any_replica<T>(
         &self,
-        work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+        work: impl AsyncFn(&Pinned<'_>) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
         self.primary_else_a_replica(None, &work).await
+    }
+
+    /// The primary, as the request's pinned connection to it.
+    pub fn primary_pinned(&self) -> Pinned<'_> {
+        Pinned::new(&self.primary, PRIMARY_POOL)
     }
 
     /// Whether some replica can serve reads now.
@@ -221,13 +241,13 @@ impl Databases {
     pub async fn read<T>(
         &self,
         token: Option<Lsn>,
-        work: impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+        work: impl AsyncFn(&Pinned<'_>) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
         let (replica, route) = self.route(token);
         crate::metrics::read_routed(route.as_str());
         if let Some(index) = replica {
             let replica = &self.replicas[index];
-            match work(&replica.db).await {
+            match work(&replica.pinned()).await {
                 Err(ServiceError::Unavailable { .. }) => {
                     replica.mark_down();
                     crate::metrics::read_routed(Route::PrimaryReplicaDown.as_str());
@@ -243,7 +263,7 @@ impl Databases {
     async fn primary_else_a_replica<T>(
         &self,
         token: Option<Lsn>,
-        work: &impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+        work: &impl AsyncFn(&Pinned<'_>) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
         match self.on_primary(work).await {
             Err(ServiceError::Unavailable {
@@ -258,7 +278,7 @@ impl Databases {
     /// then at once the outage the pool would report after its acquire timeout.
     async fn on_primary<T>(
         &self,
-        work: &impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+        work: &impl AsyncFn(&Pinned<'_>) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
         if self.follower().is_some_and(|f| f.lost()) {
             return Err(ServiceError::Unavailable {
@@ -268,7 +288,7 @@ impl Databases {
                 )),
             });
         }
-        work(&self.primary).await
+        work(&Pinned::new(&self.primary, PRIMARY_POOL)).await
     }
 
     /// The primary is unreachable: `work` on each replica in turn that has replayed
@@ -278,7 +298,7 @@ impl Databases {
     async fn on_a_replica<T>(
         &self,
         token: Option<Lsn>,
-        work: &impl AsyncFn(&DatabaseConnection) -> Result<T, ServiceError>,
+        work: &impl AsyncFn(&Pinned<'_>) -> Result<T, ServiceError>,
         source: sea_orm::DbErr,
     ) -> Result<T, ServiceError> {
         // Those last seen up first; then the rest, whose state may be a moment old (a
@@ -293,7 +313,7 @@ impl Databases {
                 continue;
             }
             crate::metrics::read_routed(Route::ReplicaPrimaryDown.as_str());
-            match work(&replica.db).await {
+            match work(&replica.pinned()).await {
                 Err(ServiceError::Unavailable { .. }) => replica.mark_down(),
                 other => return other,
             }
@@ -310,8 +330,7 @@ impl Databases {
         if self.primary.get_database_backend() != DbBackend::Postgres {
             return Ok(None);
         }
-        let row = self
-            .primary
+        let row = Pinned::new(&self.primary, PRIMARY_POOL)
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,
                 "SELECT pg_current_wal_lsn()::text",

@@ -76,7 +76,7 @@ fn live_reviews() -> Select<review::Entity> {
 }
 
 async fn page_of(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     query: Select<review::Entity>,
     page: &PageRequest,
 ) -> Result<Page<ReviewItem>, ServiceError> {
@@ -93,7 +93,7 @@ async fn page_of(
 
 /// Attaches the reviewers' public profiles for a whole page in one statement.
 async fn with_reviewers(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     rows: Vec<(review::Model, Option<book::Model>)>,
 ) -> Result<Vec<ReviewItem>, ServiceError> {
     let reviews: Vec<review::Model> = rows.iter().map(|(r, _)| r.clone()).collect();
@@ -107,7 +107,7 @@ async fn with_reviewers(
 
 /// The reviews `select` picks, with book and reviewer: two statements.
 pub(crate) async fn items(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     select: Select<review::Entity>,
 ) -> Result<Vec<ReviewItem>, ServiceError> {
     with_reviewers(db, select.find_also_related(book::Entity).all(db).await?).await
@@ -115,7 +115,7 @@ pub(crate) async fn items(
 
 /// A book's live reviews, newest first.
 pub async fn list_for_book(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     book_id: Uuid,
     page: &PageRequest,
 ) -> Result<Page<ReviewItem>, ServiceError> {
@@ -125,7 +125,7 @@ pub async fn list_for_book(
 
 /// A reader's live reviews, newest first (served by the (user_id, created_at DESC) index).
 pub async fn list_for_user(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     user_id: Uuid,
     page: &PageRequest,
 ) -> Result<Page<ReviewItem>, ServiceError> {
@@ -151,7 +151,7 @@ async fn item<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<ReviewItem, Servic
     Ok(ReviewItem { review, reviewer, book })
 }
 
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<ReviewItem, ServiceError> {
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<ReviewItem, ServiceError> {
     item(db, id).await
 }
 

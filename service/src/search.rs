@@ -12,9 +12,7 @@
 
 use entity::{book, review};
 use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, Order, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityName, EntityTrait, ExprTrait, QueryFilter, Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityName, EntityTrait, ExprTrait, QueryFilter, Value};
 use uuid::Uuid;
 
 use crate::ServiceError;
@@ -169,7 +167,7 @@ fn in_order<T>(ids: &[Uuid], mut items: Vec<T>, id_of: impl Fn(&T) -> Uuid, next
 }
 
 pub async fn books(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     text: &SearchText,
     page: &PageRequest,
 ) -> Result<Page<BookItem>, ServiceError> {
@@ -179,7 +177,7 @@ pub async fn books(
 }
 
 pub async fn reviews(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     text: &SearchText,
     page: &PageRequest,
 ) -> Result<Page<ReviewItem>, ServiceError> {

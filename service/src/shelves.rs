@@ -27,7 +27,7 @@ pub struct ShelfItem {
 
 /// The reader's shelf, most recently added first, optionally one status only.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     user_id: Uuid,
     status: Option<ShelfStatus>,
     page: &PageRequest,

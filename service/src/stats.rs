@@ -86,7 +86,7 @@ FROM (SELECT 1 AS one) AS one
 LEFT JOIN user_stats s ON s.user_id = $1";
 
 /// A live reader's public profile with their statistics. Two statements.
-pub async fn public_profile(db: &DatabaseConnection, id: Uuid) -> Result<PublicProfile, ServiceError> {
+pub async fn public_profile(db: &impl ConnectionTrait, id: Uuid) -> Result<PublicProfile, ServiceError> {
     let (user, profile) = user::Entity::find_by_id(id)
         .filter(user::Column::DeletedAt.is_null())
         .find_also_related(profile::Entity)

@@ -66,6 +66,6 @@ pub async fn list(ctx: Ctx, _admin: Admin, query: Query<AuditQuery>, Page(page):
         record_id: query.record_id,
         actor_id: query.actor_id,
     };
-    let entries = audit::list(ctx.primary(), &filter, &page).await?;
+    let entries = audit::list(&ctx.primary(), &filter, &page).await?;
     Ok(HttpResponse::Ok().json(AuditPage::from(entries)))
 }

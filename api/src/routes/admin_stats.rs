@@ -26,7 +26,7 @@ pub struct RefreshView {
         (status = 500, body = Problem, content_type = "application/problem+json", description = "The refresh failed; see the logs"), NeedsToken))]
 #[post("/admin/stats/refresh")]
 pub async fn refresh(ctx: Ctx, _admin: Admin) -> Reply {
-    let done = ctx.publish(stats::refresh(ctx.primary()).await?).await;
+    let done = ctx.publish(stats::refresh(ctx.primary_pool()).await?).await;
     Ok(HttpResponse::Ok().json(RefreshView {
         readers: done.readers,
         took_ms: done.took.as_millis() as u64,

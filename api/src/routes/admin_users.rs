@@ -40,7 +40,7 @@ pub async fn list(ctx: Ctx, _admin: Admin, query: Query<ListQuery>, Page(page): 
         role: query.role,
         include_deleted: query.include_deleted,
     };
-    let users = accounts::list_users(ctx.primary(), &ctx.cipher, filter, &page).await?;
+    let users = accounts::list_users(&ctx.primary(), &ctx.cipher, filter, &page).await?;
     Ok(HttpResponse::Ok().json(UserPage::from(users)))
 }
 
@@ -58,7 +58,7 @@ pub struct UserPatch {
 #[patch("/admin/users/{id}")]
 pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<UserPatch>) -> Reply {
     let account = ctx
-        .publish(accounts::set_role(ctx.primary(), &ctx.cipher, &admin, id.into_inner(), body.role).await?)
+        .publish(accounts::set_role(ctx.primary_pool(), &ctx.cipher, &admin, id.into_inner(), body.role).await?)
         .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
@@ -69,7 +69,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"), NeedsToken))]
 #[delete("/admin/users/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    ctx.publish(accounts::admin_delete_user(ctx.primary(), &admin, *id).await?)
+    ctx.publish(accounts::admin_delete_user(ctx.primary_pool(), &admin, *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -80,7 +80,7 @@ pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply
 #[post("/admin/users/{id}/restore")]
 pub async fn restore(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
     let account = ctx
-        .publish(accounts::restore_user(ctx.primary(), &ctx.cipher, (&admin).into(), *id).await?)
+        .publish(accounts::restore_user(ctx.primary_pool(), &ctx.cipher, (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

@@ -57,7 +57,7 @@ impl TryFrom<RegisterRequest> for NewAccount {
 pub async fn register(req: HttpRequest, ctx: Ctx, body: Json<RegisterRequest>) -> Reply {
     ctx.throttle.registration(client_address(&req)).await?;
     let new = NewAccount::try_from(body.into_inner())?;
-    let account = accounts::register(ctx.primary(), &ctx.hashing, &ctx.cipher, new)
+    let account = accounts::register(ctx.primary_pool(), &ctx.hashing, &ctx.cipher, new)
         .await
         .map_err(|err| match err {
             // Say no more than "taken": which accounts exist is not the caller's business.
@@ -92,7 +92,14 @@ pub struct TokenResponse {
 #[post("/auth/login")]
 pub async fn login(req: HttpRequest, ctx: Ctx, body: Json<LoginRequest>) -> Reply {
     ctx.throttle.login_attempt(&body.email, client_address(&req)).await?;
-    let issued = accounts::login(ctx.primary(), &ctx.hashing, &body.email, &body.password, ctx.token_ttl).await?;
+    let issued = accounts::login(
+        ctx.primary_pool(),
+        &ctx.hashing,
+        &body.email,
+        &body.password,
+        ctx.token_ttl,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         token: issued.token,
         token_type: "Bearer",
@@ -110,6 +117,6 @@ fn client_address(req: &HttpRequest) -> IpAddr {
         (status = 204, description = "The token used is revoked"), NeedsToken))]
 #[post("/auth/logout")]
 pub async fn logout(ctx: Ctx, Authenticated(user): Authenticated) -> Reply {
-    accounts::logout(ctx.primary(), &user).await?;
+    accounts::logout(&ctx.primary(), &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -95,7 +95,7 @@ impl TryFrom<NewAuthorBody> for NewAuthor {
 pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewAuthorBody>) -> Reply {
     let new = NewAuthor::try_from(body.into_inner())?;
     let author = ctx
-        .publish(authors::create(ctx.primary(), (&admin).into(), new).await?)
+        .publish(authors::create(ctx.primary_pool(), (&admin).into(), new).await?)
         .await;
     created(format!("/authors/{}", author.id), AuthorView::from(author))
 }
@@ -132,7 +132,7 @@ impl TryFrom<AuthorPatch> for AuthorChanges {
 pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<AuthorPatch>) -> Reply {
     let changes = AuthorChanges::try_from(body.into_inner())?;
     let author = ctx
-        .publish(authors::update(ctx.primary(), (&admin).into(), id.into_inner(), changes).await?)
+        .publish(authors::update(ctx.primary_pool(), (&admin).into(), id.into_inner(), changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))
 }
@@ -142,7 +142,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
         (status = 204, description = "Soft-deleted, with their books"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/authors/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    ctx.publish(authors::delete(ctx.primary(), (&admin).into(), *id).await?)
+    ctx.publish(authors::delete(ctx.primary_pool(), (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

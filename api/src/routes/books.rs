@@ -132,7 +132,7 @@ impl TryFrom<NewBookBody> for NewBook {
 pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewBookBody>) -> Reply {
     let new = NewBook::try_from(body.into_inner())?;
     let book = ctx
-        .publish(books::create(ctx.primary(), (&admin).into(), new).await?)
+        .publish(books::create(ctx.primary_pool(), (&admin).into(), new).await?)
         .await;
     created(format!("/books/{}", book.item.book.id), BookDetailView::from(book))
 }
@@ -188,7 +188,7 @@ impl TryFrom<BookPatch> for BookChanges {
 pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Json<BookPatch>) -> Reply {
     let changes = BookChanges::try_from(body.into_inner())?;
     let book = ctx
-        .publish(books::update(ctx.primary(), (&admin).into(), *id, changes).await?)
+        .publish(books::update(ctx.primary_pool(), (&admin).into(), *id, changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
@@ -198,7 +198,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
         (status = 204, description = "Soft-deleted"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/books/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    ctx.publish(books::delete(ctx.primary(), (&admin).into(), *id).await?)
+    ctx.publish(books::delete(ctx.primary_pool(), (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -225,7 +225,7 @@ pub async fn set_categories(
 ) -> Reply {
     let category_ids = CategoryIds::parse(&body.category_ids).map_err(|e| ApiError::from(vec![e]))?;
     let book = ctx
-        .publish(books::set_categories(ctx.primary(), (&admin).into(), *id, &category_ids).await?)
+        .publish(books::set_categories(ctx.primary_pool(), (&admin).into(), *id, &category_ids).await?)
         .await;
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }

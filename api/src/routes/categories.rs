@@ -110,7 +110,7 @@ pub struct NewCategoryBody {
 pub async fn create(ctx: Ctx, Admin(admin): Admin, body: Json<NewCategoryBody>) -> Reply {
     let name = CategoryName::parse(&body.name).map_err(|e| ApiError::from(vec![e]))?;
     let category = ctx
-        .publish(categories::create(ctx.primary(), (&admin).into(), name, body.parent_id).await?)
+        .publish(categories::create(ctx.primary_pool(), (&admin).into(), name, body.parent_id).await?)
         .await;
     created(format!("/categories/{}", category.id), CategoryView::from(category))
 }
@@ -143,7 +143,16 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
         .transpose()
         .map_err(|e| ApiError::from(vec![e]))?;
     let category = ctx
-        .publish(categories::update(ctx.primary(), (&admin).into(), id.into_inner(), name, body.parent_id).await?)
+        .publish(
+            categories::update(
+                ctx.primary_pool(),
+                (&admin).into(),
+                id.into_inner(),
+                name,
+                body.parent_id,
+            )
+            .await?,
+        )
         .await;
     Ok(HttpResponse::Ok().json(CategoryView::from(category)))
 }
@@ -155,7 +164,7 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
             description = "A child would become a root with a name another root has"), NeedsToken))]
 #[delete("/categories/{id}")]
 pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply {
-    ctx.publish(categories::delete(ctx.primary(), (&admin).into(), *id).await?)
+    ctx.publish(categories::delete(ctx.primary_pool(), (&admin).into(), *id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

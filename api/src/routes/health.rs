@@ -73,7 +73,7 @@ pub async fn ready(ctx: Ctx) -> Reply {
     let checked = if ctx.databases.follower().is_some_and(|f| f.lost()) {
         Err(service::readiness::NotReady::Unreachable)
     } else {
-        service::readiness::check(ctx.primary(), ctx.ready_timeout, &ctx.expected_migrations).await
+        service::readiness::check(ctx.primary_pool(), ctx.ready_timeout, &ctx.expected_migrations).await
     };
     let degraded = match checked {
         Ok(()) => false,

@@ -23,7 +23,7 @@ pub const GET_STATEMENTS: u32 = 2;
         (status = 200, body = AccountView, description = "Your account"), NeedsToken))]
 #[get("/me")]
 pub async fn get(ctx: Ctx, Authenticated(user): Authenticated) -> Reply {
-    let account = accounts::account(ctx.primary(), &ctx.cipher, user.id).await?;
+    let account = accounts::account(&ctx.primary(), &ctx.cipher, user.id).await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
@@ -69,7 +69,7 @@ impl TryFrom<ProfilePatch> for ProfileChanges {
 pub async fn update_profile(ctx: Ctx, Member(user): Member, body: Json<ProfilePatch>) -> Reply {
     let changes = ProfileChanges::try_from(body.into_inner())?;
     let account = ctx
-        .publish(accounts::update_profile(ctx.primary(), &ctx.cipher, (&user).into(), changes).await?)
+        .publish(accounts::update_profile(ctx.primary_pool(), &ctx.cipher, (&user).into(), changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
@@ -79,7 +79,7 @@ pub async fn update_profile(ctx: Ctx, Member(user): Member, body: Json<ProfilePa
         (status = 204, description = "Your account is soft-deleted and all its tokens revoked"), NeedsToken))]
 #[delete("/me")]
 pub async fn delete(ctx: Ctx, Authenticated(user): Authenticated) -> Reply {
-    ctx.publish(accounts::delete_account(ctx.primary(), (&user).into(), user.id).await?)
+    ctx.publish(accounts::delete_account(ctx.primary_pool(), (&user).into(), user.id).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

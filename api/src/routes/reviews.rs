@@ -91,7 +91,7 @@ impl TryFrom<NewReviewBody> for NewReview {
 pub async fn create(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: Json<NewReviewBody>) -> Reply {
     let new = NewReview::try_from(body.into_inner())?;
     let review = ctx
-        .publish(reviews::create(ctx.primary(), &user, id.into_inner(), new).await?)
+        .publish(reviews::create(ctx.primary_pool(), &user, id.into_inner(), new).await?)
         .await;
     created(format!("/reviews/{}", review.review.id), ReviewView::from(review))
 }
@@ -134,7 +134,7 @@ impl TryFrom<ReviewPatch> for ReviewChanges {
 pub async fn update(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: Json<ReviewPatch>) -> Reply {
     let changes = ReviewChanges::try_from(body.into_inner())?;
     let review = ctx
-        .publish(reviews::update(ctx.primary(), &user, id.into_inner(), changes).await?)
+        .publish(reviews::update(ctx.primary_pool(), &user, id.into_inner(), changes).await?)
         .await;
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
 }
@@ -145,6 +145,7 @@ pub async fn update(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: J
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"), NotFound, NeedsToken))]
 #[delete("/reviews/{id}")]
 pub async fn delete(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>) -> Reply {
-    ctx.publish(reviews::delete(ctx.primary(), &user, *id).await?).await;
+    ctx.publish(reviews::delete(ctx.primary_pool(), &user, *id).await?)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

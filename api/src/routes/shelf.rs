@@ -30,7 +30,7 @@ pub struct ListQuery {
         (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"), BadQuery, NeedsToken))]
 #[get("/me/shelf")]
 pub async fn list(ctx: Ctx, Authenticated(user): Authenticated, query: Query<ListQuery>, Page(page): Page) -> Reply {
-    let entries = shelves::list(ctx.primary(), user.id, query.status, &page).await?;
+    let entries = shelves::list(&ctx.primary(), user.id, query.status, &page).await?;
     Ok(HttpResponse::Ok().json(ShelfPage::from(entries)))
 }
 
@@ -49,7 +49,7 @@ pub struct ShelfBody {
 #[put("/me/shelf/{book_id}")]
 pub async fn put(ctx: Ctx, Member(user): Member, book_id: web::Path<Uuid>, body: Json<ShelfBody>) -> Reply {
     let (entry, created) = ctx
-        .publish(shelves::put(ctx.primary(), (&user).into(), book_id.into_inner(), body.status).await?)
+        .publish(shelves::put(ctx.primary_pool(), (&user).into(), book_id.into_inner(), body.status).await?)
         .await;
     let mut response = if created {
         HttpResponse::Created()
@@ -66,7 +66,7 @@ pub async fn put(ctx: Ctx, Member(user): Member, book_id: web::Path<Uuid>, body:
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Not on your shelf"), NeedsToken))]
 #[delete("/me/shelf/{book_id}")]
 pub async fn delete(ctx: Ctx, Member(user): Member, book_id: web::Path<Uuid>) -> Reply {
-    ctx.publish(shelves::remove(ctx.primary(), (&user).into(), book_id.into_inner()).await?)
+    ctx.publish(shelves::remove(ctx.primary_pool(), (&user).into(), book_id.into_inner()).await?)
         .await;
     Ok(HttpResponse::NoContent().finish())
 }

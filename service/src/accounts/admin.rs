@@ -4,7 +4,7 @@
 use super::*;
 
 pub async fn list_users(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     cipher: &FieldCipher,
     filter: UserFilter,
     page: &PageRequest,

@@ -201,7 +201,7 @@ async fn find_account<C: ConnectionTrait>(
     Ok(Account::assemble(user, profile, cipher))
 }
 
-pub async fn account(db: &DatabaseConnection, cipher: &FieldCipher, id: Uuid) -> Result<Account, ServiceError> {
+pub async fn account(db: &impl ConnectionTrait, cipher: &FieldCipher, id: Uuid) -> Result<Account, ServiceError> {
     find_account(db, cipher, id, false).await
 }
 

@@ -65,7 +65,7 @@ pub async fn login(
 
 /// The caller behind a presented bearer token, if it is known, unexpired, not
 /// revoked and its account not deleted. One query.
-pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Option<CurrentUser>, ServiceError> {
+pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> Result<Option<CurrentUser>, ServiceError> {
     let Some(hash) = token::hash_presented(presented) else {
         return Ok(None);
     };
@@ -86,7 +86,7 @@ pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Op
     }))
 }
 
-pub async fn logout(db: &DatabaseConnection, caller: &CurrentUser) -> Result<(), ServiceError> {
+pub async fn logout(db: &impl ConnectionTrait, caller: &CurrentUser) -> Result<(), ServiceError> {
     api_token::Entity::update_many()
         .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(api_token::Column::Id.eq(caller.token_id))

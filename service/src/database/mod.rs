@@ -13,6 +13,7 @@
 //! - SQLite runs in WAL mode, so readers never block the writer, and waits for the
 //!   write lock up to the statement timeout.
 
+mod pinned;
 pub mod primary;
 mod statement_count;
 mod write_txn;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
+pub use pinned::{Pinned, with_pinned_connections};
 pub use statement_count::{count_statements, with_statement_count};
 pub use write_txn::{Actor, WriteTxn, begin_write_as, begin_write_lazily_as};
 

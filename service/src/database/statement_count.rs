@@ -17,9 +17,12 @@ tokio::task_local! {
 /// SeaORM calls the metric callback for every statement, inside transactions and
 /// loaders too, so the count is exact; this is how the N+1 tests see queries.
 pub fn count_statements(db: &mut DatabaseConnection) {
-    db.set_metric_callback(|_| {
-        let _ = STATEMENTS.try_with(|count| count.fetch_add(1, AtomicOrdering::Relaxed));
-    });
+    db.set_metric_callback(|_| count_one());
+}
+
+/// Counts one statement for the task running it.
+pub(crate) fn count_one() {
+    let _ = STATEMENTS.try_with(|count| count.fetch_add(1, AtomicOrdering::Relaxed));
 }
 
 /// Runs `work` with a fresh statement counter and returns its output with the count.

@@ -19,6 +19,7 @@ use crate::written::{Tag, Written};
 /// (the busy timeout does not apply). Taking the write lock up front makes it wait
 /// its turn instead. PostgreSQL ignores the option.
 async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    super::pinned::give_back().await;
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()

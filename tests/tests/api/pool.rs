@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 use tests::sql::scalar;
-use tests::{Backend, backend_tests, spawn_app, spawn_app_with};
+use service::database::{DatabaseUrl, Pinned, PoolSettings, with_pinned_connections};
+use tests::{Backend, TestDatabase, backend_tests, spawn_app, spawn_app_with};
 
 async fn connections_carry_the_configured_session_settings(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -46,7 +47,50 @@ async fn the_pool_keeps_its_minimum_of_open_connections(backend: Backend) {
     assert!((3..=4).contains(&open), "{open} connections open on {backend}");
 }
 
+/// A request's reads share one pooled connection, so sqlx's ping on taking a
+/// connection back costs one round trip per request, not one per statement. Temporary
+/// tables belong to one connection: three rounds of create-if-missing, insert and
+/// count see all three rows only if every statement ran on the same one. Without
+/// pinning they spread over the pool's idle connections, oldest first.
+async fn a_requests_reads_share_one_pooled_connection(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = PoolSettings::with_defaults(DatabaseUrl::new(database.url.as_str()));
+    (settings.min_connections, settings.max_connections) = (3, 3);
+    let db = service::database::connect(&settings).await.unwrap();
+    // Three connections open and idle, in the order they are handed out.
+    match backend {
+        Backend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            let held = [pool.acquire().await, pool.acquire().await, pool.acquire().await];
+            drop(held);
+        }
+        Backend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            let held = [pool.acquire().await, pool.acquire().await, pool.acquire().await];
+            drop(held);
+        }
+    }
+
+    let rows = with_pinned_connections(async {
+        let pinned = Pinned::new(&db, 0);
+        let mut rows = 0;
+        for _ in 0..3 {
+            pinned
+                .execute_unprepared("CREATE TEMP TABLE IF NOT EXISTS pin_probe (x INTEGER)")
+                .await
+                .unwrap();
+            pinned.execute_unprepared("INSERT INTO pin_probe VALUES (1)").await.unwrap();
+            rows = scalar::<i64>(&pinned, "SELECT count(*) FROM pin_probe").await;
+        }
+        rows
+    })
+    .await;
+    assert_eq!(rows, 3, "every statement of the request ran on one connection");
+    db.close().await.ok();
+}
+
 backend_tests!(
+    a_requests_reads_share_one_pooled_connection,
     connections_carry_the_configured_session_settings,
     the_pool_keeps_its_minimum_of_open_connections,
 );
