@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
-use tests::sql::scalar;
 use service::database::{DatabaseUrl, Pinned, PoolSettings, with_pinned_connections};
+use tests::sql::scalar;
 use tests::{Backend, TestDatabase, backend_tests, spawn_app, spawn_app_with};
 
 async fn connections_carry_the_configured_session_settings(backend: Backend) {
@@ -79,7 +79,10 @@ async fn a_requests_reads_share_one_pooled_connection(backend: Backend) {
                 .execute_unprepared("CREATE TEMP TABLE IF NOT EXISTS pin_probe (x INTEGER)")
                 .await
                 .unwrap();
-            pinned.execute_unprepared("INSERT INTO pin_probe VALUES (1)").await.unwrap();
+            pinned
+                .execute_unprepared("INSERT INTO pin_probe VALUES (1)")
+                .await
+                .unwrap();
             rows = scalar::<i64>(&pinned, "SELECT count(*) FROM pin_probe").await;
         }
         rows

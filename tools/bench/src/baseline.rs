@@ -4,13 +4,16 @@
 //! cache), one statement per request, no logging, no middleware. It serves
 //! byte-identical JSON; `main` checks that before measuring anything.
 //!
+//! The writes `PUT /me/shelf/{book_id}` and `POST /books/{id}/reviews` are Bookworm's
+//! transactions written by hand, for P11 and P12.
+//!
 //! `/naive/books` is the list written the way ORMs are blamed for: a statement for
 //! the page, then one for each book's author and one for its categories (N+1).
 
 use std::net::TcpListener;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::{Deserialize, Serialize};
@@ -213,6 +216,196 @@ async fn naive_list(pool: web::Data<Pool>, query: web::Query<ListQuery>) -> Http
     }
 }
 
+// The writes (P11, P12): each is the transaction Bookworm runs, statement for statement,
+// written by hand — the token lookup, `BEGIN`, the actor's `set_config` pair (the audit
+// trigger and row-level security read it), the check that the book is live, the write,
+// the read of what the response shows, `COMMIT` — prepared, on one pooled connection.
+
+const AUTH_SQL: &str = "SELECT u.id, u.role::text FROM api_tokens t JOIN users u ON u.id = t.user_id \
+     WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now() AND u.deleted_at IS NULL";
+const ACT_AS_SQL: &str = "SELECT set_config('app.current_user_id', $1, true), set_config('app.current_role', $2, true)";
+const LIVE_BOOK_SQL: &str = "SELECT count(*) FROM books b WHERE b.id = $1 AND b.deleted_at IS NULL \
+     AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL)";
+const LOCK_LIVE_BOOK_SQL: &str = "SELECT b.id FROM books b WHERE b.id = $1 AND b.deleted_at IS NULL \
+     AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL) FOR SHARE";
+const SHELVE_SQL: &str = "INSERT INTO shelf_entries (user_id, book_id, status) VALUES ($1, $2, $3::text::shelf_status) \
+     ON CONFLICT (user_id, book_id) DO NOTHING";
+const SHELF_ROW_SQL: &str = "SELECT status::text FROM shelf_entries WHERE user_id = $1 AND book_id = $2 FOR UPDATE";
+const RESHELVE_SQL: &str =
+    "UPDATE shelf_entries SET status = $3::text::shelf_status WHERE user_id = $1 AND book_id = $2";
+const SHELF_ITEM_SQL: &str = "SELECT s.status::text, s.added_at, s.updated_at, b.id, b.title, a.id, a.name \
+     FROM shelf_entries s JOIN books b ON b.id = s.book_id JOIN authors a ON a.id = b.author_id \
+     WHERE s.user_id = $1 AND s.book_id = $2";
+const REVIEW_SQL: &str = "INSERT INTO reviews (id, user_id, book_id, rating, title, body, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, now(), now())";
+const REVIEW_ITEM_SQL: &str = "SELECT r.id, r.rating, r.title, r.body, r.created_at, r.updated_at, b.id, b.title, \
+     p.display_name FROM reviews r JOIN books b ON b.id = r.book_id LEFT JOIN profiles p ON p.user_id = r.user_id \
+     WHERE r.id = $1";
+
+#[derive(Deserialize)]
+struct ShelfBody {
+    status: String,
+}
+
+#[derive(Deserialize)]
+struct ReviewBody {
+    rating: i16,
+    title: Option<String>,
+    body: String,
+}
+
+#[derive(Serialize)]
+struct ShelfItemView {
+    status: String,
+    added_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    book: Named,
+    author: Named,
+}
+
+#[derive(Serialize)]
+struct ReviewItemView {
+    id: Uuid,
+    rating: i16,
+    title: Option<String>,
+    body: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    book: Named,
+    reviewer: Option<String>,
+}
+
+/// The caller behind `Authorization: Bearer …`, as Bookworm looks it up.
+async fn caller(client: &deadpool_postgres::Client, req: &HttpRequest) -> Result<Option<(Uuid, String)>, String> {
+    let Some(hash) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(service::accounts::token::hash_presented)
+    else {
+        return Ok(None);
+    };
+    let statement = client.prepare_cached(AUTH_SQL).await.map_err(|e| e.to_string())?;
+    let row = client
+        .query_opt(&statement, &[&hash])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+async fn shelve(
+    pool: web::Data<Pool>,
+    req: HttpRequest,
+    book: web::Path<Uuid>,
+    body: web::Json<ShelfBody>,
+) -> HttpResponse {
+    let result: Result<Option<(ShelfItemView, bool)>, String> = async {
+        let err = |e: tokio_postgres::Error| e.to_string();
+        let mut client = pool.get().await.map_err(|e| e.to_string())?;
+        let Some((user, role)) = caller(&client, &req).await? else {
+            return Ok(None);
+        };
+        let txn = client.transaction().await.map_err(err)?;
+        let act_as = txn.prepare_cached(ACT_AS_SQL).await.map_err(err)?;
+        txn.execute(&act_as, &[&user.to_string(), &role]).await.map_err(err)?;
+        let live = txn.prepare_cached(LIVE_BOOK_SQL).await.map_err(err)?;
+        let count: i64 = txn.query_one(&live, &[&*book]).await.map_err(err)?.get(0);
+        if count == 0 {
+            return Ok(None);
+        }
+        let insert = txn.prepare_cached(SHELVE_SQL).await.map_err(err)?;
+        let created = txn
+            .execute(&insert, &[&user, &*book, &body.status])
+            .await
+            .map_err(err)?
+            == 1;
+        if !created {
+            let row = txn.prepare_cached(SHELF_ROW_SQL).await.map_err(err)?;
+            let current: String = txn.query_one(&row, &[&user, &*book]).await.map_err(err)?.get(0);
+            if current != body.status {
+                let update = txn.prepare_cached(RESHELVE_SQL).await.map_err(err)?;
+                txn.execute(&update, &[&user, &*book, &body.status])
+                    .await
+                    .map_err(err)?;
+            }
+        }
+        let item = txn.prepare_cached(SHELF_ITEM_SQL).await.map_err(err)?;
+        let row = txn.query_one(&item, &[&user, &*book]).await.map_err(err)?;
+        txn.commit().await.map_err(err)?;
+        let view = ShelfItemView {
+            status: row.get(0),
+            added_at: row.get(1),
+            updated_at: row.get(2),
+            book: Named {
+                id: row.get(3),
+                name: row.get(4),
+            },
+            author: Named {
+                id: row.get(5),
+                name: row.get(6),
+            },
+        };
+        Ok(Some((view, created)))
+    }
+    .await;
+    match result {
+        Ok(Some((view, true))) => HttpResponse::Created().json(view),
+        Ok(Some((view, false))) => HttpResponse::Ok().json(view),
+        Ok(None) => HttpResponse::NotFound().finish(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn review(
+    pool: web::Data<Pool>,
+    req: HttpRequest,
+    book: web::Path<Uuid>,
+    body: web::Json<ReviewBody>,
+) -> HttpResponse {
+    let result: Result<Option<ReviewItemView>, String> = async {
+        let err = |e: tokio_postgres::Error| e.to_string();
+        let mut client = pool.get().await.map_err(|e| e.to_string())?;
+        let Some((user, role)) = caller(&client, &req).await? else {
+            return Ok(None);
+        };
+        let txn = client.transaction().await.map_err(err)?;
+        let act_as = txn.prepare_cached(ACT_AS_SQL).await.map_err(err)?;
+        txn.execute(&act_as, &[&user.to_string(), &role]).await.map_err(err)?;
+        let lock = txn.prepare_cached(LOCK_LIVE_BOOK_SQL).await.map_err(err)?;
+        if txn.query_opt(&lock, &[&*book]).await.map_err(err)?.is_none() {
+            return Ok(None);
+        }
+        let id = Uuid::now_v7();
+        let insert = txn.prepare_cached(REVIEW_SQL).await.map_err(err)?;
+        txn.execute(&insert, &[&id, &user, &*book, &body.rating, &body.title, &body.body])
+            .await
+            .map_err(err)?;
+        let item = txn.prepare_cached(REVIEW_ITEM_SQL).await.map_err(err)?;
+        let row = txn.query_one(&item, &[&id]).await.map_err(err)?;
+        txn.commit().await.map_err(err)?;
+        Ok(Some(ReviewItemView {
+            id: row.get(0),
+            rating: row.get(1),
+            title: row.get(2),
+            body: row.get(3),
+            created_at: row.get(4),
+            updated_at: row.get(5),
+            book: Named {
+                id: row.get(6),
+                name: row.get(7),
+            },
+            reviewer: row.get(8),
+        }))
+    }
+    .await;
+    match result {
+        Ok(Some(view)) => HttpResponse::Created().json(view),
+        Ok(None) => HttpResponse::NotFound().finish(),
+        Err(e) => unavailable(e),
+    }
+}
+
 /// A running baseline server.
 pub struct Baseline {
     pub base_url: String,
@@ -244,6 +437,8 @@ impl Baseline {
                 .route("/books", web::get().to(list))
                 .route("/books/{id}", web::get().to(detail))
                 .route("/naive/books", web::get().to(naive_list))
+                .route("/me/shelf/{book_id}", web::put().to(shelve))
+                .route("/books/{id}/reviews", web::post().to(review))
         })
         .listen(listener)?
         .disable_signals()

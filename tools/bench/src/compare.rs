@@ -2,18 +2,17 @@
 //! machine — another process, thermal throttling, the page cache — lands on all of
 //! them alike, and each figure is the median of its rounds with the spread shown.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::load::{self, Measured};
 
-/// One server under test and the paths it is asked for.
+/// One server under test and what it is asked for.
 pub struct Contender<'a> {
     pub name: &'a str,
     pub base_url: &'a str,
-    pub paths: Arc<Vec<String>>,
+    pub work: load::Workload,
 }
 
 /// The rounds of one contender.
@@ -82,7 +81,7 @@ pub async fn interleaved(
     duration: Duration,
 ) -> Vec<Series> {
     for c in contenders {
-        load::run(c.base_url, c.paths.clone(), connections, duration / 4).await;
+        load::run_workload(c.base_url, c.work.clone(), connections, duration / 4).await;
     }
     let mut series: Vec<Series> = contenders
         .iter()
@@ -94,7 +93,7 @@ pub async fn interleaved(
     for _ in 0..rounds {
         for (c, s) in contenders.iter().zip(series.iter_mut()) {
             s.rounds
-                .push(load::run(c.base_url, c.paths.clone(), connections, duration).await);
+                .push(load::run_workload(c.base_url, c.work.clone(), connections, duration).await);
         }
     }
     series

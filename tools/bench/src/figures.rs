@@ -1,4 +1,5 @@
-//! The figures P1–P9 of issue #11 and P10 of issue #20, one function each. Every function prints its
+//! The figures P1–P9 of issue #11 and P10 of issue #20, one function each (the write
+//! figures P11 and P12 of issue #23 are in `writes.rs`). Every function prints its
 //! progress, returns its figure as JSON for `summary.json`, and leaves the databases it
 //! made to be dropped by their handles.
 
@@ -285,9 +286,11 @@ pub async fn p1(admin_url: &str, stack: &PgStack, api: &ApiProcess) -> Result<Va
         endpoints.push(figure);
     }
     let write = p1_write(&counter, api, pg_port, &admin_token, app).await?;
-    holds &= write["overhead_other_than_begin_commit"]
-        .as_array()
-        .is_some_and(Vec::is_empty);
+    for one in [&write, &write["shelve_book"], &write["review_book"]] {
+        holds &= one["overhead_other_than_begin_commit"]
+            .as_array()
+            .is_some_and(Vec::is_empty);
+    }
     Ok(json!({"holds": holds, "requests_per_sample": repeat, "endpoints": endpoints, "create_book": write}))
 }
 
@@ -317,16 +320,58 @@ async fn p1_write(
             .json(&json!({"author_id": author, "title": format!("Bench book {n}"), "category_ids": categories}))
             .send()
     };
+    let mut figure = p1_one_write(counter, api, pg_port, "create book", 201, async |n| {
+        create(n).await.map_err(|e| e.to_string())
+    })
+    .await?;
+    // Every book: the admin has reviewed none of them.
+    let books = stack::sample_ids(app_url, "books", 20_000).await?;
+    let shelve = |n: usize| {
+        client
+            .put(format!("{}/me/shelf/{}", api.base_url, books[100 + n]))
+            .bearer_auth(token)
+            .json(&json!({"status": "reading"}))
+            .send()
+    };
+    figure["shelve_book"] = p1_one_write(counter, api, pg_port, "shelve book", 0, async |n| {
+        shelve(n).await.map_err(|e| e.to_string())
+    })
+    .await?;
+    let review = |n: usize| {
+        client
+            .post(format!("{}/books/{}/reviews", api.base_url, books[200 + n]))
+            .bearer_auth(token)
+            .json(&json!({"rating": 4, "body": "A review the bench wrote."}))
+            .send()
+    };
+    figure["review_book"] = p1_one_write(counter, api, pg_port, "review book", 201, async |n| {
+        review(n).await.map_err(|e| e.to_string())
+    })
+    .await?;
+    Ok(figure)
+}
+
+/// Statements and round trips of one kind of write: `send(n)` for n = 0, 1, … must
+/// each write something and answer `status` (0: any 2xx).
+async fn p1_one_write(
+    counter: &StatementCounter,
+    api: &ApiProcess,
+    pg_port: u16,
+    name: &str,
+    status: u16,
+    send: impl AsyncFn(usize) -> Result<reqwest::Response, String>,
+) -> Result<Value, String> {
+    // Every pooled connection prepares its statements once; count the steady state.
     for n in 0..60 {
-        create(n).await.map_err(|e| e.to_string())?;
+        send(n).await?;
     }
     let repeat = 20;
     counter.reset().await?;
     let before = api.segments_sent_to(pg_port);
-    for n in 0..repeat {
-        let response = create(1_000 + n).await.map_err(|e| e.to_string())?;
-        if response.status().as_u16() != 201 {
-            return Err(format!("P1: POST /books: {}", response.status()));
+    for n in 60..60 + repeat {
+        let response = send(n).await?;
+        if !(response.status().as_u16() == status || status == 0 && response.status().is_success()) {
+            return Err(format!("P1: {name}: {}", response.status()));
         }
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -341,10 +386,7 @@ async fn p1_write(
         })
         .map(|(_, q)| q)
         .collect();
-    println!(
-        "  {:<16} statements {statements:>4}          round trips {round_trips:>5}",
-        "create book"
-    );
+    println!("  {name:<16} statements {statements:>4}          round trips {round_trips:>5}");
     Ok(json!({
         "statements": round(statements),
         "round_trips": round(round_trips),
@@ -420,12 +462,12 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
                 Contender {
                     name: "bookworm",
                     base_url: &api.base_url,
-                    paths: detail.clone(),
+                    work: load::gets(detail.clone()),
                 },
                 Contender {
                     name: "baseline",
                     base_url: &baseline.base_url,
-                    paths: detail.clone(),
+                    work: load::gets(detail.clone()),
                 },
             ],
             connections,
@@ -439,19 +481,19 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
             Contender {
                 name: "bookworm",
                 base_url: &api.base_url,
-                paths: list.clone(),
+                work: load::gets(list.clone()),
             },
             Contender {
                 name: "baseline",
                 base_url: &baseline.base_url,
-                paths: list.clone(),
+                work: load::gets(list.clone()),
             },
         ];
         if connections == plan.connections {
             contenders.push(Contender {
                 name: "naive N+1",
                 base_url: &baseline.base_url,
-                paths: naive.clone(),
+                work: load::gets(naive.clone()),
             });
         }
         let l = compare::interleaved(&contenders, connections, plan.rounds, plan.duration).await;
@@ -494,7 +536,7 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
     (p2, p3, Value::Array(sweep))
 }
 
-fn print_series(series: &[Series]) {
+pub fn print_series(series: &[Series]) {
     for s in series {
         println!("    {:<10} {}", s.name, s.describe());
     }
@@ -853,17 +895,17 @@ pub async fn p6(
             Contender {
                 name: "uncached",
                 base_url: &uncached.base_url,
-                paths: detail.clone(),
+                work: load::gets(detail.clone()),
             },
             Contender {
                 name: "in-process",
                 base_url: &in_process.base_url,
-                paths: detail.clone(),
+                work: load::gets(detail.clone()),
             },
             Contender {
                 name: "redis",
                 base_url: &shared.base_url,
-                paths: detail.clone(),
+                work: load::gets(detail.clone()),
             },
         ],
         plan.connections,
@@ -936,12 +978,12 @@ pub async fn p9(plan: &Plan, api_binary: &Path, pg_api: &ApiProcess, ids: &[Stri
                 Contender {
                     name: "sqlite",
                     base_url: &api.base_url,
-                    paths: paths.clone(),
+                    work: load::gets(paths.clone()),
                 },
                 Contender {
                     name: "postgres",
                     base_url: &pg_api.base_url,
-                    paths: paths.clone(),
+                    work: load::gets(paths.clone()),
                 },
             ],
             plan.connections,

@@ -38,24 +38,68 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
+/// One request of a workload.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: reqwest::Method,
+    pub path: String,
+    /// Sent as `Authorization: Bearer …`.
+    pub token: Option<Arc<str>>,
+    pub body: Option<serde_json::Value>,
+}
+
+impl Req {
+    pub fn get(path: impl Into<String>) -> Self {
+        Req {
+            method: reqwest::Method::GET,
+            path: path.into(),
+            token: None,
+            body: None,
+        }
+    }
+}
+
+/// What a client sends: `work(worker, workers, n)` is worker `worker`'s `n`th request
+/// of `workers` in all.
+pub type Workload = Arc<dyn Fn(usize, usize, u64) -> Req + Send + Sync>;
+
+/// GETs of `paths`, cycled, each worker starting at a different offset.
+pub fn gets(paths: Arc<Vec<String>>) -> Workload {
+    Arc::new(move |worker, workers, n| {
+        let start = worker * paths.len() / workers.max(1);
+        Req::get(paths[(start + n as usize) % paths.len()].as_str())
+    })
+}
+
 /// Sends GETs to `paths` (cycled, each connection starting at a different offset) on
 /// `base` for `duration`, over `connections` connections.
 pub async fn run(base: &str, paths: Arc<Vec<String>>, connections: usize, duration: Duration) -> Measured {
+    run_workload(base, gets(paths), connections, duration).await
+}
+
+/// Sends `work`'s requests on `base` for `duration`, over `connections` connections.
+/// Any answer but a 2xx is an error.
+pub async fn run_workload(base: &str, work: Workload, connections: usize, duration: Duration) -> Measured {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for worker in 0..connections {
-        let (base, paths) = (base.to_owned(), paths.clone());
+        let (base, work) = (base.to_owned(), work.clone());
         tasks.push(tokio::spawn(async move {
             let client = client();
             let mut histogram = histogram();
             let (mut requests, mut errors) = (0u64, 0u64);
-            let mut next = worker * paths.len() / connections.max(1);
             while Instant::now() < deadline {
-                let url = format!("{base}{}", paths[next % paths.len()]);
-                next += 1;
+                let req = work(worker, connections, requests);
+                let mut request = client.request(req.method, format!("{base}{}", req.path));
+                if let Some(token) = &req.token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = &req.body {
+                    request = request.json(body);
+                }
                 let sent = Instant::now();
-                let ok = match client.get(&url).send().await {
+                let ok = match request.send().await {
                     Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
                     Err(_) => false,
                 };

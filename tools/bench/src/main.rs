@@ -15,6 +15,7 @@ mod load;
 mod raw_insert;
 mod report;
 mod stack;
+mod writes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -169,6 +170,16 @@ async fn run(cli: Cli) -> Result<(), String> {
     if wanted("P7") {
         report::section("P7 API resident memory");
         summary.insert("P7".into(), figures::p7(idle_memory, &api));
+    }
+
+    if wanted("P11") {
+        report::section("P11 writes: shelving and reviewing against the baseline; SQLite against PostgreSQL");
+        summary.insert("P11".into(), writes::p11(&plan, &api_binary, &api, &baseline).await?);
+    }
+
+    if wanted("P12") {
+        report::section("P12 mixed: nine reads to one write");
+        summary.insert("P12".into(), writes::p12(&plan, &api, &baseline, &ids).await?);
     }
 
     if wanted("P10") {

@@ -275,6 +275,43 @@ fn rows(s: &Value) -> Vec<[String; 5]> {
             format!("{} MiB", num(&s["P10"]["peak_mib"])),
             met(Some(f(&s["P10"]["peak_mib"]) <= 128.0)),
         ],
+        [
+            "P11".into(),
+            format!(
+                "shelf 1/16 clients {}/{}×, review {}/{}× the baseline; SQLite writes p99 {} vs PostgreSQL {} ms",
+                num(&s["P11"]["shelf_1_ratio"]),
+                num(&s["P11"]["shelf_16_ratio"]),
+                num(&s["P11"]["review_1_ratio"]),
+                num(&s["P11"]["review_16_ratio"]),
+                num(&s["P11"]["sqlite_vs_postgres_p99_ms"]),
+                num(&s["P11"]["sqlite_vs_postgres_other_p99_ms"]),
+            ),
+            "≥ 0.60×; SQLite p99 ≤ 2× PostgreSQL's".into(),
+            format!(
+                "{}× / {}× p99",
+                num(&s["P11"]["shelf_16_ratio"]),
+                num(&s["P11"]["sqlite_p99_over_postgres"])
+            ),
+            met(Some(
+                ["shelf_1_ratio", "shelf_16_ratio", "review_1_ratio", "review_16_ratio"]
+                    .iter()
+                    .all(|k| f(&s["P11"][*k]) >= 0.60)
+                    && f(&s["P11"]["sqlite_p99_over_postgres"]) <= 2.0,
+            )),
+        ],
+        [
+            "P12".into(),
+            format!(
+                "90 % reads, 10 % writes: {} vs {} req/s, p99 {} vs {} ms",
+                num(&s["P12"]["mixed_rps"]),
+                num(&s["P12"]["mixed_other_rps"]),
+                num(&s["P12"]["mixed_p99_ms"]),
+                num(&s["P12"]["mixed_other_p99_ms"]),
+            ),
+            "reported".into(),
+            format!("{}×", num(&s["P12"]["mixed_ratio"])),
+            met(None),
+        ],
     ]
 }
 

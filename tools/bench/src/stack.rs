@@ -125,6 +125,8 @@ pub struct ApiProcess {
     /// `/metrics`, for the processes started with them on.
     pub metrics_url: Option<String>,
     pub pid: u32,
+    /// What it serves: its `DATABASE_URL`.
+    pub database_url: String,
 }
 
 /// How a measured API caches its detail reads.
@@ -196,6 +198,7 @@ impl ApiProcess {
             base_url: format!("http://127.0.0.1:{port}"),
             metrics_url,
             pid,
+            database_url: database_url.to_owned(),
         };
         let client = crate::load::client();
         let deadline = Instant::now() + Duration::from_secs(60);
