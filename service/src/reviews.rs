@@ -16,11 +16,11 @@ use uuid::Uuid;
 
 use crate::ServiceError;
 use crate::accounts::CurrentUser;
-use crate::database::begin_write_as;
+use crate::database::{begin_write_as, begin_write_lazily_as};
 use crate::error::UniqueKey;
 use crate::input::{FieldError, text_value};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::{lock_live_book, require_live_book, review_is_live, soft_delete};
+use crate::visibility::{first_read_live_book, require_live_book, review_is_live, soft_delete};
 use crate::written::{Tag, Written};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,15 +139,16 @@ pub async fn list_for_user(
     page_of(db, live_reviews().filter(review::Column::UserId.eq(user_id)), page).await
 }
 
+/// One live review with its book and reviewer, in one statement.
 async fn item<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<ReviewItem, ServiceError> {
-    let (review, book) = live_reviews()
+    let (review, book, reviewer) = live_reviews()
         .filter(review::Column::Id.eq(id))
         .find_also_related(book::Entity)
+        .find_also_related(profile::Entity)
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("review"))?;
     let book = book.ok_or(ServiceError::NotFound("book"))?;
-    let reviewer = profile::Entity::find_by_id(review.user_id).one(db).await?;
     Ok(ReviewItem { review, reviewer, book })
 }
 
@@ -172,8 +173,8 @@ pub async fn create(
     book_id: Uuid,
     new: NewReview,
 ) -> Result<Written<ReviewItem>, ServiceError> {
-    let mut txn = begin_write_as(db, Some(author.into())).await?;
-    lock_live_book(&txn, book_id).await?;
+    let mut txn = begin_write_lazily_as(db, author.into()).await?;
+    first_read_live_book(&mut txn, book_id).await?;
     let review = review::ActiveModel {
         user_id: Set(author.id),
         book_id: Set(book_id),

@@ -13,9 +13,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::ServiceError;
-use crate::database::{Actor, begin_write_as};
+use crate::database::{Actor, begin_write_as, begin_write_lazily_as};
 use crate::pagination::{self, Cursor, Ordering, Page, PageRequest};
-use crate::visibility::{live_book_ids, require_live_book};
+use crate::visibility::{first_read_live_book, live_book_ids};
 use crate::written::Written;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,19 +60,17 @@ pub async fn list(
     })
 }
 
+/// One shelf entry with its book and the book's author, in one statement.
 async fn item<C: ConnectionTrait>(db: &C, user_id: Uuid, book_id: Uuid) -> Result<ShelfItem, ServiceError> {
-    let entry = shelf_entry::Entity::find_by_id((user_id, book_id))
+    let (entry, book, author) = shelf_entry::Entity::find_by_id((user_id, book_id))
+        .find_also_related(book::Entity)
+        .and_also_related(author::Entity)
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("shelf entry"))?;
-    let (book, author) = book::Entity::find_by_id(book_id)
-        .find_also_related(author::Entity)
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound("book"))?;
     Ok(ShelfItem {
         entry,
-        book,
+        book: book.ok_or(ServiceError::NotFound("book"))?,
         author: author.ok_or(ServiceError::NotFound("author"))?,
     })
 }
@@ -86,8 +84,8 @@ pub async fn put(
     status: ShelfStatus,
 ) -> Result<Written<(ShelfItem, bool)>, ServiceError> {
     let user_id = actor.id;
-    let txn = begin_write_as(db, Some(actor)).await?;
-    require_live_book(&txn, book_id).await?;
+    let mut txn = begin_write_lazily_as(db, actor).await?;
+    first_read_live_book(&mut txn, book_id).await?;
     // "Created" is decided by the insert itself: ON CONFLICT DO NOTHING inserts one
     // row or none, and of concurrent requests for a new entry exactly one inserts
     // (the others wait for it and then conflict). A read first, as this once did,

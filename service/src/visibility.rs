@@ -14,10 +14,14 @@
 
 use entity::{author, book, review, user};
 use sea_orm::sea_query::{Condition, Expr, IntoColumnRef, IntoIden, Query, SelectStatement};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect,
+    QueryTrait,
+};
 use uuid::Uuid;
 
 use crate::ServiceError;
+use crate::database::WriteTxn;
 
 /// Ids of books that are not deleted and whose author is not deleted.
 pub fn live_book_ids() -> SelectStatement {
@@ -130,13 +134,25 @@ where
 /// check and the write (SQLite's `BEGIN IMMEDIATE` already serialises writes). The
 /// book's own `deleted_at` is tested on the locked row itself, which PostgreSQL
 /// re-checks after waiting for a delete in flight; its author's is a probe.
-pub async fn lock_live_book<C: ConnectionTrait>(txn: &C, id: Uuid) -> Result<(), ServiceError> {
-    book::Entity::find_by_id(id)
+///
+/// It is the first read of a write begun with `begin_write_lazily_as`: on PostgreSQL
+/// the same statement sets the write's actor (`WriteTxn::first_read`), one round trip
+/// instead of two.
+pub async fn first_read_live_book(txn: &mut WriteTxn, id: Uuid) -> Result<(), ServiceError> {
+    #[derive(FromQueryResult)]
+    struct Found {
+        #[allow(dead_code)]
+        id: Uuid,
+    }
+    let select = book::Entity::find_by_id(id)
         .filter(book_is_live(book::Entity))
         .lock_shared()
-        .one(txn)
-        .await?
-        .ok_or(ServiceError::NotFound("book"))?;
+        .select_only()
+        .column(book::Column::Id)
+        .into_query();
+    if txn.first_read::<Found>(select).await?.is_empty() {
+        return Err(ServiceError::NotFound("book"));
+    }
     Ok(())
 }
 
