@@ -154,7 +154,7 @@ pub async fn http_metrics(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = crate::middleware::route_pattern(&req).unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
     let res = next.call(req).await?;
     let status = res.status().as_u16().to_string();

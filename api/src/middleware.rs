@@ -82,6 +82,20 @@ fn well_formed(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// The route pattern a request matched (`/books/{id}`), or `None`. actix matches the
+/// path again, with regular expressions, each time it is asked; the span, the metrics
+/// and the statement count all ask, so the first answer is kept in the request.
+pub fn route_pattern(req: &ServiceRequest) -> Option<String> {
+    #[derive(Clone)]
+    struct Matched(Option<String>);
+    if let Some(Matched(route)) = req.extensions().get::<Matched>() {
+        return route.clone();
+    }
+    let route = req.match_pattern();
+    req.extensions_mut().insert(Matched(route.clone()));
+    route
+}
+
 /// tracing-actix-web's root span, with the request id chosen as [`RequestIdValue`] says.
 pub struct RequestSpan;
 
@@ -101,7 +115,7 @@ impl RootSpanBuilder for RequestSpan {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
-        let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
+        let route = route_pattern(request).unwrap_or_else(|| "default".to_owned());
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
@@ -157,7 +171,7 @@ pub async fn statement_count(
     let expose = req
         .app_data::<web::Data<AppContext>>()
         .is_some_and(|ctx| ctx.expose_statement_count);
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = route_pattern(&req).unwrap_or_else(|| "unmatched".to_owned());
     let (res, statements) = service::database::with_statement_count(next.call(req)).await;
     let mut res = res?;
     tracing::debug!(statements, "database statements for this request");

@@ -148,10 +148,23 @@ fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
 }
 
 async fn detail(pool: web::Data<Pool>, id: web::Path<Uuid>) -> HttpResponse {
+    detail_with(pool, id, false).await
+}
+
+/// The detail, then an empty query: one more round trip, the price of sqlx's ping.
+async fn detail_plus_round_trip(pool: web::Data<Pool>, id: web::Path<Uuid>) -> HttpResponse {
+    detail_with(pool, id, true).await
+}
+
+async fn detail_with(pool: web::Data<Pool>, id: web::Path<Uuid>, extra_round_trip: bool) -> HttpResponse {
     let result = async {
         let client = pool.get().await.map_err(|e| e.to_string())?;
         let statement = client.prepare_cached(&detail_sql()).await.map_err(|e| e.to_string())?;
-        client.query_opt(&statement, &[&*id]).await.map_err(|e| e.to_string())
+        let row = client.query_opt(&statement, &[&*id]).await.map_err(|e| e.to_string())?;
+        if extra_round_trip {
+            client.simple_query("").await.map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>(row)
     }
     .await;
     match result {
@@ -436,6 +449,7 @@ impl Baseline {
                 .app_data(web::Data::new(pool.clone()))
                 .route("/books", web::get().to(list))
                 .route("/books/{id}", web::get().to(detail))
+                .route("/plus-one-round-trip/books/{id}", web::get().to(detail_plus_round_trip))
                 .route("/naive/books", web::get().to(naive_list))
                 .route("/me/shelf/{book_id}", web::put().to(shelve))
                 .route("/books/{id}/reviews", web::post().to(review))

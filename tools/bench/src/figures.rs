@@ -457,24 +457,31 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
     let (mut p2, mut p3) = (json!({}), json!({}));
     for &connections in &plan.sweep {
         println!("  detail, {connections} clients");
-        let d = compare::interleaved(
-            &[
-                Contender {
-                    name: "bookworm",
-                    base_url: &api.base_url,
-                    work: load::gets(detail.clone()),
-                },
-                Contender {
-                    name: "baseline",
-                    base_url: &baseline.base_url,
-                    work: load::gets(detail.clone()),
-                },
-            ],
-            connections,
-            plan.rounds,
-            plan.duration,
-        )
-        .await;
+        let mut contenders = vec![
+            Contender {
+                name: "bookworm",
+                base_url: &api.base_url,
+                work: load::gets(detail.clone()),
+            },
+            Contender {
+                name: "baseline",
+                base_url: &baseline.base_url,
+                work: load::gets(detail.clone()),
+            },
+        ];
+        if connections == plan.connections {
+            // What one more round trip per request costs the baseline: Bookworm's one
+            // extra is sqlx's ping on taking the connection back (P1: 2 where the SQL
+            // needs 1).
+            contenders.push(Contender {
+                name: "baseline +1 round trip",
+                base_url: &baseline.base_url,
+                work: load::gets(Arc::new(
+                    detail.iter().map(|p| format!("/plus-one-round-trip{p}")).collect(),
+                )),
+            });
+        }
+        let d = compare::interleaved(&contenders, connections, plan.rounds, plan.duration).await;
         print_series(&d);
         println!("  list of 50, {connections} clients");
         let mut contenders = vec![
@@ -512,8 +519,12 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
                 "bookworm_p99_ms": round(d[0].median_p99_ms()),
                 "baseline_p99_ms": round(d[1].median_p99_ms()),
                 "p99_ratio": round(d[0].median_p99_ms() / d[1].median_p99_ms()),
+                "baseline_plus_round_trip_rps": round(d[2].median_rps()),
+                "round_trip_cost": round(1.0 - d[2].median_rps() / d[1].median_rps()),
+                "ratio_vs_baseline_plus_round_trip": round(d[0].median_rps() / d[2].median_rps()),
                 "bookworm": d[0].to_json(),
                 "baseline": d[1].to_json(),
+                "baseline_plus_round_trip": d[2].to_json(),
                 "target": "ratio >= 0.70, p99_ratio <= 1.5",
             });
             p3 = json!({
@@ -538,7 +549,7 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
 
 pub fn print_series(series: &[Series]) {
     for s in series {
-        println!("    {:<10} {}", s.name, s.describe());
+        println!("    {:<22} {}", s.name, s.describe());
     }
 }
 

@@ -54,6 +54,10 @@ struct Cli {
     /// Measure only these figures (e.g. `P1,P2,P3`) [default: all].
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// An environment variable for every API the bench starts, to measure what a
+    /// setting costs (e.g. `--api-env RUST_LOG=warn`); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    api_env: Vec<String>,
 }
 
 #[tokio::main]
@@ -76,6 +80,13 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let started = Instant::now();
     let plan = Plan::new(cli.quick);
+    let api_env = cli
+        .api_env
+        .iter()
+        .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("--api-env takes KEY=VALUE")?;
+    stack::API_ENV.set(api_env).expect("set once");
     if cli.write_docs && (cli.quick || !cli.only.is_empty()) {
         return Err("--write-docs needs a full run of every figure, not --quick or --only".into());
     }

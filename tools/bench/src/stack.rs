@@ -172,8 +172,9 @@ impl ApiProcess {
                 Some(format!("http://127.0.0.1:{metrics_port}/metrics"))
             }
         };
+        command.envs(API_ENV.get().into_iter().flatten().map(|(k, v)| (k, v)));
         let child = command
-            .env("DATABASE_URL", database_url)
+            .env("DATABASE_URL", plaintext(database_url))
             .env("DATABASE_AUTO_MIGRATE", "false")
             .env("DATABASE_MAX_CONNECTIONS", max_connections.to_string())
             .env("DATABASE_MIN_CONNECTIONS", max_connections.to_string())
@@ -291,6 +292,21 @@ pub fn segments_sent(pid: u32, port: u16) -> u64 {
 }
 
 /// The port in a PostgreSQL URL.
+/// `--api-env`: set for every API the bench starts.
+pub static API_ENV: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// `url` with `sslmode=disable` on PostgreSQL. The baseline speaks plaintext
+/// (tokio-postgres without a TLS connector); sqlx prefers TLS whenever the server
+/// offers it, as Debian's does, and TLS on loopback cost Bookworm about a tenth of its
+/// detail throughput (docs/performance.md). Both contenders go without.
+pub fn plaintext(url: &str) -> String {
+    if !url.starts_with("postgres") || url.contains("sslmode=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
+}
+
 pub fn port_of(url: &str) -> u16 {
     reqwest::Url::parse(url).ok().and_then(|u| u.port()).unwrap_or(5432)
 }
