@@ -230,16 +230,16 @@ async fn naive_list(pool: web::Data<Pool>, query: web::Query<ListQuery>) -> Http
 }
 
 // The writes (P11, P12): each is the transaction Bookworm runs, statement for statement,
-// written by hand — the token lookup, `BEGIN`, the actor's `set_config` pair (the audit
-// trigger and row-level security read it), the check that the book is live, the write,
-// the read of what the response shows, `COMMIT` — prepared, on one pooled connection.
+// written by hand — the token lookup, `BEGIN`, the check that the book is live carrying
+// the actor's `set_config` pair (the audit trigger and row-level security read it), the
+// write, the read of what the response shows, `COMMIT` — prepared, on one pooled
+// connection.
 
 const AUTH_SQL: &str = "SELECT u.id, u.role::text FROM api_tokens t JOIN users u ON u.id = t.user_id \
      WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now() AND u.deleted_at IS NULL";
-const ACT_AS_SQL: &str = "SELECT set_config('app.current_user_id', $1, true), set_config('app.current_role', $2, true)";
-const LIVE_BOOK_SQL: &str = "SELECT count(*) FROM books b WHERE b.id = $1 AND b.deleted_at IS NULL \
-     AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL)";
-const LOCK_LIVE_BOOK_SQL: &str = "SELECT b.id FROM books b WHERE b.id = $1 AND b.deleted_at IS NULL \
+/// The live book, share-locked, carrying the actor's settings: the write's first read.
+const LIVE_BOOK_AS_SQL: &str = "SELECT set_config('app.current_user_id', $2, true), \
+     set_config('app.current_role', $3, true) FROM books b WHERE b.id = $1 AND b.deleted_at IS NULL \
      AND EXISTS (SELECT 1 FROM authors a WHERE a.id = b.author_id AND a.deleted_at IS NULL) FOR SHARE";
 const SHELVE_SQL: &str = "INSERT INTO shelf_entries (user_id, book_id, status) VALUES ($1, $2, $3::text::shelf_status) \
      ON CONFLICT (user_id, book_id) DO NOTHING";
@@ -307,6 +307,26 @@ async fn caller(client: &deadpool_postgres::Client, req: &HttpRequest) -> Result
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
+/// The caller, and a transaction acting as them in which `book` is live and
+/// share-locked; `None` for no caller or no such book.
+async fn begin_on_book<'c>(
+    client: &'c mut deadpool_postgres::Client,
+    req: &HttpRequest,
+    book: Uuid,
+) -> Result<Option<(deadpool_postgres::Transaction<'c>, Uuid)>, String> {
+    let err = |e: tokio_postgres::Error| e.to_string();
+    let Some((user, role)) = caller(client, req).await? else {
+        return Ok(None);
+    };
+    let txn = client.transaction().await.map_err(err)?;
+    let live = txn.prepare_cached(LIVE_BOOK_AS_SQL).await.map_err(err)?;
+    let found = txn
+        .query_opt(&live, &[&book, &user.to_string(), &role])
+        .await
+        .map_err(err)?;
+    Ok(found.map(|_| (txn, user)))
+}
+
 async fn shelve(
     pool: web::Data<Pool>,
     req: HttpRequest,
@@ -316,17 +336,9 @@ async fn shelve(
     let result: Result<Option<(ShelfItemView, bool)>, String> = async {
         let err = |e: tokio_postgres::Error| e.to_string();
         let mut client = pool.get().await.map_err(|e| e.to_string())?;
-        let Some((user, role)) = caller(&client, &req).await? else {
+        let Some((txn, user)) = begin_on_book(&mut client, &req, *book).await? else {
             return Ok(None);
         };
-        let txn = client.transaction().await.map_err(err)?;
-        let act_as = txn.prepare_cached(ACT_AS_SQL).await.map_err(err)?;
-        txn.execute(&act_as, &[&user.to_string(), &role]).await.map_err(err)?;
-        let live = txn.prepare_cached(LIVE_BOOK_SQL).await.map_err(err)?;
-        let count: i64 = txn.query_one(&live, &[&*book]).await.map_err(err)?.get(0);
-        if count == 0 {
-            return Ok(None);
-        }
         let insert = txn.prepare_cached(SHELVE_SQL).await.map_err(err)?;
         let created = txn
             .execute(&insert, &[&user, &*book, &body.status])
@@ -379,16 +391,9 @@ async fn review(
     let result: Result<Option<ReviewItemView>, String> = async {
         let err = |e: tokio_postgres::Error| e.to_string();
         let mut client = pool.get().await.map_err(|e| e.to_string())?;
-        let Some((user, role)) = caller(&client, &req).await? else {
+        let Some((txn, user)) = begin_on_book(&mut client, &req, *book).await? else {
             return Ok(None);
         };
-        let txn = client.transaction().await.map_err(err)?;
-        let act_as = txn.prepare_cached(ACT_AS_SQL).await.map_err(err)?;
-        txn.execute(&act_as, &[&user.to_string(), &role]).await.map_err(err)?;
-        let lock = txn.prepare_cached(LOCK_LIVE_BOOK_SQL).await.map_err(err)?;
-        if txn.query_opt(&lock, &[&*book]).await.map_err(err)?.is_none() {
-            return Ok(None);
-        }
         let id = Uuid::now_v7();
         let insert = txn.prepare_cached(REVIEW_SQL).await.map_err(err)?;
         txn.execute(&insert, &[&id, &user, &*book, &body.rating, &body.title, &body.body])

@@ -421,16 +421,7 @@ async fn admin_with_shelf(api: &ApiProcess, app_url: &str) -> Result<(String, us
         return Err(format!("create-admin: {}", String::from_utf8_lossy(&status.stderr)));
     }
     let client = load::client();
-    let login: Value = client
-        .post(format!("{}/auth/login", api.base_url))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = login["token"].as_str().ok_or("login gave no token")?.to_owned();
+    let token = load::sign_in(&client, &api.base_url, email, password).await?;
     let books = stack::sample_ids(app_url, "books", 60).await?;
     for book in &books {
         let response = client

@@ -159,6 +159,20 @@ pub fn client() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// A bearer token for `email`, from `POST /auth/login`.
+pub async fn sign_in(client: &reqwest::Client, base: &str, email: &str, password: &str) -> Result<String, String> {
+    let login: serde_json::Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(login["token"].as_str().ok_or("login gave no token")?.to_owned())
+}
+
 /// The body of `GET base+path`, or why not.
 pub async fn body(base: &str, path: &str) -> Result<String, String> {
     let response = client()

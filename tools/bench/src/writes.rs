@@ -44,16 +44,7 @@ pub async fn readers(base: &str, count: usize, tag: &str) -> Result<Vec<Arc<str>
         if !registered.status().is_success() {
             return Err(format!("register a bench reader: {}", registered.status()));
         }
-        let login: Value = client
-            .post(format!("{base}/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        tokens.push(Arc::from(login["token"].as_str().ok_or("login gave no token")?));
+        tokens.push(Arc::from(load::sign_in(&client, base, &email, password).await?));
     }
     Ok(tokens)
 }
@@ -117,6 +108,22 @@ fn mixed(details: Workload, shelve: Workload) -> Workload {
     })
 }
 
+/// The API and the baseline, sent the same requests.
+fn against_baseline<'a>(api: &'a ApiProcess, baseline: &'a Baseline, work: Workload) -> [Contender<'a>; 2] {
+    [
+        Contender {
+            name: "bookworm",
+            base_url: &api.base_url,
+            work: work.clone(),
+        },
+        Contender {
+            name: "baseline",
+            base_url: &baseline.base_url,
+            work,
+        },
+    ]
+}
+
 fn figure_of(series: &[Series], into: &mut serde_json::Map<String, Value>, key: &str) {
     let (ours, theirs) = (&series[0], &series[1]);
     into.insert(format!("{key}_rps"), json!(round(ours.median_rps())));
@@ -150,18 +157,7 @@ pub async fn p11(
         ] {
             println!("  {name}, {clients} client(s)");
             let s = compare::interleaved(
-                &[
-                    Contender {
-                        name: "bookworm",
-                        base_url: &api.base_url,
-                        work: work.clone(),
-                    },
-                    Contender {
-                        name: "baseline",
-                        base_url: &baseline.base_url,
-                        work,
-                    },
-                ],
+                &against_baseline(api, baseline, work),
                 clients,
                 plan.rounds,
                 plan.duration,
@@ -222,24 +218,8 @@ pub async fn p12(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[Stri
         "  90 % GET /books/{{id}}, 10 % PUT /me/shelf/{{id}}, {} clients",
         plan.connections
     );
-    let s = compare::interleaved(
-        &[
-            Contender {
-                name: "bookworm",
-                base_url: &api.base_url,
-                work: work.clone(),
-            },
-            Contender {
-                name: "baseline",
-                base_url: &baseline.base_url,
-                work,
-            },
-        ],
-        plan.connections,
-        plan.rounds,
-        plan.duration,
-    )
-    .await;
+    let contenders = against_baseline(api, baseline, work);
+    let s = compare::interleaved(&contenders, plan.connections, plan.rounds, plan.duration).await;
     print_series(&s);
     let mut figure = serde_json::Map::new();
     figure_of(&s, &mut figure, "mixed");
