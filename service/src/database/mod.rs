@@ -11,7 +11,10 @@
 //!   longer than `check_idle_after`, which catches stale ones without a round trip
 //!   per request;
 //! - SQLite runs in WAL mode, so readers never block the writer, and waits for the
-//!   write lock up to the statement timeout.
+//!   write lock up to the statement timeout (the writers of one process take turns
+//!   before they ask for it, `write_txn.rs`);
+//! - a request's reads share one checked-out connection per pool (`pinned.rs`), so
+//!   sqlx's ping on taking a connection back is paid once per request.
 
 mod pinned;
 pub mod primary;
