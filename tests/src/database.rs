@@ -103,8 +103,16 @@ impl TestDatabase {
 
     /// A small pool of our own, for arranging data and inspecting results.
     pub async fn connect(&self) -> DatabaseConnection {
+        self.connect_with(2).await
+    }
+
+    /// A pool of our own of at most `connections`.
+    pub async fn connect_with(&self, connections: u32) -> DatabaseConnection {
         let mut options = ConnectOptions::new(self.url.as_str());
-        options.max_connections(2).min_connections(0).sqlx_logging(false);
+        options
+            .max_connections(connections)
+            .min_connections(0)
+            .sqlx_logging(false);
         Database::connect(options).await.expect("connect to the test database")
     }
 }

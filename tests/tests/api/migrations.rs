@@ -48,7 +48,11 @@ async fn all_up_creates_every_table_and_all_down_leaves_nothing(backend: Backend
 
 async fn each_migration_down_then_up_again_gives_the_same_schema(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let db = database.connect().await;
+    // One connection: every step's DDL and the snapshot after it see the same schema.
+    // With the usual two, a loaded CI run once failed on SQLite with "trigger
+    // profiles_bio_length_insert already exists" at migration 19's first up (the cause
+    // is not pinned down; it did not recur in isolated runs).
+    let db = database.connect_with(1).await;
     let count = Migrator::migrations().len();
 
     for step in 1..=count {
