@@ -255,6 +255,26 @@ impl Verified {
     }
 }
 
+/// The backup `given` names: a path to it, or its name as `list` prints it, which is
+/// looked up in `dir` (`BACKUP_DIR`). A path that exists wins; a bare name that is not
+/// in `dir` either is an error naming both places looked in.
+pub fn locate(dir: &Path, given: &Path) -> Result<PathBuf, BackupError> {
+    if given.exists() {
+        return Ok(given.to_owned());
+    }
+    let in_dir = dir.join(given);
+    if given.components().count() == 1 && in_dir.exists() {
+        return Ok(in_dir);
+    }
+    Err(BackupError::Io {
+        path: given.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no such file, and no backup of that name in {}", dir.display()),
+        ),
+    })
+}
+
 fn manifest_of(backup: &Path) -> Result<Manifest, BackupError> {
     Manifest::read(&Manifest::path_for(backup))
 }
@@ -346,6 +366,21 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backup_is_found_by_path_or_by_the_name_list_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = Path::new("bookworm-sqlite-20261205T120000.000Z.sqlite");
+        std::fs::write(dir.path().join(name), b"backup").unwrap();
+
+        assert_eq!(locate(dir.path(), name).unwrap(), dir.path().join(name));
+        let by_path = dir.path().join(name);
+        assert_eq!(locate(Path::new("elsewhere"), &by_path).unwrap(), by_path);
+        let missing = locate(dir.path(), Path::new("bookworm-none.sqlite")).unwrap_err();
+        assert!(missing.to_string().contains("no backup of that name in"), "{missing}");
+        // A relative path with a directory is taken as a path, never looked up.
+        assert!(locate(dir.path(), &Path::new("sub").join(name)).is_err());
+    }
 
     #[test]
     fn passwords_leave_urls_for_the_environment() {

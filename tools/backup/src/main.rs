@@ -46,7 +46,8 @@ enum Command {
     },
     /// Restore a backup into an empty database, then verify it.
     Restore {
-        /// The backup file (its manifest must be beside it).
+        /// The backup: a path, or its name as `list` prints it (looked up in
+        /// BACKUP_DIR). Its manifest must be beside it.
         backup: PathBuf,
         /// The database to restore into.
         #[arg(long)]
@@ -57,7 +58,8 @@ enum Command {
     },
     /// Recompute every table's rows and checksum and compare them with the manifest.
     Verify {
-        /// The backup file (its manifest must be beside it).
+        /// The backup: a path, or its name as `list` prints it (looked up in
+        /// BACKUP_DIR). Its manifest must be beside it.
         backup: PathBuf,
         /// Check this database (one the backup was restored into) instead of restoring
         /// the backup into a scratch copy.
@@ -162,14 +164,18 @@ async fn main() -> ExitCode {
                 true
             })
         }
-        Command::Restore { backup, into, force } => backup::restore(&backup, &into, force, &mut progress)
-            .await
-            .map(|verified| verdict(json, &verified, &format!("restored into {}", backup::redact(&into)))),
-        Command::Verify { backup, against } => {
-            backup::verify(&backup, against.as_deref(), Some(&cli.database.url), &mut progress)
+        Command::Restore { backup, into, force } => match backup::locate(&cli.dir, &backup) {
+            Ok(backup) => backup::restore(&backup, &into, force, &mut progress)
                 .await
-                .map(|verified| verdict(json, &verified, "verified"))
-        }
+                .map(|verified| verdict(json, &verified, &format!("restored into {}", backup::redact(&into)))),
+            Err(err) => Err(err),
+        },
+        Command::Verify { backup, against } => match backup::locate(&cli.dir, &backup) {
+            Ok(backup) => backup::verify(&backup, against.as_deref(), Some(&cli.database.url), &mut progress)
+                .await
+                .map(|verified| verdict(json, &verified, "verified")),
+            Err(err) => Err(err),
+        },
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
