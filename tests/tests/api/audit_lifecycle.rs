@@ -3,12 +3,17 @@
 //! trigger, the admin endpoint and its pages, and the API role's inability to write
 //! the log keep holding.
 
-use chrono::{DateTime, Datelike, Months, Utc};
+#[cfg(postgres)]
+use chrono::Datelike;
+use chrono::{DateTime, Months, Utc};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+#[cfg(postgres)]
+use sea_orm::Statement;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tests::sql::count;
 use tests::{Backend, TestDatabase, backend_tests, fixtures, spawn_app};
 
+#[cfg(postgres)]
 async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
     db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
@@ -22,6 +27,7 @@ fn months_ago(months: u32) -> DateTime<Utc> {
     Utc::now().checked_sub_months(Months::new(months)).unwrap()
 }
 
+#[cfg(postgres)]
 fn partition(at: DateTime<Utc>) -> String {
     format!("audit_log_y{:04}m{:02}", at.year(), at.month())
 }

@@ -32,3 +32,16 @@ mod sqlite_plans;
 mod startup;
 mod stats;
 mod write_invalidation;
+
+/// Says, once, in the list of tests run, that the PostgreSQL variant of every database
+/// test was not built (set `TEST_POSTGRES_URL` to build and run them), and checks that
+/// this build matches the environment it runs in.
+#[cfg(not(postgres))]
+#[test]
+fn postgres_tests_were_not_requested_set_test_postgres_url_to_run_them() {
+    let url = std::env::var("TEST_POSTGRES_URL").unwrap_or_default();
+    assert!(
+        url.trim().is_empty(),
+        "TEST_POSTGRES_URL is set, but these tests were built without it"
+    );
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
-use tests::{Backend, TestApp, backend_tests, fixtures, spawn_app_with};
+use tests::{Backend, backend_tests, spawn_app_with};
+#[cfg(postgres)]
+use tests::{TestApp, fixtures};
 
 async fn assert_retryable_503(response: reqwest::Response, what: &str) {
     assert_eq!(response.status(), 503, "{what}");

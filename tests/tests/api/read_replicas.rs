@@ -6,11 +6,16 @@
 //! The scenarios share one pair and run in order in one test, since pausing replay or
 //! stopping the standby would disturb any test running beside them.
 
+#[cfg(postgres)]
 use std::path::{Path, PathBuf};
+#[cfg(postgres)]
 use std::time::{Duration, Instant};
 
+#[cfg(postgres)]
 use serde_json::{Value, json};
-use tests::{Backend, TestApp, backend_tests, spawn_app};
+#[cfg(postgres)]
+use tests::TestApp;
+use tests::{Backend, backend_tests, spawn_app};
 
 /// The API's read of a malformed token is a 400 on every backend.
 async fn a_malformed_consistency_token_is_a_bad_request(backend: Backend) {
@@ -39,12 +44,14 @@ async fn a_malformed_consistency_token_is_a_bad_request(backend: Backend) {
 
 backend_tests!(a_malformed_consistency_token_is_a_bad_request);
 
+#[cfg(postgres)]
 /// A server's log, read from where the last look stopped.
 struct Log {
     path: PathBuf,
     seen: u64,
 }
 
+#[cfg(postgres)]
 impl Log {
     fn new(path: &Path) -> Self {
         let mut log = Self {
@@ -64,11 +71,13 @@ impl Log {
     }
 }
 
+#[cfg(postgres)]
 async fn replica_state(app: &TestApp) -> Value {
     let ready: Value = app.get("/health/ready").await.json().await.unwrap();
     ready["replicas"][0].clone()
 }
 
+#[cfg(postgres)]
 /// Waits until the replica is up and has replayed everything.
 async fn caught_up(app: &TestApp) {
     // The state must come from a check that began after the caller's last write: one
@@ -90,6 +99,7 @@ async fn caught_up(app: &TestApp) {
     }
 }
 
+#[cfg(postgres)]
 async fn get_with(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = app.client.get(app.url(path));
     if let Some(token) = token {
