@@ -84,15 +84,23 @@ fn well_formed(id: &str) -> bool {
 
 /// The route pattern a request matched (`/books/{id}`), or `None`. actix matches the
 /// path again, with regular expressions, each time it is asked; the span, the metrics
-/// and the statement count all ask, so the first answer is kept in the request.
+/// and the statement count all ask, so the answer is kept in the request for as long
+/// as its path is the one matched (`NormalizePath` may rewrite it in between).
 pub fn route_pattern(req: &ServiceRequest) -> Option<String> {
-    #[derive(Clone)]
-    struct Matched(Option<String>);
-    if let Some(Matched(route)) = req.extensions().get::<Matched>() {
-        return route.clone();
+    struct Matched {
+        path: String,
+        route: Option<String>,
+    }
+    if let Some(matched) = req.extensions().get::<Matched>()
+        && matched.path == req.path()
+    {
+        return matched.route.clone();
     }
     let route = req.match_pattern();
-    req.extensions_mut().insert(Matched(route.clone()));
+    req.extensions_mut().insert(Matched {
+        path: req.path().to_owned(),
+        route: route.clone(),
+    });
     route
 }
 

@@ -101,11 +101,6 @@ impl<'a> Pinned<'a> {
         Pinned { db, slot }
     }
 
-    /// The pool behind it.
-    pub fn pool(&self) -> &'a DatabaseConnection {
-        self.db
-    }
-
     /// Runs `statement` on the request's connection, checking one out first if needed.
     async fn on_held<T>(
         &self,

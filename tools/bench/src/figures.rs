@@ -448,18 +448,7 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
     let (mut p2, mut p3) = (json!({}), json!({}));
     for &connections in &plan.sweep {
         println!("  detail, {connections} clients");
-        let mut contenders = vec![
-            Contender {
-                name: "bookworm",
-                base_url: &api.base_url,
-                work: load::gets(detail.clone()),
-            },
-            Contender {
-                name: "baseline",
-                base_url: &baseline.base_url,
-                work: load::gets(detail.clone()),
-            },
-        ];
+        let mut contenders = against_baseline(api, baseline, load::gets(detail.clone()));
         if connections == plan.connections {
             // What one more round trip per request costs the baseline: Bookworm's one
             // extra is sqlx's ping on taking the connection back (P1: 2 where the SQL
@@ -475,18 +464,7 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
         let d = compare::interleaved(&contenders, connections, plan.rounds, plan.duration).await;
         print_series(&d);
         println!("  list of 50, {connections} clients");
-        let mut contenders = vec![
-            Contender {
-                name: "bookworm",
-                base_url: &api.base_url,
-                work: load::gets(list.clone()),
-            },
-            Contender {
-                name: "baseline",
-                base_url: &baseline.base_url,
-                work: load::gets(list.clone()),
-            },
-        ];
+        let mut contenders = against_baseline(api, baseline, load::gets(list.clone()));
         if connections == plan.connections {
             contenders.push(Contender {
                 name: "naive N+1",
@@ -536,6 +514,22 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
         }
     }
     (p2, p3, Value::Array(sweep))
+}
+
+/// The API and the baseline, sent the same requests.
+pub fn against_baseline<'a>(api: &'a ApiProcess, baseline: &'a Baseline, work: load::Workload) -> Vec<Contender<'a>> {
+    vec![
+        Contender {
+            name: "bookworm",
+            base_url: &api.base_url,
+            work: work.clone(),
+        },
+        Contender {
+            name: "baseline",
+            base_url: &baseline.base_url,
+            work,
+        },
+    ]
 }
 
 pub fn print_series(series: &[Series]) {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::baseline::Baseline;
 use crate::compare::{self, Contender, Series, round};
-use crate::figures::{Plan, print_series};
+use crate::figures::{Plan, against_baseline, detail_paths, print_series};
 use crate::load::{self, Req, Workload};
 use crate::stack::{self, ApiProcess};
 
@@ -86,42 +86,15 @@ fn reviewing(tokens: Arc<Vec<Arc<str>>>, books: Arc<Vec<String>>, next: Arc<Atom
     })
 }
 
-/// What issue #23's SQLite measurement sent: shelving, with a review every fourth request.
-fn shelving_and_reviewing(shelve: Workload, review: Workload) -> Workload {
+/// `usual`, but every `every`-th request of a client is `other`'s.
+fn one_in(every: u64, other: Workload, usual: Workload) -> Workload {
     Arc::new(move |worker, workers, n| {
-        if n % 4 == 3 {
-            review(worker, workers, n)
+        if n % every == every - 1 {
+            other(worker, workers, n)
         } else {
-            shelve(worker, workers, n)
+            usual(worker, workers, n)
         }
     })
-}
-
-/// Nine detail reads to one shelf write.
-fn mixed(details: Workload, shelve: Workload) -> Workload {
-    Arc::new(move |worker, workers, n| {
-        if n % 10 == 9 {
-            shelve(worker, workers, n)
-        } else {
-            details(worker, workers, n)
-        }
-    })
-}
-
-/// The API and the baseline, sent the same requests.
-fn against_baseline<'a>(api: &'a ApiProcess, baseline: &'a Baseline, work: Workload) -> [Contender<'a>; 2] {
-    [
-        Contender {
-            name: "bookworm",
-            base_url: &api.base_url,
-            work: work.clone(),
-        },
-        Contender {
-            name: "baseline",
-            base_url: &baseline.base_url,
-            work,
-        },
-    ]
 }
 
 fn figure_of(series: &[Series], into: &mut serde_json::Map<String, Value>, key: &str) {
@@ -181,17 +154,23 @@ pub async fn p11(
             Contender {
                 name: "sqlite",
                 base_url: &sqlite_api.base_url,
-                work: shelving_and_reviewing(
-                    shelving(sqlite_tokens.clone(), sqlite_books.clone()),
-                    reviewing(sqlite_tokens, sqlite_books, Arc::new(AtomicUsize::new(0))),
+                work: one_in(
+                    4,
+                    reviewing(
+                        sqlite_tokens.clone(),
+                        sqlite_books.clone(),
+                        Arc::new(AtomicUsize::new(0)),
+                    ),
+                    shelving(sqlite_tokens, sqlite_books),
                 ),
             },
             Contender {
                 name: "postgres",
                 base_url: &api.base_url,
-                work: shelving_and_reviewing(
-                    shelving(tokens.clone(), books.clone()),
-                    reviewing(tokens, books, next_review),
+                work: one_in(
+                    4,
+                    reviewing(tokens.clone(), books.clone(), next_review),
+                    shelving(tokens, books),
                 ),
             },
         ],
@@ -213,7 +192,8 @@ pub async fn p11(
 pub async fn p12(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[String]) -> Result<Value, String> {
     let tokens = Arc::new(readers(&api.base_url, plan.connections, "mixed").await?);
     let books = Arc::new(ids.to_vec());
-    let work = mixed(load::gets(crate::figures::detail_paths(ids)), shelving(tokens, books));
+    // Nine detail reads to one shelf write.
+    let work = one_in(10, shelving(tokens, books), load::gets(detail_paths(ids)));
     println!(
         "  90 % GET /books/{{id}}, 10 % PUT /me/shelf/{{id}}, {} clients",
         plan.connections
