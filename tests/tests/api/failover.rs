@@ -326,14 +326,21 @@ async fn failover_drill_loses_no_acknowledged_write_and_needs_no_restart() {
 
     // 4: the old primary's machine comes back; it rejoins as a standby and serves reads.
     formation.restart_node(&node1);
+    // Settled, not only node1 back: the manager refuses a switchover (step 5) while
+    // the new primary is still in `wait_primary` ("couldn't find the primary node").
     formation
-        .wait_for(Duration::from_secs(60), "node1 back as a secondary", || async {
-            formation
-                .states()
-                .await
-                .iter()
-                .any(|(port, reported, _)| *port == node1.port && reported == "secondary")
-        })
+        .wait_for(
+            Duration::from_secs(60),
+            "node1 back as a secondary, the pair settled",
+            || async {
+                let states = formation.states().await;
+                states
+                    .iter()
+                    .any(|(port, reported, _)| *port == node1.port && reported == "secondary")
+                    && states.iter().any(|(_, reported, _)| reported == "primary")
+                    && states.iter().all(|(_, reported, goal)| reported == goal)
+            },
+        )
         .await;
     let node1_name = format!("127.0.0.1:{}/{name}", node1.port);
     formation
