@@ -121,14 +121,17 @@ impl DetailRead {
 /// name) and the `Key` it names.
 ///
 /// ```ignore
-/// cached_detail_route!(get, "books_get", "books", "/books/{id}", BookDetailView,
+/// cached_detail_route!(
+///     /// Get a book            (the operation's summary, then its description)
+///     get, "get_book", "books", "/books/{id}", BookDetailView,
 ///     "The book with author, categories and rating", Key::Book,
 ///     |db, id| books::get(db, id).await.map(BookDetailView::from));
 /// ```
 #[macro_export]
 macro_rules! cached_detail_route {
-    ($name:ident, $operation:tt, $tag:tt, $path:tt, $view:ident, $description:tt, $key:path,
+    ($(#[doc = $doc:expr])* $name:ident, $operation:tt, $tag:tt, $path:tt, $view:ident, $description:tt, $key:path,
      |$db:ident, $id:ident| $load:expr) => {
+        $(#[doc = $doc])*
         #[utoipa::path(operation_id = $operation, tag = $tag,
             params(("id" = Uuid, Path), ConsistencyHeader, $crate::http_cache::IfNoneMatchHeader),
             responses(

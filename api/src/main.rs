@@ -1,4 +1,5 @@
-//! `api` serves the HTTP API; `api create-admin --email ...` bootstraps an admin.
+//! `api` serves the HTTP API; `api create-admin --email ...` bootstraps an admin;
+//! `api doctor` checks a deployment; `api openapi` prints the API document.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -27,12 +28,19 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Print the OpenAPI document (the one served at /openapi.json) and exit, for
+    /// client generators and linters; needs no configuration and no database.
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     dotenvy::dotenv().ok();
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", api::openapi::Document::new().pretty());
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(err) => {
@@ -51,6 +59,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::CreateAdmin { email } => create_admin(settings, &email).await,
+        Command::Openapi => unreachable!("printed before the configuration is read"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,8 @@
 //! The same paths tell a wrong method (405, with `Allow`) from a wrong address (404):
 //! each method of a path is an actix resource of its own, so actix alone cannot.
 
+use std::sync::{Arc, LazyLock};
+
 use actix_web::{App, HttpRequest, HttpResponse, web};
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -18,12 +20,22 @@ use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Bookworm", description = "The backend of a reading community: catalogue, reviews, shelves."),
+    info(title = "Bookworm", description = "The backend of a reading community: catalogue, reviews, shelves.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")),
+    // Relative first, so the reference page and a client fetching the document talk
+    // to the server that served it; then the default local run, for a saved copy.
+    servers(
+        (url = "/", description = "The server this document was fetched from"),
+        (url = "http://127.0.0.1:8080", description = "A local run with the default HOST and PORT"),
+    ),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, sessions and your own account"),
         (name = "admin", description = "User management (admins only)"),
-        (name = "authors"), (name = "books"), (name = "categories"), (name = "reviews"),
+        (name = "authors", description = "The catalogue's authors; admins edit them"),
+        (name = "books", description = "The catalogue; admins edit it, anyone reads it"),
+        (name = "categories", description = "The category tree books are filed under"),
+        (name = "reviews", description = "Readers' reviews of books"),
         (name = "shelf", description = "Your reading shelf"),
         (name = "search", description = "Full-text search"),
         (name = "health", description = "Probes for orchestrators"),
@@ -71,6 +83,7 @@ impl Document {
             .openapi(ApiDoc::openapi())
             .configure(routes::configure)
             .split_for_parts();
+        let doc = public_unless_declared(doc);
         let routes = doc
             .paths
             .paths
@@ -95,6 +108,12 @@ impl Document {
         }
     }
 
+    /// The document as indented JSON, for people and linters.
+    pub fn pretty(&self) -> String {
+        let value: serde_json::Value = serde_json::from_slice(&self.json).expect("the document is JSON");
+        serde_json::to_string_pretty(&value).expect("JSON serializes")
+    }
+
     /// The methods a route at `path` takes, if any route matches it.
     pub fn methods_for(&self, path: &str) -> Option<String> {
         let asked = segments(path);
@@ -109,6 +128,26 @@ impl Document {
             })
             .map(|(_, methods)| methods.clone())
     }
+}
+
+/// Marks every operation that declares no security as public (`security: []`), so a
+/// reader of the document can tell "public" from "forgot". The marking is not trusted:
+/// `tests/tests/api/openapi.rs` calls every operation without a token and checks that
+/// exactly the ones with a security requirement answer 401.
+fn public_unless_declared(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security.get_or_insert_with(Vec::new);
+        }
+    }
+    doc
 }
 
 impl Default for Document {
@@ -127,32 +166,44 @@ pub async fn document(document: web::Data<Document>) -> HttpResponse {
         .body(document.json.clone())
 }
 
-/// `GET /docs`: the interactive reference, Scalar rendering `/openapi.json` in the
-/// browser. Nothing is built or bundled here: the page loads Scalar's standalone
-/// script from jsDelivr, pinned to one version and checked by its hash (subresource
-/// integrity), so a changed file is refused rather than run. Swagger UI's crate was
-/// rejected because its build script downloads the UI; vendoring Scalar (5 MB of
-/// JavaScript) because it would weigh on every build and binary.
-pub async fn reference() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(REFERENCE_PAGE)
+/// `GET /docs/…`: the interactive reference, Swagger UI rendering `/openapi.json`.
+/// The UI's files are compiled into the binary (`utoipa-swagger-ui`'s `vendored` and
+/// `debug-embed` features), so the page works with no network beyond this server:
+/// behind a firewall, offline, in a CI that vendors everything. Loading Scalar from a
+/// CDN (what this page did before) was rejected for that reason; vendoring Scalar's
+/// 5 MB script by hand because a crate already packages Swagger UI and keeps it current.
+pub async fn reference(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let file = reference_file(&file)?;
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .body(file.bytes.into_owned()))
 }
 
-const REFERENCE_PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Bookworm API reference</title>
-</head>
-<body>
-  <div id="app"></div>
-  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1.76.4/dist/browser/standalone.js"
-          integrity="sha384-hwB9WroDTpZaI38gr+u9CXA6ksz5gUYgD2GxXazKl/agT1L2GWUiRFWGJYNiFu4Q"
-          crossorigin="anonymous"></script>
-  <script>Scalar.createApiReference('#app', { url: '/openapi.json' })</script>
-  <noscript>The reference needs JavaScript; the document itself is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-</body>
-</html>
-"#;
+/// `GET /docs`: the page itself. `NormalizePath` trims the slash of `/docs/`, so the
+/// page names its directory in a `<base>` for its relative links to reach `/docs/…`.
+pub async fn reference_index() -> Result<HttpResponse, ApiError> {
+    let page = reference_file("index.html")?;
+    let html = String::from_utf8_lossy(&page.bytes)
+        .replacen("<head>", "<head>\n  <base href=\"/docs/\">", 1)
+        .replacen("<title>Swagger UI</title>", "<title>Bookworm API reference</title>", 1);
+    Ok(HttpResponse::Ok().content_type(page.content_type).body(html))
+}
+
+fn reference_file(name: &str) -> Result<utoipa_swagger_ui::SwaggerFile<'static>, ApiError> {
+    static CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyLock::new(|| {
+        Arc::new(
+            utoipa_swagger_ui::Config::new(["/openapi.json"])
+                .display_operation_id(true)
+                // Not swagger.io's validator badge: it sends the document's address away.
+                .validator_url("none"),
+        )
+    });
+    match utoipa_swagger_ui::serve(name, CONFIG.clone()) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(ApiError::NotFound),
+        Err(err) => {
+            tracing::error!(error = %err, "the reference page could not be rendered");
+            Err(ApiError::Internal)
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 mod app;
 pub mod backrest;
+pub mod browser;
 pub mod cluster;
 mod database;
 pub mod failover;

@@ -54,7 +54,10 @@ crate::views::page!(AuditPage, AuditEntryView);
 /// The token check, then the page.
 pub const LIST_STATEMENTS: u32 = 2;
 
-#[utoipa::path(operation_id = "admin_audit_list", tag = "admin", params(AuditQuery, PageQuery),
+/// List audit log entries
+///
+/// Every recorded change, newest first, filtered by table, row or actor. Admins only.
+#[utoipa::path(operation_id = "list_audit_entries", tag = "admin", params(AuditQuery, PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuditPage, description = "Audit entries, newest first"), AdminOnly, BadQuery, NeedsToken))]

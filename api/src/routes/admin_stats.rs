@@ -20,7 +20,10 @@ pub struct RefreshView {
     pub took_ms: u64,
 }
 
-#[utoipa::path(operation_id = "admin_stats_refresh", tag = "admin", security(("bearer" = [])),
+/// Refresh reader statistics
+///
+/// Recomputes the per-reader statistics now instead of waiting for the background refresh. Admins only.
+#[utoipa::path(operation_id = "refresh_reader_stats", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, body = RefreshView, description = "Refreshed"), AdminOnly,
         (status = 500, body = Problem, content_type = "application/problem+json", description = "The refresh failed; see the logs"), NeedsToken))]

@@ -30,7 +30,10 @@ pub struct ListQuery {
 
 crate::views::page!(UserPage, AccountView);
 
-#[utoipa::path(operation_id = "admin_users_list", tag = "admin", params(ListQuery, PageQuery), security(("bearer" = [])),
+/// List accounts
+///
+/// Every account, newest first, optionally by role; deleted ones too with include_deleted. Admins only.
+#[utoipa::path(operation_id = "list_users", tag = "admin", params(ListQuery, PageQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = UserPage, description = "Accounts, newest first"), AdminOnly, BadQuery, NeedsToken))]
 #[get("/admin/users")]
@@ -50,7 +53,10 @@ pub struct UserPatch {
     pub role: Role,
 }
 
-#[utoipa::path(operation_id = "admin_users_update", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
+/// Change an account's role
+///
+/// Promotes or demotes an account; its tokens are revoked so the new role applies at once. Not your own. Admins only.
+#[utoipa::path(operation_id = "update_user", tag = "admin", params(("id" = Uuid, Path)), request_body = UserPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Role changed; the user's tokens are revoked"), AdminOnly, NotFound,
@@ -63,7 +69,10 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
-#[utoipa::path(operation_id = "admin_users_delete", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+/// Delete an account
+///
+/// Soft-deletes the account and revokes its tokens; it can be restored. Not your own. Admins only.
+#[utoipa::path(operation_id = "delete_user", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted; the user's tokens are revoked"), AdminOnly, NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Yourself"), NeedsToken))]
@@ -74,7 +83,10 @@ pub async fn delete(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>) -> Reply
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(operation_id = "admin_users_restore", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+/// Restore a deleted account
+///
+/// Brings a soft-deleted account back. Admins only.
+#[utoipa::path(operation_id = "restore_user", tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Restored"), AdminOnly, NotFound, NeedsToken))]
 #[post("/admin/users/{id}/restore")]

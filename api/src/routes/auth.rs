@@ -48,7 +48,10 @@ impl TryFrom<RegisterRequest> for NewAccount {
     }
 }
 
-#[utoipa::path(operation_id = "auth_register", tag = "accounts", request_body = RegisterRequest,
+/// Create an account
+///
+/// Registers a reader account with its profile. Sign in with POST /auth/login to get a token.
+#[utoipa::path(operation_id = "register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, body = AccountView, description = "Account and profile created"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Email cannot be registered"),
@@ -84,7 +87,10 @@ pub struct TokenResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-#[utoipa::path(operation_id = "auth_login", tag = "accounts", request_body = LoginRequest,
+/// Sign in
+///
+/// Exchanges an email and password for a bearer token. Failed attempts are throttled per account and per client.
+#[utoipa::path(operation_id = "log_in", tag = "accounts", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse, description = "A new bearer token"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Invalid email or password"),
@@ -112,7 +118,10 @@ fn client_address(req: &HttpRequest) -> IpAddr {
     req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
-#[utoipa::path(operation_id = "auth_logout", tag = "accounts", security(("bearer" = [])),
+/// Sign out
+///
+/// Revokes the bearer token used for this request.
+#[utoipa::path(operation_id = "log_out", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "The token used is revoked"), NeedsToken))]
 #[post("/auth/logout")]

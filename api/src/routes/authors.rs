@@ -30,7 +30,10 @@ pub struct ListQuery {
     pub prefix: Option<String>,
 }
 
-#[utoipa::path(operation_id = "authors_list", tag = "authors", params(ListQuery, PageQuery, ConsistencyHeader),
+/// List authors
+///
+/// Live authors by name, a page at a time, optionally those whose name starts with a prefix.
+#[utoipa::path(operation_id = "list_authors", tag = "authors", params(ListQuery, PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = AuthorPage, description = "Live authors by name",
             headers(("Cache-Control" = String, description = "`no-store`"))), BadQuery, BadToken))]
@@ -50,8 +53,11 @@ pub struct AuthorDetailView {
 }
 
 cached_detail_route!(
+    /// Get an author
+    ///
+    /// One live author with their books, cacheable: revalidate with If-None-Match.
     get,
-    "authors_get",
+    "get_author",
     "authors",
     "/authors/{id}",
     AuthorDetailView,
@@ -88,7 +94,10 @@ impl TryFrom<NewAuthorBody> for NewAuthor {
     }
 }
 
-#[utoipa::path(operation_id = "authors_create", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
+/// Add an author
+///
+/// Adds an author to the catalogue. Admins only.
+#[utoipa::path(operation_id = "create_author", tag = "authors", request_body = NewAuthorBody, security(("bearer" = [])),
     responses(
         (status = 201, body = AuthorView, description = "Created"), AdminOnly, JsonBody, NeedsToken, Invalid))]
 #[post("/authors")]
@@ -124,7 +133,10 @@ impl TryFrom<AuthorPatch> for AuthorChanges {
     }
 }
 
-#[utoipa::path(operation_id = "authors_update", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
+/// Edit an author
+///
+/// Changes an author's name or biography. Admins only.
+#[utoipa::path(operation_id = "update_author", tag = "authors", params(("id" = Uuid, Path)), request_body = AuthorPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuthorView, description = "Updated"), AdminOnly, NotFound, JsonBody, NeedsToken, Invalid))]
@@ -137,7 +149,10 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
     Ok(HttpResponse::Ok().json(AuthorView::from(author)))
 }
 
-#[utoipa::path(operation_id = "authors_delete", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
+/// Delete an author
+///
+/// Soft-deletes an author together with their books. Admins only.
+#[utoipa::path(operation_id = "delete_author", tag = "authors", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted, with their books"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/authors/{id}")]

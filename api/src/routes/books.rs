@@ -52,7 +52,10 @@ pub struct ListQuery {
     pub sort: Option<Sort>,
 }
 
-#[utoipa::path(operation_id = "books_list", tag = "books", params(ListQuery, PageQuery, ConsistencyHeader),
+/// List books
+///
+/// Live books a page at a time, filtered by author, category or year and sorted as asked.
+#[utoipa::path(operation_id = "list_books", tag = "books", params(ListQuery, PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = BookPage, description = "Live books, each with its author and categories",
             headers(("Cache-Control" = String, description = "`no-store`"))), BadQuery, BadToken))]
@@ -74,8 +77,11 @@ pub async fn list(read: ReplicaRead, query: Query<ListQuery>, Page(page): Page) 
 }
 
 cached_detail_route!(
+    /// Get a book
+    ///
+    /// One live book with its author, categories and rating, cacheable: revalidate with If-None-Match.
     get,
-    "books_get",
+    "get_book",
     "books",
     "/books/{id}",
     BookDetailView,
@@ -124,7 +130,10 @@ impl TryFrom<NewBookBody> for NewBook {
     }
 }
 
-#[utoipa::path(operation_id = "books_create", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
+/// Add a book
+///
+/// Adds a book to the catalogue. Admins only.
+#[utoipa::path(operation_id = "create_book", tag = "books", request_body = NewBookBody, security(("bearer" = [])),
     responses(
         (status = 201, body = BookDetailView, description = "Created"), AdminOnly,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "ISBN taken"), JsonBody, NeedsToken, Invalid))]
@@ -179,7 +188,10 @@ impl TryFrom<BookPatch> for BookChanges {
     }
 }
 
-#[utoipa::path(operation_id = "books_update", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
+/// Edit a book
+///
+/// Changes a book's title, description, ISBN, year or author. Admins only.
+#[utoipa::path(operation_id = "update_book", tag = "books", params(("id" = Uuid, Path)), request_body = BookPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "Updated"), AdminOnly, NotFound,
@@ -193,7 +205,10 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
     Ok(HttpResponse::Ok().json(BookDetailView::from(book)))
 }
 
-#[utoipa::path(operation_id = "books_delete", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
+/// Delete a book
+///
+/// Soft-deletes a book; its reviews and shelf entries stop showing. Admins only.
+#[utoipa::path(operation_id = "delete_book", tag = "books", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"), AdminOnly, NotFound, NeedsToken))]
 #[delete("/books/{id}")]
@@ -211,7 +226,10 @@ pub struct BookCategoriesBody {
     pub category_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(operation_id = "books_set_categories", tag = "books", params(("id" = Uuid, Path)),
+/// Set a book's categories
+///
+/// Replaces the book's categories with the given list. Admins only.
+#[utoipa::path(operation_id = "set_book_categories", tag = "books", params(("id" = Uuid, Path)),
     request_body = BookCategoriesBody, security(("bearer" = [])),
     responses(
         (status = 200, body = BookDetailView, description = "The book with its new categories"), AdminOnly, NotFound,

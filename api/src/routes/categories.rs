@@ -25,7 +25,10 @@ pub const GET_STATEMENTS: u32 = 3;
 /// One recursive CTE, however deep the tree.
 pub const TREE_STATEMENTS: u32 = 1;
 
-#[utoipa::path(operation_id = "categories_list_roots", tag = "categories", params(PageQuery, ConsistencyHeader),
+/// List top-level categories
+///
+/// The categories that have no parent, by name, a page at a time.
+#[utoipa::path(operation_id = "list_root_categories", tag = "categories", params(PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = CategoryPage, description = "Root categories by name",
             headers(("Cache-Control" = String, description = "`no-store`"))), BadQuery, BadToken))]
@@ -46,8 +49,11 @@ pub struct CategoryDetailView {
 }
 
 cached_detail_route!(
+    /// Get a category
+    ///
+    /// One category with its children and breadcrumb, cacheable: revalidate with If-None-Match.
     get,
-    "categories_get",
+    "get_category",
     "categories",
     "/categories/{id}",
     CategoryDetailView,
@@ -83,8 +89,11 @@ impl From<TreeNode> for CategoryTree {
 }
 
 cached_detail_route!(
+    /// Get a category's subtree
+    ///
+    /// The category and all its descendants, nested, cacheable: revalidate with If-None-Match.
     tree,
-    "categories_tree",
+    "get_category_tree",
     "categories",
     "/categories/{id}/tree",
     CategoryTree,
@@ -102,7 +111,10 @@ pub struct NewCategoryBody {
     pub parent_id: Option<Uuid>,
 }
 
-#[utoipa::path(operation_id = "categories_create", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
+/// Add a category
+///
+/// Adds a category, at the top level or under a parent. Admins only.
+#[utoipa::path(operation_id = "create_category", tag = "categories", request_body = NewCategoryBody, security(("bearer" = [])),
     responses(
         (status = 201, body = CategoryView, description = "Created"), AdminOnly,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Name taken among siblings"), JsonBody, NeedsToken, Invalid))]
@@ -127,7 +139,10 @@ pub struct CategoryPatch {
     pub parent_id: Option<Option<Uuid>>,
 }
 
-#[utoipa::path(operation_id = "categories_update", tag = "categories", params(("id" = Uuid, Path)),
+/// Rename or move a category
+///
+/// Renames a category or moves it under another; a move under its own descendant is refused. Admins only.
+#[utoipa::path(operation_id = "update_category", tag = "categories", params(("id" = Uuid, Path)),
     request_body = CategoryPatch, security(("bearer" = [])),
     responses(
         (status = 200, body = CategoryView, description = "Renamed and/or moved"), AdminOnly, NotFound,
@@ -157,7 +172,10 @@ pub async fn update(ctx: Ctx, Admin(admin): Admin, id: web::Path<Uuid>, body: Js
     Ok(HttpResponse::Ok().json(CategoryView::from(category)))
 }
 
-#[utoipa::path(operation_id = "categories_delete", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
+/// Delete a category
+///
+/// Deletes a category; its children become top-level categories. Admins only.
+#[utoipa::path(operation_id = "delete_category", tag = "categories", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted; its children became roots"), AdminOnly, NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json",

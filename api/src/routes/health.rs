@@ -50,7 +50,10 @@ pub struct ReplicaHealth {
     pub checked_ms_ago: Option<u64>,
 }
 
-#[utoipa::path(operation_id = "health_live", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
+/// Liveness probe
+///
+/// Answers while the process runs; never touches the database.
+#[utoipa::path(operation_id = "check_liveness", tag = "health", responses((status = 200, body = Health, description = "The process is up")))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
@@ -61,7 +64,10 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-#[utoipa::path(operation_id = "health_ready", tag = "health",
+/// Readiness probe
+///
+/// Whether this instance can serve: the database answers, its role can read every table, the schema is current. 503 takes it out of a load balancer's rotation.
+#[utoipa::path(operation_id = "check_readiness", tag = "health",
     responses(
         (status = 200, body = Health, description = "The database answers, every served table is readable, the schema is current; or `degraded`: the primary is unreachable and replicas serve the reads"),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "Not ready; `detail` says why"),

@@ -18,7 +18,10 @@ routes!(get, delete, update_profile);
 /// The token check, then the account joined with its profile.
 pub const GET_STATEMENTS: u32 = 2;
 
-#[utoipa::path(operation_id = "me_get", tag = "accounts", security(("bearer" = [])),
+/// Your account
+///
+/// The signed-in account with its profile.
+#[utoipa::path(operation_id = "get_my_account", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Your account"), NeedsToken))]
 #[get("/me")]
@@ -61,7 +64,10 @@ impl TryFrom<ProfilePatch> for ProfileChanges {
     }
 }
 
-#[utoipa::path(operation_id = "me_update_profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
+/// Edit your profile
+///
+/// Changes your display name, bio or phone number (stored encrypted); send null to clear the bio or phone.
+#[utoipa::path(operation_id = "update_my_profile", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
     responses(
         (status = 200, body = AccountView, description = "Updated"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"), JsonBody, NeedsToken, Invalid))]
@@ -74,7 +80,10 @@ pub async fn update_profile(ctx: Ctx, Member(user): Member, body: Json<ProfilePa
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
-#[utoipa::path(operation_id = "me_delete", tag = "accounts", security(("bearer" = [])),
+/// Delete your account
+///
+/// Soft-deletes your account and revokes all your tokens.
+#[utoipa::path(operation_id = "delete_my_account", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 204, description = "Your account is soft-deleted and all its tokens revoked"), NeedsToken))]
 #[delete("/me")]

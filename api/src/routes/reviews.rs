@@ -23,7 +23,10 @@ pub const LIST_STATEMENTS: u32 = 3;
 /// The review joined with its book, the reviewer's profile.
 pub const GET_STATEMENTS: u32 = 2;
 
-#[utoipa::path(operation_id = "reviews_list_for_book", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
+/// List a book's reviews
+///
+/// The live reviews of one live book, newest first, a page at a time.
+#[utoipa::path(operation_id = "list_book_reviews", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The book's reviews, newest first"), NotFound, BadQuery, BadToken))]
 #[get("/books/{id}/reviews")]
@@ -34,7 +37,10 @@ pub async fn list_for_book(read: ReplicaRead, id: web::Path<Uuid>, Page(page): P
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(operation_id = "reviews_list_for_user", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
+/// List a reader's reviews
+///
+/// The live reviews one reader wrote, newest first, a page at a time.
+#[utoipa::path(operation_id = "list_user_reviews", tag = "reviews", params(("id" = Uuid, Path), PageQuery, ConsistencyHeader),
     responses(
         (status = 200, body = ReviewPage, description = "The reader's reviews, newest first"), NotFound, BadQuery, BadToken))]
 #[get("/users/{id}/reviews")]
@@ -45,7 +51,10 @@ pub async fn list_for_user(read: ReplicaRead, id: web::Path<Uuid>, Page(page): P
     Ok(HttpResponse::Ok().json(ReviewPage::from(reviews)))
 }
 
-#[utoipa::path(operation_id = "reviews_get", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
+/// Get a review
+///
+/// One live review of a live book.
+#[utoipa::path(operation_id = "get_review", tag = "reviews", params(("id" = Uuid, Path), ConsistencyHeader),
     responses(
         (status = 200, body = ReviewView, description = "The review"), NotFound, BadConsistency, BadToken))]
 #[get("/reviews/{id}")]
@@ -81,7 +90,10 @@ impl TryFrom<NewReviewBody> for NewReview {
     }
 }
 
-#[utoipa::path(operation_id = "reviews_create", tag = "reviews", params(("id" = Uuid, Path)),
+/// Review a book
+///
+/// Adds your review of a book; one review per reader and book.
+#[utoipa::path(operation_id = "create_review", tag = "reviews", params(("id" = Uuid, Path)),
     request_body = NewReviewBody, security(("bearer" = [])),
     responses(
         (status = 201, body = ReviewView, description = "Created"),
@@ -125,7 +137,10 @@ impl TryFrom<ReviewPatch> for ReviewChanges {
     }
 }
 
-#[utoipa::path(operation_id = "reviews_update", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
+/// Edit a review
+///
+/// Changes a review's rating, title or text: its author or an admin.
+#[utoipa::path(operation_id = "update_review", tag = "reviews", params(("id" = Uuid, Path)), request_body = ReviewPatch,
     security(("bearer" = [])),
     responses(
         (status = 200, body = ReviewView, description = "Updated"),
@@ -139,7 +154,10 @@ pub async fn update(ctx: Ctx, Member(user): Member, id: web::Path<Uuid>, body: J
     Ok(HttpResponse::Ok().json(ReviewView::from(review)))
 }
 
-#[utoipa::path(operation_id = "reviews_delete", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
+/// Delete a review
+///
+/// Soft-deletes a review: its author or an admin.
+#[utoipa::path(operation_id = "delete_review", tag = "reviews", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Soft-deleted"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not the author or an admin"), NotFound, NeedsToken))]

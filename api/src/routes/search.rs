@@ -24,6 +24,9 @@ pub struct SearchQuery {
     pub q: String,
 }
 
+/// Search books
+///
+/// Full-text search of the live catalogue, most relevant first.
 #[utoipa::path(operation_id = "search_books", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = BookPage, description = "Matching live books, most relevant first"), BadQuery, BadToken))]
 #[get("/search/books")]
@@ -34,6 +37,9 @@ pub async fn books(read: ReplicaRead, query: Query<SearchQuery>, Page(page): Pag
     )))
 }
 
+/// Search reviews
+///
+/// Full-text search of live reviews, most relevant first.
 #[utoipa::path(operation_id = "search_reviews", tag = "search", params(SearchQuery, PageQuery, ConsistencyHeader),
     responses((status = 200, body = ReviewPage, description = "Matching live reviews, most relevant first"), BadQuery, BadToken))]
 #[get("/search/reviews")]

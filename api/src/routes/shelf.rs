@@ -25,7 +25,10 @@ pub struct ListQuery {
     pub status: Option<ShelfStatus>,
 }
 
-#[utoipa::path(operation_id = "shelf_list", tag = "shelf", params(ListQuery, PageQuery), security(("bearer" = [])),
+/// Your shelf
+///
+/// The books on your shelf, most recently added first, optionally those with one status.
+#[utoipa::path(operation_id = "list_my_shelf", tag = "shelf", params(ListQuery, PageQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfPage, description = "Your shelf, most recently added first"), BadQuery, NeedsToken))]
 #[get("/me/shelf")]
@@ -40,7 +43,10 @@ pub struct ShelfBody {
     pub status: ShelfStatus,
 }
 
-#[utoipa::path(operation_id = "shelf_put", tag = "shelf", params(("book_id" = Uuid, Path)), request_body = ShelfBody,
+/// Put a book on your shelf
+///
+/// Adds the book to your shelf, or changes its status there.
+#[utoipa::path(operation_id = "shelve_book", tag = "shelf", params(("book_id" = Uuid, Path)), request_body = ShelfBody,
     security(("bearer" = [])),
     responses(
         (status = 200, body = ShelfEntryView, description = "Status changed"),
@@ -59,7 +65,10 @@ pub async fn put(ctx: Ctx, Member(user): Member, book_id: web::Path<Uuid>, body:
     Ok(response.json(ShelfEntryView::from(entry)))
 }
 
-#[utoipa::path(operation_id = "shelf_delete", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
+/// Take a book off your shelf
+///
+/// Removes the book from your shelf.
+#[utoipa::path(operation_id = "unshelve_book", tag = "shelf", params(("book_id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed from the shelf"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Guest account"),

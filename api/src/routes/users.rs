@@ -32,8 +32,11 @@ pub struct PublicProfileView {
 }
 
 cached_detail_route!(
+    /// Get a reader's public profile
+    ///
+    /// A reader's display name, bio and reading statistics, cacheable: revalidate with If-None-Match.
     get,
-    "users_get",
+    "get_user",
     "reviews",
     "/users/{id}",
     PublicProfileView,
