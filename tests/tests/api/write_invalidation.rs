@@ -102,50 +102,50 @@ async fn case(app: &TestApp, admin: &TestUser, operation: &str) -> Case {
     let book_detail = format!("/books/{book}");
     let author_detail = format!("/authors/{author}");
     match operation {
-        "auth_register" => Case::new(
+        "register" => Case::new(
             Method::POST,
             "/auth/register".into(),
             None,
             Some(json!({"email": "newcomer@example.com", "password": PASSWORD, "display_name": "New"})),
             vec![],
         ),
-        "auth_login" => Case::new(
+        "log_in" => Case::new(
             Method::POST,
             "/auth/login".into(),
             None,
             Some(json!({"email": s.reader.email, "password": PASSWORD})),
             vec![],
         ),
-        "auth_logout" => Case::new(Method::POST, "/auth/logout".into(), reader_token, None, vec![]),
-        "me_update_profile" => Case::new(
+        "log_out" => Case::new(Method::POST, "/auth/logout".into(), reader_token, None, vec![]),
+        "update_my_profile" => Case::new(
             Method::PATCH,
             "/me/profile".into(),
             reader_token,
             Some(json!({"display_name": "Renamed"})),
             vec![profile],
         ),
-        "me_delete" => Case::new(
+        "delete_my_account" => Case::new(
             Method::DELETE,
             "/me".into(),
             reader_token,
             None,
             vec![profile, book_detail],
         ),
-        "shelf_put" => Case::new(
+        "shelve_book" => Case::new(
             Method::PUT,
             format!("/me/shelf/{book}"),
             reader_token,
             Some(json!({"status": "reading"})),
             vec![],
         ),
-        "shelf_delete" => {
+        "unshelve_book" => {
             let shelved = app
                 .put_json(&format!("/me/shelf/{book}"), &s.reader.token, json!({"status": "read"}))
                 .await;
             assert_eq!(shelved.status(), 201);
             Case::new(Method::DELETE, format!("/me/shelf/{book}"), reader_token, None, vec![])
         }
-        "reviews_create" => {
+        "create_review" => {
             let other = app.reader(&format!("second-{operation}@example.com")).await;
             Case::new(
                 Method::POST,
@@ -155,28 +155,28 @@ async fn case(app: &TestApp, admin: &TestUser, operation: &str) -> Case {
                 vec![book_detail],
             )
         }
-        "reviews_update" => Case::new(
+        "update_review" => Case::new(
             Method::PATCH,
             format!("/reviews/{}", s.review),
             reader_token,
             Some(json!({"rating": 2})),
             vec![book_detail],
         ),
-        "reviews_delete" => Case::new(
+        "delete_review" => Case::new(
             Method::DELETE,
             format!("/reviews/{}", s.review),
             reader_token,
             None,
             vec![book_detail],
         ),
-        "books_create" => Case::new(
+        "create_book" => Case::new(
             Method::POST,
             "/books".into(),
             admin_token,
             Some(json!({"author_id": author, "title": "A second book"})),
             vec![author_detail],
         ),
-        "books_update" => {
+        "update_book" => {
             let other = app.create_author(admin, "Other author").await;
             Case::new(
                 Method::PATCH,
@@ -186,42 +186,42 @@ async fn case(app: &TestApp, admin: &TestUser, operation: &str) -> Case {
                 vec![book_detail, author_detail, format!("/authors/{other}")],
             )
         }
-        "books_delete" => Case::new(
+        "delete_book" => Case::new(
             Method::DELETE,
             book_detail.clone(),
             admin_token,
             None,
             vec![book_detail, author_detail],
         ),
-        "books_set_categories" => Case::new(
+        "set_book_categories" => Case::new(
             Method::PUT,
             format!("/books/{book}/categories"),
             admin_token,
             Some(json!({"category_ids": []})),
             vec![book_detail],
         ),
-        "authors_create" => Case::new(
+        "create_author" => Case::new(
             Method::POST,
             "/authors".into(),
             admin_token,
             Some(json!({"name": "Newcomer"})),
             vec![],
         ),
-        "authors_update" => Case::new(
+        "update_author" => Case::new(
             Method::PATCH,
             author_detail.clone(),
             admin_token,
             Some(json!({"name": "Renamed author"})),
             vec![author_detail, book_detail],
         ),
-        "authors_delete" => Case::new(
+        "delete_author" => Case::new(
             Method::DELETE,
             author_detail.clone(),
             admin_token,
             None,
             vec![author_detail, book_detail],
         ),
-        "categories_create" => Case::new(
+        "create_category" => Case::new(
             Method::POST,
             "/categories".into(),
             admin_token,
@@ -231,35 +231,35 @@ async fn case(app: &TestApp, admin: &TestUser, operation: &str) -> Case {
                 format!("/categories/{category}/tree"),
             ],
         ),
-        "categories_update" => Case::new(
+        "update_category" => Case::new(
             Method::PATCH,
             format!("/categories/{category}"),
             admin_token,
             Some(json!({"name": format!("Renamed {operation}")})),
             vec![format!("/categories/{category}"), book_detail],
         ),
-        "categories_delete" => Case::new(
+        "delete_category" => Case::new(
             Method::DELETE,
             format!("/categories/{category}"),
             admin_token,
             None,
             vec![format!("/categories/{category}/tree"), book_detail],
         ),
-        "admin_users_update" => Case::new(
+        "update_user" => Case::new(
             Method::PATCH,
             format!("/admin/users/{}", s.reader.id),
             admin_token,
             Some(json!({"role": "admin"})),
             vec![],
         ),
-        "admin_users_delete" => Case::new(
+        "delete_user" => Case::new(
             Method::DELETE,
             format!("/admin/users/{}", s.reader.id),
             admin_token,
             None,
             vec![profile, book_detail],
         ),
-        "admin_users_restore" => {
+        "restore_user" => {
             let deleted = app
                 .delete_as(&format!("/admin/users/{}", s.reader.id), &admin.token)
                 .await;
@@ -274,7 +274,7 @@ async fn case(app: &TestApp, admin: &TestUser, operation: &str) -> Case {
                 vec![book_detail],
             )
         }
-        "admin_stats_refresh" => Case::new(
+        "refresh_reader_stats" => Case::new(
             Method::POST,
             "/admin/stats/refresh".into(),
             admin_token,
