@@ -6,6 +6,7 @@ pub mod background;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod extract;
 pub mod http_cache;
 pub mod metrics;

@@ -28,6 +28,15 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Check the deployment this configuration describes: the database and its
+    /// version, migrations, the role's privileges, the audit log, replicas, Redis,
+    /// the encryption keys and the metrics address. One line per check with its fix;
+    /// exits 0 only when all is well. Changes nothing.
+    Doctor {
+        /// One JSON object instead of lines, for machines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the OpenAPI document (the one served at /openapi.json) and exit, for
     /// client generators and linters; needs no configuration and no database.
     Openapi,
@@ -36,10 +45,15 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     dotenvy::dotenv().ok();
-    let cli = Cli::parse();
-    if let Some(Command::Openapi) = cli.command {
-        println!("{}", api::openapi::Document::new().pretty());
-        return ExitCode::SUCCESS;
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
+    match command {
+        Command::Openapi => {
+            println!("{}", api::openapi::Document::new().pretty());
+            return ExitCode::SUCCESS;
+        }
+        // The doctor reports a bad setting as one of its findings.
+        Command::Doctor { json } => return doctor(json).await,
+        Command::Serve | Command::CreateAdmin { .. } => {}
     }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
@@ -56,10 +70,9 @@ async fn main() -> ExitCode {
         tracing::warn!("{warning}");
     }
 
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
+    let result = match command {
         Command::CreateAdmin { email } => create_admin(settings, &email).await,
-        Command::Openapi => unreachable!("printed before the configuration is read"),
+        _ => serve(settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,6 +80,23 @@ async fn main() -> ExitCode {
             tracing::error!("{message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn doctor(json: bool) -> ExitCode {
+    let report = api::doctor::examine(Settings::from_env()).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -212,7 +212,10 @@ const REPLICA_CHECK_EVERY: std::time::Duration = std::time::Duration::from_milli
 
 /// One lazily connected pool per replica (a replica that is down must not stop
 /// start-up), with the primary's session settings and statement counting.
-async fn connect_replicas(settings: &Settings, primary: DatabaseConnection) -> Result<Databases, StartupError> {
+pub(crate) async fn connect_replicas(
+    settings: &Settings,
+    primary: DatabaseConnection,
+) -> Result<Databases, StartupError> {
     let mut replicas = Vec::new();
     for replica in &settings.replicas.pools {
         let mut db = service::database::connect_lazily(replica)

@@ -92,6 +92,49 @@ async fn starts_with_no_setup_creates_the_sqlite_file_and_stops_cleanly_on_sigte
     assert!(log.contains("server stopped"), "{log}");
 }
 
+/// `api doctor` where nothing has run yet fails on the missing database without
+/// creating it; once the server has run there once, it passes, in lines and in JSON.
+#[tokio::test]
+async fn doctor_fails_before_the_first_start_and_passes_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let doctor = |args: &[&str]| {
+        let child = api().current_dir(dir.path()).arg("doctor").args(args).spawn().unwrap();
+        finish_within(child, Duration::from_secs(30))
+    };
+
+    let before = doctor(&[]);
+    assert_eq!(before.status.code(), Some(1), "{}", text(&before));
+    let lines = String::from_utf8_lossy(&before.stdout).into_owned();
+    assert!(
+        lines.contains("FAIL  database      no SQLite database at bookworm.db -- fix: "),
+        "{lines}"
+    );
+    assert!(!dir.path().join("bookworm.db").exists(), "the doctor changes nothing");
+
+    let port = free_port();
+    let server = api()
+        .current_dir(dir.path())
+        .env("PORT", port.to_string())
+        .spawn()
+        .unwrap();
+    wait_until_ready(port).await;
+    stop(server);
+
+    let after = doctor(&[]);
+    assert!(after.status.success(), "{}", text(&after));
+    let lines = String::from_utf8_lossy(&after.stdout).into_owned();
+    assert!(
+        lines.lines().any(|l| l.starts_with("ok    migrations    all ")),
+        "{lines}"
+    );
+    assert!(lines.ends_with("all is well\n"), "{lines}");
+    let json = doctor(&["--json"]);
+    assert!(json.status.success(), "{}", text(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    assert_eq!(report["healthy"], true);
+    assert_eq!(report["checks"].as_array().unwrap().len(), lines.lines().count() - 1);
+}
+
 #[test]
 fn a_malformed_setting_stops_start_up_naming_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -63,6 +63,11 @@ impl std::fmt::Debug for FieldCipher {
 }
 
 impl FieldCipher {
+    /// The configured key ids, the encrypting one first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
     /// Parses `id:base64key[,id:base64key...]`; the first key is the active one.
     pub fn from_config(spec: &str) -> Result<Self, KeyError> {
         let mut keys: Vec<(String, XChaCha20Poly1305)> = Vec::new();

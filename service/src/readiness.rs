@@ -112,3 +112,99 @@ async fn query_strings(db: &DatabaseConnection, statement: Statement, reads: &st
         .map(|row| row.try_get_by_index::<String>(0).map_err(|_| NotReady::Unreachable))
         .collect()
 }
+
+/// The tables the API writes (the rest it only reads), with the rights it needs on
+/// them: the grants of docs/operations.md.
+pub const WRITTEN_TABLES: &[&str] = &[
+    "users",
+    "profiles",
+    "api_tokens",
+    "authors",
+    "books",
+    "categories",
+    "book_categories",
+    "reviews",
+    "shelf_entries",
+];
+
+/// The database server, as `api doctor` names it: `PostgreSQL 15.19`, `SQLite 3.46.0`.
+pub async fn server_version(db: &DatabaseConnection) -> Result<String, sea_orm::DbErr> {
+    let (sql, product) = match db.get_database_backend() {
+        DbBackend::Postgres => ("SELECT current_setting('server_version')", "PostgreSQL"),
+        _ => ("SELECT sqlite_version()", "SQLite"),
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
+    let version: String = row.map(|r| r.try_get_by_index(0)).transpose()?.unwrap_or_default();
+    Ok(format!("{product} {version}"))
+}
+
+/// The migrations recorded as applied, oldest first.
+pub async fn applied_migrations(db: &DatabaseConnection) -> Result<Vec<String>, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT version FROM seaql_migrations ORDER BY version",
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get_by_index::<String>(0)).collect()
+}
+
+/// What the connection's PostgreSQL role may do, against what the API needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleReport {
+    pub name: String,
+    pub superuser: bool,
+    pub bypass_rls: bool,
+    /// `privilege on table` the API needs and the role lacks, e.g. `INSERT on reviews`.
+    pub missing: Vec<String>,
+    /// Rights on `audit_log` beyond reading: with them the role could rewrite history.
+    pub audit_log_rights: Vec<String>,
+    /// The audit trigger function runs as its owner (SECURITY DEFINER), so the role
+    /// needs no rights on `audit_log` for its writes to be recorded.
+    pub audit_trigger_is_definer: bool,
+}
+
+/// The role's report; `None` on SQLite, which has no roles.
+pub async fn role_report(db: &DatabaseConnection) -> Result<Option<RoleReport>, sea_orm::DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let sql = "SELECT current_user::text, rolsuper, rolbypassrls, \
+         ARRAY(SELECT p || ' on ' || t \
+               FROM unnest($1::text[]) AS t, unnest(ARRAY['SELECT']) AS p \
+               WHERE to_regclass(t) IS NULL OR NOT has_table_privilege(to_regclass(t), p) \
+               UNION ALL \
+               SELECT p || ' on ' || t \
+               FROM unnest($2::text[]) AS t, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS p \
+               WHERE to_regclass(t) IS NULL OR NOT has_table_privilege(to_regclass(t), p)), \
+         ARRAY(SELECT p FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p \
+               WHERE to_regclass('audit_log') IS NOT NULL AND has_table_privilege('audit_log', p)), \
+         coalesce((SELECT bool_and(p.prosecdef) FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid \
+                   WHERE NOT g.tgisinternal AND p.proname = 'bookworm_audit'), false) \
+         FROM pg_roles WHERE rolname = current_user";
+    let read: Vec<String> = SERVED_TABLES
+        .iter()
+        .chain(&["seaql_migrations"])
+        .map(|t| t.to_string())
+        .collect();
+    let written: Vec<String> = WRITTEN_TABLES.iter().map(|t| t.to_string()).collect();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [read.into(), written.into()],
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("the current role in pg_roles".into()))?;
+    Ok(Some(RoleReport {
+        name: row.try_get_by_index(0)?,
+        superuser: row.try_get_by_index(1)?,
+        bypass_rls: row.try_get_by_index(2)?,
+        missing: row.try_get_by_index(3)?,
+        audit_log_rights: row.try_get_by_index(4)?,
+        audit_trigger_is_definer: row.try_get_by_index(5)?,
+    }))
+}

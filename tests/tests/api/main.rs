@@ -8,6 +8,7 @@ mod audit_lifecycle;
 mod backups;
 mod catalogue;
 mod constraints;
+mod doctor;
 #[cfg(postgres)]
 mod failover;
 mod health;
