@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, sqlx};
 
 /// How long a migration may wait for a lock, and how long one statement may run.
 /// Zero means no limit.
@@ -60,14 +60,18 @@ pub async fn connect(
         .acquire_timeout(connect_timeout)
         .set_application_name("bookworm-migration")
         .sqlx_logging(false);
-    let lock = timeouts.lock.as_millis().to_string();
-    let statement = timeouts.statement.as_millis().to_string();
-    options.map_sqlx_postgres_opts(move |opts| {
-        opts.options([
-            ("lock_timeout", lock.as_str()),
-            ("statement_timeout", statement.as_str()),
-            ("client_min_messages", "warning"),
-        ])
+    // `SET`s, not the `options` startup parameter, which PgBouncer refuses.
+    let session = format!(
+        "SET lock_timeout = {}; SET statement_timeout = {}; SET client_min_messages = warning",
+        timeouts.lock.as_millis(),
+        timeouts.statement.as_millis()
+    );
+    options.map_sqlx_postgres_pool_opts(move |pool| {
+        let session = session.clone();
+        pool.after_connect(move |conn, _| {
+            let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(session.clone()));
+            Box::pin(async move { sqlx::Executor::execute(conn, sql).await.map(drop) })
+        })
     });
     options.map_sqlx_sqlite_opts(move |opts| opts.busy_timeout(sqlite_busy_timeout(timeouts.lock)));
     Database::connect(options).await

@@ -10,6 +10,7 @@ pub mod cluster;
 mod database;
 pub mod failover;
 pub mod fixtures;
+pub mod pgbouncer;
 pub mod redis_server;
 pub mod schema;
 pub mod sql;

@@ -24,6 +24,7 @@ mod write_txn;
 use std::fmt;
 use std::time::Duration;
 
+use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
@@ -132,7 +133,6 @@ impl PoolSettings {
             .acquire_timeout(self.connect_timeout)
             .idle_timeout(self.idle_timeout)
             .test_before_acquire_if_idle_for(self.check_idle_after)
-            .statement_timeout(self.statement_timeout)
             .set_application_name("bookworm")
             .sqlx_logging(false);
         // SQLite's nearest thing to a statement timeout: how long to wait for a lock.
@@ -142,11 +142,22 @@ impl PoolSettings {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(busy_timeout)
         });
-        let idle_in_transaction = (self.statement_timeout * 3).as_millis().to_string();
-        options.map_sqlx_postgres_opts(move |opts| {
-            // A transaction abandoned by a cancelled request must not hold locks forever
-            // (see sqlx issue 4385: a cancelled begin() can leave one open).
-            opts.options([("idle_in_transaction_session_timeout", idle_in_transaction.as_str())])
+        // PostgreSQL's session settings, as `SET`s on each new connection rather than
+        // the `options` startup parameter (SeaORM's `statement_timeout`), which
+        // PgBouncer refuses; a pooler passes a `SET` through like any statement.
+        // A transaction abandoned by a cancelled request must not hold locks forever
+        // (see sqlx issue 4385: a cancelled begin() can leave one open).
+        let session = format!(
+            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+            self.statement_timeout.as_millis(),
+            (self.statement_timeout * 3).as_millis()
+        );
+        options.map_sqlx_postgres_pool_opts(move |pool| {
+            let session = session.clone();
+            pool.after_connect(move |conn, _| {
+                let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(session.clone()));
+                Box::pin(async move { sqlx::Executor::execute(conn, sql).await.map(drop) })
+            })
         });
         options
     }

@@ -20,6 +20,7 @@ mod no_n_plus_one;
 mod openapi;
 mod operator_commands;
 mod outages;
+mod pgbouncer;
 mod point_in_time;
 mod pool;
 mod read_replicas;
