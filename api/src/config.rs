@@ -52,6 +52,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// After SIGTERM, how long to keep serving while reporting not ready, so a load
+    /// balancer stops sending before the listener closes.
+    pub shutdown_drain: Duration,
     /// Largest accepted JSON request body, in bytes.
     pub max_body_bytes: usize,
 }
@@ -169,6 +172,7 @@ impl Settings {
                 host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
                 port: env.parse("PORT", 8080)?,
                 shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
+                shutdown_drain: Duration::from_secs(env.parse("SHUTDOWN_DRAIN_SECS", 5)?),
                 max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
             },
             replicas: ReplicaSettings {

@@ -32,6 +32,9 @@ pub struct AppContext {
     pub cache: Arc<Cache>,
     /// Send `x-statement-count` on every response (development only).
     pub expose_statement_count: bool,
+    /// Set once shutdown has begun: readiness then fails, so a load balancer stops
+    /// sending new requests while the ones it sent are still served.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppContext {

@@ -4,8 +4,10 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use migration::{Migrator, MigratorTrait};
@@ -43,6 +45,8 @@ pub struct Application {
     db: DatabaseConnection,
     hashing: Arc<Hashing>,
     server: Server,
+    draining: Arc<AtomicBool>,
+    drain: Duration,
 }
 
 impl Application {
@@ -128,6 +132,7 @@ impl Application {
             ttl_secs = settings.cache.ttl.as_secs(),
             "cache"
         );
+        let draining = Arc::new(AtomicBool::new(false));
         let ctx = AppContext {
             databases,
             ready_timeout: settings.database.pool.connect_timeout,
@@ -138,6 +143,7 @@ impl Application {
             throttle: throttle.clone(),
             cache,
             expose_statement_count: settings.environment == Environment::Development,
+            draining: draining.clone(),
         };
         background::start(&ctx, throttle, &settings);
         let metrics_port = match settings.observability.metrics_addr {
@@ -166,6 +172,8 @@ impl Application {
             db,
             hashing,
             server,
+            draining,
+            drain: settings.server.shutdown_drain,
         })
     }
 
@@ -187,14 +195,51 @@ impl Application {
         &self.hashing
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests
-    /// finish (up to `SHUTDOWN_TIMEOUT_SECS`).
+    /// Serves until SIGTERM or SIGINT, then shuts down without failing a request:
+    ///
+    /// 1. readiness answers 503 from then on, so a load balancer stops sending;
+    /// 2. on SIGTERM (an orchestrator's stop), the server keeps serving for
+    ///    `SHUTDOWN_DRAIN_SECS` while the balancer notices; SIGINT (Ctrl-C at a
+    ///    terminal) or a second signal skips the wait;
+    /// 3. it stops accepting and lets in-flight requests finish (up to
+    ///    `SHUTDOWN_TIMEOUT_SECS`), then closes the pool.
+    ///
+    /// actix's own signal handling was rejected because it stops accepting at once: a
+    /// balancer still routing to the instance would get refused connections.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(stop_on_signal(handle, self.draining.clone(), self.drain));
         self.server.await?;
         tracing::info!("server stopped");
         self.db.close().await.ok();
         Ok(())
     }
+}
+
+async fn stop_on_signal(server: ServerHandle, draining: Arc<AtomicBool>, drain: Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM and SIGINT; stop the process with SIGKILL");
+        return;
+    };
+    let terminated = tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => false,
+    };
+    draining.store(true, Ordering::Release);
+    if terminated && !drain.is_zero() {
+        tracing::info!(
+            drain_secs = drain.as_secs_f64(),
+            "SIGTERM received: reporting not ready and serving on while the load balancer moves away"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(drain) => {}
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    tracing::info!("shutting down: no new connections; finishing the requests in flight");
+    server.stop(true).await;
 }
 
 /// True when no author exists yet: a brand-new database, which the development log
@@ -338,6 +383,7 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .wrap(TracingLogger::<middleware::RequestSpan>::new())
     })
     .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

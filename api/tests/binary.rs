@@ -3,12 +3,16 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn api() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_api"));
     cmd.env_clear()
         .env("RUST_LOG", "info")
+        // No load balancer to wait for; the drain has a test of its own.
+        .env("SHUTDOWN_DRAIN_SECS", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
@@ -133,6 +137,46 @@ async fn doctor_fails_before_the_first_start_and_passes_after_it() {
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
     assert_eq!(report["healthy"], true);
     assert_eq!(report["checks"].as_array().unwrap().len(), lines.lines().count() - 1);
+}
+
+/// SIGTERM: readiness fails at once, requests are still served for the drain period,
+/// then the process exits by itself.
+#[tokio::test]
+async fn sigterm_fails_readiness_then_serves_through_the_drain_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = api()
+        .current_dir(dir.path())
+        .env("PORT", port.to_string())
+        .env("SHUTDOWN_DRAIN_SECS", "2")
+        .spawn()
+        .unwrap();
+    wait_until_ready(port).await;
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+
+    let signalled = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut ready = reqwest::get(url("/health/ready")).await.unwrap().status();
+    while ready != 503 && signalled.elapsed() < Duration::from_secs(1) {
+        ready = reqwest::get(url("/health/ready")).await.unwrap().status();
+    }
+    assert_eq!(ready, 503, "readiness fails as soon as shutdown begins");
+    let during = reqwest::get(url("/books")).await.unwrap().status();
+    assert_eq!(during, 200, "requests are still served during the drain");
+    assert!(signalled.elapsed() < Duration::from_secs(2), "checked within the drain");
+
+    let output = finish_within(child, Duration::from_secs(10));
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(2),
+        "it served the whole drain"
+    );
+    let log = text(&output);
+    assert!(log.contains("SIGTERM received: reporting not ready"), "{log}");
+    assert!(log.contains("server stopped"), "{log}");
 }
 
 #[test]
@@ -408,4 +452,293 @@ async fn requests_the_http_parser_refuses_are_counted_not_logged_as_errors() {
         .filter(|line| line.contains("refused a request the HTTP parser could not read"))
         .count();
     assert_eq!(refusals, cases.len(), "{log}");
+}
+
+/// A HAProxy of the test's own (Debian's package) in front of `backends`, health-checking
+/// `/health/ready` every 200 ms, with its statistics as CSV on a port of their own.
+/// `retries 0`: a request sent to an instance that refuses it fails, so nothing hides a
+/// shutdown that drops connections.
+struct Haproxy {
+    port: u16,
+    stats_port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    fn start(backends: &[u16]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, stats_port) = (free_port(), free_port());
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("  server api{i} 127.0.0.1:{p} check\n"))
+            .collect();
+        let config = format!(
+            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n  retries 0\n\
+             frontend api\n  bind 127.0.0.1:{port}\n  default_backend instances\n\
+             backend instances\n  option httpchk GET /health/ready\n  http-check expect status 200\n\
+             \x20 default-server inter 200ms fall 1 rise 2\n{servers}\
+             listen stats\n  bind 127.0.0.1:{stats_port}\n  stats enable\n  stats uri /stats\n"
+        );
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy is installed (apt-get install haproxy)");
+        Self {
+            port,
+            stats_port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Each server's status as HAProxy sees it (`UP`, `DOWN`, …), by server name.
+    async fn statuses(&self) -> Vec<(String, String)> {
+        let url = format!("http://127.0.0.1:{}/stats;csv", self.stats_port);
+        let Ok(response) = reqwest::get(&url).await else {
+            return Vec::new();
+        };
+        let csv = response.text().await.unwrap_or_default();
+        csv.lines()
+            .map(|line| line.split(',').collect::<Vec<_>>())
+            .filter(|row| row.first() == Some(&"instances") && row[1].starts_with("api"))
+            .map(|row| (row[1].to_owned(), row[17].to_owned()))
+            .collect()
+    }
+
+    async fn wait_until(&self, server: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self.statuses().await;
+            if now.iter().any(|(name, s)| name == server && s.starts_with(status)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{server} never became {status}: {now:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Where the instances of the rolling test keep their data: PostgreSQL when
+/// `TEST_POSTGRES_URL` names a server (a database of the test's own, dropped after),
+/// else one SQLite file both instances open.
+struct SharedDatabase {
+    url: String,
+    drop_with: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl SharedDatabase {
+    fn create() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match std::env::var("TEST_POSTGRES_URL") {
+            Ok(admin) => {
+                let name = format!("bookworm_rolling_{}", std::process::id());
+                psql(&admin, &format!("CREATE DATABASE {name}"));
+                let (base, _) = admin.rsplit_once('/').expect("a database URL");
+                Self {
+                    url: format!("{base}/{name}"),
+                    drop_with: Some((admin, name)),
+                    _dir: dir,
+                }
+            }
+            Err(_) => Self {
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("bookworm.db").display()),
+                drop_with: None,
+                _dir: dir,
+            },
+        }
+    }
+}
+
+impl Drop for SharedDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.drop_with {
+            psql(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let status = Command::new("psql")
+        .args(["-q", url, "-c", sql])
+        .status()
+        .expect("psql");
+    assert!(status.success(), "{sql}");
+}
+
+/// Two instances behind HAProxy under a steady mixed load (reads, and shelf writes by a
+/// signed-in reader); each is restarted in turn with SIGTERM. Every request must
+/// succeed: the drain takes an instance out of rotation before it stops listening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_behind_haproxy_fails_no_request() {
+    let database = SharedDatabase::create();
+    let ports = [free_port(), free_port()];
+    let start = |port: u16| {
+        api()
+            .env("DATABASE_URL", &database.url)
+            .env("PORT", port.to_string())
+            .env("SHUTDOWN_DRAIN_SECS", "2")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap()
+    };
+    // One after the other: the first applies the migrations, as a deploy's first step.
+    let mut instances = Vec::new();
+    for port in ports {
+        instances.push(start(port));
+        wait_until_ready(port).await;
+    }
+    let balancer = Haproxy::start(&ports);
+    for server in ["api0", "api1"] {
+        balancer.wait_until(server, "UP").await;
+    }
+    let base = format!("http://127.0.0.1:{}", balancer.port);
+    let client = reqwest::Client::new();
+
+    // A reader and a book to shelve, through the balancer.
+    let admin = api()
+        .env("DATABASE_URL", &database.url)
+        .env("BOOKWORM_ADMIN_PASSWORD", "rolling restart password")
+        .args(["create-admin", "--email", "admin@example.com"])
+        .output()
+        .unwrap();
+    assert!(admin.status.success(), "{}", text(&admin));
+    let token = |email: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let body = serde_json::json!({ "email": email, "password": "rolling restart password" });
+            let response = client
+                .post(format!("{base}/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{email} signs in");
+            response.json::<serde_json::Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let admin_token = token("admin@example.com").await;
+    let create = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&admin_token)
+            .json(&body)
+            .send()
+    };
+    let author: serde_json::Value = create("/authors", serde_json::json!({ "name": "Iain M. Banks" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let book: serde_json::Value = create(
+        "/books",
+        serde_json::json!({ "author_id": author["id"], "title": "Excession" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let book = book["id"].as_str().unwrap().to_owned();
+    let register = serde_json::json!({
+        "email": "reader@example.com", "password": "rolling restart password", "display_name": "Reader"
+    });
+    let registered = client
+        .post(format!("{base}/auth/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let reader = token("reader@example.com").await;
+
+    // Steady load from four clients until the restarts are done.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(Vec::new())));
+    let load: Vec<_> = (0..4)
+        .map(|worker| {
+            let (client, base, book, reader) = (client.clone(), base.clone(), book.clone(), reader.clone());
+            let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let request = match (worker + n) % 4 {
+                        0 => client.get(format!("{base}/books?limit=10")),
+                        1 => client.get(format!("{base}/books/{book}")),
+                        2 => client.get(format!("{base}/me/shelf")).bearer_auth(&reader),
+                        _ => {
+                            let status = if n.is_multiple_of(2) { "reading" } else { "read" };
+                            client
+                                .put(format!("{base}/me/shelf/{book}"))
+                                .bearer_auth(&reader)
+                                .json(&serde_json::json!({ "status": status }))
+                        }
+                    };
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    match request.send().await {
+                        Ok(response) if response.status().is_success() => {}
+                        Ok(response) => failed.lock().unwrap().push(format!("{}", response.status())),
+                        Err(err) => failed.lock().unwrap().push(err.to_string()),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    for (i, port) in ports.iter().enumerate() {
+        let server = format!("api{i}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Command::new("kill")
+            .args(["-TERM", &instances[i].id().to_string()])
+            .status()
+            .unwrap();
+        balancer.wait_until(&server, "DOWN").await;
+        // The replacement takes the same port, so it starts once the old one is gone;
+        // meanwhile the other instance carries the load.
+        let old = instances.remove(i);
+        let exited = finish_within(old, Duration::from_secs(15));
+        assert!(exited.status.success(), "{}", text(&exited));
+        instances.insert(i, start(*port));
+        wait_until_ready(*port).await;
+        balancer.wait_until(&server, "UP").await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in load {
+        worker.await.unwrap();
+    }
+
+    let sent = sent.load(Ordering::Relaxed);
+    let failed = failed.lock().unwrap().clone();
+    println!("rolling: {sent} requests during two restarts, {} failed", failed.len());
+    assert!(sent > 100, "the load ran: {sent} requests");
+    assert!(failed.is_empty(), "{} of {sent} failed: {failed:?}", failed.len());
+    for instance in instances {
+        stop_child(instance);
+    }
+}
+
+fn stop_child(child: Child) {
+    let output = stop(child);
+    assert!(output.status.success(), "{}", text(&output));
 }

@@ -74,6 +74,9 @@ pub async fn live() -> HttpResponse {
     ))]
 #[get("/health/ready")]
 pub async fn ready(ctx: Ctx) -> Reply {
+    if ctx.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(ApiError::NotReady("shutting down".into()));
+    }
     // While the follower knows no host is writable, asking the pool would only wait
     // out the probe's timeout for a primary that is not there yet.
     let checked = if ctx.databases.follower().is_some_and(|f| f.lost()) {
