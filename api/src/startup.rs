@@ -341,6 +341,27 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
         Some(connected)
     };
     let migrator = own.as_ref().unwrap_or(db);
+    // During a rolling deploy the new release migrates first, and an instance of the
+    // previous one may restart after that: it must serve on the newer schema (which
+    // the expand/contract rules of docs/operations.md keep compatible), not refuse to
+    // start because sea-orm-migration finds applied migrations it has no file for.
+    let known: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let applied = service::readiness::applied_migrations(migrator).await.unwrap_or_default();
+    let newer: Vec<&str> = applied
+        .iter()
+        .filter(|m| !known.contains(m))
+        .map(String::as_str)
+        .collect();
+    if !newer.is_empty() {
+        tracing::warn!(
+            migrations = %newer.join(", "),
+            "the schema is newer than this binary (a deploy in progress?): not migrating, serving on it"
+        );
+        if let Some(own) = own {
+            own.close().await.ok();
+        }
+        return Ok(());
+    }
     Migrator::up(migrator, None)
         .await
         .map_err(|e| StartupError::Migration(migration::session::explain(&e)))?;

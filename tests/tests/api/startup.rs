@@ -70,3 +70,29 @@ async fn start_up_migrations_do_not_run_under_the_request_statement_timeout() {
             .is_empty()
     );
 }
+
+/// A rolling deploy migrates before it replaces the instances, so an instance of the
+/// previous release can restart on a schema with migrations it does not know. It
+/// starts, serves, and leaves the schema alone; sea-orm-migration alone refused.
+async fn an_instance_older_than_the_schema_starts_and_serves(backend: tests::Backend) {
+    use migration::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+
+    let database = std::sync::Arc::new(tests::TestDatabase::create(backend).await);
+    let db = database.connect_with(1).await;
+    migration::Migrator::up(&db, None).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29991231_000001_from_the_next_release', 0)",
+    )
+    .await
+    .unwrap();
+
+    let app = tests::spawn_app_on(&database, |_| {}).await;
+
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+    assert_eq!(app.get("/books").await.status(), 200);
+    let versions = tests::sql::count(&db, "SELECT count(*) FROM seaql_migrations").await;
+    assert_eq!(versions as usize, migration::Migrator::migrations().len() + 1);
+}
+
+tests::backend_tests!(an_instance_older_than_the_schema_starts_and_serves);
