@@ -346,7 +346,9 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
     // the expand/contract rules of docs/operations.md keep compatible), not refuse to
     // start because sea-orm-migration finds applied migrations it has no file for.
     let known: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
-    let applied = service::readiness::applied_migrations(migrator).await.unwrap_or_default();
+    let applied = service::readiness::applied_migrations(migrator)
+        .await
+        .unwrap_or_default();
     let newer: Vec<&str> = applied
         .iter()
         .filter(|m| !known.contains(m))

@@ -6,8 +6,7 @@
 use api::config::{RedisUrl, Settings};
 use api::doctor::{Finding, Report, Verdict, examine};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::ConnectionTrait;
-use service::database::{DatabaseUrl, PoolSettings};
+use service::database::DatabaseUrl;
 use tests::cluster::free_port;
 use tests::{AppRole, Backend, TestDatabase, backend_tests, connect_as, test_settings};
 
@@ -55,7 +54,9 @@ fn finding<'a>(report: &'a Report, check: &str) -> &'a Finding {
 }
 
 /// The owner runs `sql` (on PostgreSQL), as an operator fixing or breaking grants would.
+#[cfg(postgres)]
 async fn as_owner(deployment: &Deployment, sql: &str) {
+    use sea_orm::ConnectionTrait;
     let (owner, _) = deployment.roles.as_ref().expect("PostgreSQL");
     let db = connect_as(&owner.url).await;
     db.execute_unprepared(sql)
@@ -69,6 +70,11 @@ async fn a_correct_deployment_passes_every_check(backend: Backend) {
 
     let report = examine(Ok(deployment.settings.clone())).await;
 
+    assert_eq!(
+        deployment.roles.is_some(),
+        backend == Backend::Postgres,
+        "two roles on PostgreSQL"
+    );
     assert!(report.healthy, "{}", report.to_text());
     let names: Vec<&str> = report.checks.iter().map(|c| c.check).collect();
     assert_eq!(
@@ -164,6 +170,8 @@ async fn a_setting_that_does_not_parse_is_the_one_finding() {
 #[cfg(postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_mistakes_are_named_with_their_fix() {
+    use service::database::PoolSettings;
+
     let deployment = deployment(Backend::Postgres, None).await;
     let (_, app) = deployment.roles.as_ref().unwrap();
 
