@@ -337,13 +337,7 @@ async fn a_database_outage_is_logged_at_warn_not_error() {
     let register = serde_json::json!({
         "email": "ada@example.com", "password": "correct horse battery staple", "display_name": "Ada"
     });
-    let registered = client
-        .post(format!("{base}/auth/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
+    post_json(&client, format!("{base}/auth/register"), None, register, 201).await;
 
     // Another process holds SQLite's one write lock past the busy timeout.
     let other = Database::connect(url.as_str()).await.unwrap();
@@ -611,65 +605,30 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request() {
     let client = reqwest::Client::new();
 
     // A reader and a book to shelve, through the balancer.
+    let password = "rolling restart password";
     let admin = api()
         .env("DATABASE_URL", &database.url)
-        .env("BOOKWORM_ADMIN_PASSWORD", "rolling restart password")
+        .env("BOOKWORM_ADMIN_PASSWORD", password)
         .args(["create-admin", "--email", "admin@example.com"])
         .output()
         .unwrap();
     assert!(admin.status.success(), "{}", text(&admin));
-    let token = |email: &'static str| {
-        let (client, base) = (client.clone(), base.clone());
-        async move {
-            let body = serde_json::json!({ "email": email, "password": "rolling restart password" });
-            let response = client
-                .post(format!("{base}/auth/login"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{email} signs in");
-            response.json::<serde_json::Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
+    let sign_in = |email: &str| {
+        let body = serde_json::json!({ "email": email, "password": password });
+        post_json(&client, format!("{base}/auth/login"), None, body, 200)
     };
-    let admin_token = token("admin@example.com").await;
-    let create = |path: &str, body: serde_json::Value| {
-        client
-            .post(format!("{base}{path}"))
-            .bearer_auth(&admin_token)
-            .json(&body)
-            .send()
-    };
-    let author: serde_json::Value = create("/authors", serde_json::json!({ "name": "Iain M. Banks" }))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let book: serde_json::Value = create(
-        "/books",
-        serde_json::json!({ "author_id": author["id"], "title": "Excession" }),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let admin_token = sign_in("admin@example.com").await["token"].as_str().unwrap().to_owned();
+    let author = serde_json::json!({ "name": "Iain M. Banks" });
+    let author = post_json(&client, format!("{base}/authors"), Some(&admin_token), author, 201).await;
+    let book = serde_json::json!({ "author_id": author["id"], "title": "Excession" });
+    let book = post_json(&client, format!("{base}/books"), Some(&admin_token), book, 201).await;
     let book = book["id"].as_str().unwrap().to_owned();
-    let register = serde_json::json!({
-        "email": "reader@example.com", "password": "rolling restart password", "display_name": "Reader"
-    });
-    let registered = client
-        .post(format!("{base}/auth/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let reader = token("reader@example.com").await;
+    let register = serde_json::json!({ "email": "reader@example.com", "password": password, "display_name": "Reader" });
+    post_json(&client, format!("{base}/auth/register"), None, register, 201).await;
+    let reader = sign_in("reader@example.com").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Steady load from four clients until the restarts are done.
     let stop = Arc::new(AtomicBool::new(false));
@@ -736,6 +695,23 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request() {
     for instance in instances {
         stop_child(instance);
     }
+}
+
+/// POSTs `body` (with `token`, if any) and expects `status`; the answer's JSON, or null.
+async fn post_json(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: serde_json::Value,
+    status: u16,
+) -> serde_json::Value {
+    let mut request = client.post(&url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), status, "POST {url}");
+    response.json().await.unwrap_or_default()
 }
 
 fn stop_child(child: Child) {

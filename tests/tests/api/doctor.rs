@@ -196,14 +196,27 @@ async fn role_mistakes_are_named_with_their_fix() {
     assert_eq!(role.verdict, Verdict::Warn, "{}", report.to_text());
     assert!(role.detail.contains("superuser"), "{}", role.detail);
 
-    // A replica that is down is named, without its password.
-    let mut with_replica = deployment.settings.clone();
+    // Each replica with its state and lag: the primary's own host, listed as a
+    // replica (it serves reads as the primary would), and one that is down, named
+    // without its password.
+    let mut with_replicas = deployment.settings.clone();
     let dead = format!("postgres://reader:s3cret@127.0.0.1:{}/bookworm", free_port());
-    with_replica.replicas.pools = vec![PoolSettings::with_defaults(DatabaseUrl::new(dead))];
-    let report = examine(Ok(with_replica)).await;
+    with_replicas.replicas.pools = vec![
+        PoolSettings::with_defaults(DatabaseUrl::new(app.url.clone())),
+        PoolSettings::with_defaults(DatabaseUrl::new(dead)),
+    ];
+    let report = examine(Ok(with_replicas)).await;
     let replicas = finding(&report, "replicas");
     assert_eq!(replicas.verdict, Verdict::Fail, "{}", report.to_text());
-    assert!(replicas.detail.contains("down"), "{}", replicas.detail);
+    let primary = DatabaseUrl::new(app.url.clone()).location();
+    assert!(
+        replicas
+            .detail
+            .starts_with(&format!("{primary} up, 0 bytes, 0 ms behind; ")),
+        "{}",
+        replicas.detail
+    );
+    assert!(replicas.detail.ends_with("/bookworm down"), "{}", replicas.detail);
     assert!(!report.to_text().contains("s3cret"));
 }
 
