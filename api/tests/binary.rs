@@ -164,6 +164,8 @@ async fn sigterm_fails_readiness_then_serves_through_the_drain_then_exits() {
         ready = reqwest::get(url("/health/ready")).await.unwrap().status();
     }
     assert_eq!(ready, 503, "readiness fails as soon as shutdown begins");
+    let problem: serde_json::Value = reqwest::get(url("/health/ready")).await.unwrap().json().await.unwrap();
+    assert_eq!(problem["detail"], "shutting down");
     let during = reqwest::get(url("/books")).await.unwrap().status();
     assert_eq!(during, 200, "requests are still served during the drain");
     assert!(signalled.elapsed() < Duration::from_secs(2), "checked within the drain");
