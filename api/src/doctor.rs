@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use service::readiness::{self, RoleReport};
@@ -235,10 +234,7 @@ async fn database(db: &DatabaseConnection, settings: &Settings) -> Finding {
 }
 
 async fn migrations(db: &DatabaseConnection) -> Finding {
-    let expected: Vec<String> = migration::Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
+    let expected = crate::startup::known_migrations();
     let applied = match tokio::time::timeout(CHECK_TIMEOUT, readiness::applied_migrations(db)).await {
         Ok(Ok(applied)) => applied,
         Ok(Err(err)) => {
@@ -252,28 +248,26 @@ async fn migrations(db: &DatabaseConnection) -> Finding {
         }
         Err(_) => return Finding::fail("migrations", "the query timed out", "check the server's load"),
     };
-    let missing: Vec<&String> = expected.iter().filter(|m| !applied.contains(m)).collect();
-    let unknown: Vec<&String> = applied.iter().filter(|m| !expected.contains(m)).collect();
+    let missing = readiness::not_in(&expected, &applied);
     if !missing.is_empty() {
-        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
         return Finding::fail(
             "migrations",
             format!(
                 "{} of {} not applied: {}",
                 missing.len(),
                 expected.len(),
-                names.join(", ")
+                missing.join(", ")
             ),
             "run `migration up` as the schema owner (or start the API with DATABASE_AUTO_MIGRATE=true)",
         );
     }
+    let unknown = readiness::not_in(&applied, &expected);
     if !unknown.is_empty() {
-        let names: Vec<&str> = unknown.iter().map(|m| m.as_str()).collect();
         return Finding::warn(
             "migrations",
             format!(
                 "the database has migrations this binary does not know: {}",
-                names.join(", ")
+                unknown.join(", ")
             ),
             "deploy the release that added them (this binary is older than the schema)",
         );

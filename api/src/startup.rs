@@ -136,7 +136,7 @@ impl Application {
         let ctx = AppContext {
             databases,
             ready_timeout: settings.database.pool.connect_timeout,
-            expected_migrations: Arc::new(Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()),
+            expected_migrations: Arc::new(known_migrations()),
             cipher: settings.security.cipher.clone(),
             token_ttl: settings.security.token_ttl,
             hashing: Hashing::new(settings.security.hashing),
@@ -311,6 +311,11 @@ async fn connect_redis(settings: &Settings) -> Result<Option<Arc<RedisLink>>, St
 /// maintenance function, as the schema owner when `DATABASE_MIGRATION_URL` is set. It
 /// uses a connection of its own, with the migration timeouts (`migration::session`):
 /// the API's statement timeout is a request's budget, too short for a migration.
+/// The migrations this binary was built with, oldest first.
+pub(crate) fn known_migrations() -> Vec<String> {
+    Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()
+}
+
 pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(), StartupError> {
     let months = settings.database.audit_retention_months;
     let retention = |err: service::ServiceError| {
@@ -345,15 +350,10 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
     // previous one may restart after that: it must serve on the newer schema (which
     // the expand/contract rules of docs/operations.md keep compatible), not refuse to
     // start because sea-orm-migration finds applied migrations it has no file for.
-    let known: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
     let applied = service::readiness::applied_migrations(migrator)
         .await
         .unwrap_or_default();
-    let newer: Vec<&str> = applied
-        .iter()
-        .filter(|m| !known.contains(m))
-        .map(String::as_str)
-        .collect();
+    let newer = service::readiness::not_in(&applied, &known_migrations());
     if !newer.is_empty() {
         tracing::warn!(
             migrations = %newer.join(", "),

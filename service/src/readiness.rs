@@ -62,11 +62,7 @@ async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), 
     // cause to name.
     let applied = Statement::from_string(backend, "SELECT version FROM seaql_migrations");
     let applied = query_strings(db, applied, "the migration table").await?;
-    let missing: Vec<&str> = expected
-        .iter()
-        .filter(|name| !applied.contains(name))
-        .map(String::as_str)
-        .collect();
+    let missing = not_in(expected, &applied);
     if !missing.is_empty() {
         return Err(NotReady::MigrationsBehind(missing.join(", ")));
     }
@@ -95,6 +91,16 @@ async fn run_checks(db: &DatabaseConnection, expected: &[String]) -> Result<(), 
         return Err(NotReady::MissingGrants(unreadable.join(", ")));
     }
     Ok(())
+}
+
+/// The migration names in `names` that `others` lacks: applied ones a binary does not
+/// know, or ones it knows that are not applied.
+pub fn not_in<'a>(names: &'a [String], others: &[String]) -> Vec<&'a str> {
+    names
+        .iter()
+        .filter(|name| !others.contains(name))
+        .map(String::as_str)
+        .collect()
 }
 
 /// Runs a one-column text query; `reads` names what it reads, for the error.

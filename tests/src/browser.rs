@@ -30,7 +30,8 @@ fn chromium() -> PathBuf {
 pub fn visit_offline(url: &str) -> Visit {
     let dir = tempfile::tempdir().unwrap();
     let netlog = dir.path().join("netlog.json");
-    let output = Command::new(chromium())
+    let mut chromium = Command::new(chromium());
+    chromium
         .args([
             "--headless",
             // Chromium's sandbox refuses to start as root, which CI runs as.
@@ -47,14 +48,8 @@ pub fn visit_offline(url: &str) -> Visit {
         ])
         .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
         .arg(format!("--log-net-log={}", netlog.display()))
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .arg(url);
+    let output = crate::cluster::succeed(&mut chromium, "chromium");
     let origin = reqwest::Url::parse(url).unwrap();
     let top_frame = format!("{}://{}", origin.scheme(), origin.host_str().unwrap());
     let log: serde_json::Value =

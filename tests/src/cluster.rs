@@ -31,15 +31,17 @@ pub fn as_postgres(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Outpu
     for (key, value) in env {
         command.arg(format!("{key}={value}"));
     }
-    let output = command
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {} as postgres: {e}", program.display()));
+    command.arg(program).args(args);
+    succeed(&mut command, &format!("{} {args:?}", program.display()))
+}
+
+/// Runs `command` to its end; panics, naming it as `what` with its output, unless it
+/// succeeded.
+pub fn succeed(command: &mut Command, what: &str) -> Output {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     assert!(
         output.status.success(),
-        "{} {args:?} failed: {}{}",
-        program.display(),
+        "{what} failed: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

@@ -110,16 +110,10 @@ impl PgBouncer {
 /// `SHOW POOLS` on the admin console of the PgBouncer on `port`: the pool of `user` on
 /// `database` (PgBouncer keeps one per database and user, each `default_pool_size`).
 pub fn pool_on(port: u16, database: &str, user: &str) -> Pool {
-    let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-        .args(["-d", "pgbouncer", "-AF", "|", "-P", "footer=off", "-c", "SHOW POOLS"])
-        .output()
-        .expect("psql");
-    assert!(
-        output.status.success(),
-        "SHOW POOLS: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut psql = Command::new("psql");
+    psql.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+        .args(["-d", "pgbouncer", "-AF", "|", "-P", "footer=off", "-c", "SHOW POOLS"]);
+    let output = crate::cluster::succeed(&mut psql, "SHOW POOLS");
     let text = String::from_utf8_lossy(&output.stdout);
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split('|').collect();

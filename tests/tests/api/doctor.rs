@@ -53,6 +53,13 @@ fn finding<'a>(report: &'a Report, check: &str) -> &'a Finding {
         .unwrap_or_else(|| panic!("no {check} check in {}", report.to_text()))
 }
 
+/// The check named `check`, which must have come to `verdict`.
+fn judged<'a>(report: &'a Report, check: &str, verdict: Verdict) -> &'a Finding {
+    let found = finding(report, check);
+    assert_eq!(found.verdict, verdict, "{}", report.to_text());
+    found
+}
+
 /// The owner runs `sql` (on PostgreSQL), as an operator fixing or breaking grants would.
 #[cfg(postgres)]
 async fn as_owner(deployment: &Deployment, sql: &str) {
@@ -144,11 +151,9 @@ async fn a_dead_redis_and_metrics_on_the_public_port_fail(backend: Backend) {
     let report = examine(Ok(deployment.settings.clone())).await;
 
     assert!(!report.healthy);
-    let metrics = finding(&report, "metrics");
-    assert_eq!(metrics.verdict, Verdict::Fail, "{}", report.to_text());
+    let metrics = judged(&report, "metrics", Verdict::Fail);
     assert!(metrics.detail.contains("own port 8080"), "{}", metrics.detail);
-    let redis = finding(&report, "redis");
-    assert_eq!(redis.verdict, Verdict::Fail, "{}", report.to_text());
+    judged(&report, "redis", Verdict::Fail);
     assert!(!report.to_text().contains("hunter2"), "{}", report.to_text());
     assert_eq!(finding(&report, "database").verdict, Verdict::Ok);
 }
@@ -180,11 +185,9 @@ async fn role_mistakes_are_named_with_their_fix() {
     as_owner(&deployment, &format!("GRANT UPDATE ON audit_log TO {}", app.name)).await;
     let report = examine(Ok(deployment.settings.clone())).await;
     assert!(!report.healthy);
-    let grants = finding(&report, "grants");
-    assert_eq!(grants.verdict, Verdict::Fail, "{}", report.to_text());
+    let grants = judged(&report, "grants", Verdict::Fail);
     assert!(grants.detail.ends_with("lacks INSERT on reviews"), "{}", grants.detail);
-    let audit = finding(&report, "audit log");
-    assert_eq!(audit.verdict, Verdict::Warn, "{}", report.to_text());
+    let audit = judged(&report, "audit log", Verdict::Warn);
     assert!(audit.fix.as_deref().unwrap().starts_with("REVOKE"), "{audit:?}");
     assert_eq!(finding(&report, "role").verdict, Verdict::Ok);
 
@@ -192,8 +195,7 @@ async fn role_mistakes_are_named_with_their_fix() {
     let mut as_superuser = deployment.settings.clone();
     as_superuser.database.pool.url = DatabaseUrl::new(deployment.database.url.clone());
     let report = examine(Ok(as_superuser)).await;
-    let role = finding(&report, "role");
-    assert_eq!(role.verdict, Verdict::Warn, "{}", report.to_text());
+    let role = judged(&report, "role", Verdict::Warn);
     assert!(role.detail.contains("superuser"), "{}", role.detail);
 
     // Each replica with its state and lag: the primary's own host, listed as a
@@ -206,8 +208,7 @@ async fn role_mistakes_are_named_with_their_fix() {
         PoolSettings::with_defaults(DatabaseUrl::new(dead)),
     ];
     let report = examine(Ok(with_replicas)).await;
-    let replicas = finding(&report, "replicas");
-    assert_eq!(replicas.verdict, Verdict::Fail, "{}", report.to_text());
+    let replicas = judged(&report, "replicas", Verdict::Fail);
     let primary = DatabaseUrl::new(app.url.clone()).location();
     assert!(
         replicas

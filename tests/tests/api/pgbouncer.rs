@@ -35,6 +35,11 @@ fn database_name(url: &str) -> String {
         .to_owned()
 }
 
+/// A PgBouncer in front of the shared server, letting in both roles and the admin.
+async fn pooler(mode: PoolMode, pool_size: u32, owner: &AppRole, app: &AppRole) -> PgBouncer {
+    PgBouncer::start(&upstream(), mode, pool_size, &[&app.name, &owner.name, "postgres"]).await
+}
+
 /// A migrated database in the two-role set-up: (database, owner, API role).
 async fn production_database() -> (Arc<TestDatabase>, AppRole, AppRole) {
     let database = TestDatabase::create(Backend::Postgres).await;
@@ -95,13 +100,7 @@ async fn tour(app: &TestApp, who: &str, book: uuid::Uuid) {
 async fn three_instances_share_a_smaller_session_pool_through_pgbouncer() {
     let (database, owner, app_role) = production_database().await;
     let pool_size = 6;
-    let bouncer = PgBouncer::start(
-        &upstream(),
-        PoolMode::Session,
-        pool_size,
-        &[&app_role.name, &owner.name, "postgres"],
-    )
-    .await;
+    let bouncer = pooler(PoolMode::Session, pool_size, &owner, &app_role).await;
     let name = database_name(&database.url);
     let mut instances = Vec::new();
     for _ in 0..3 {
@@ -174,13 +173,7 @@ async fn api_pool_through(bouncer: &PgBouncer, url: &str, statement_timeout: Dur
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_pgbouncer_settings_apply_and_nothing_crosses_between_clients() {
     let (database, owner, app_role) = production_database().await;
-    let bouncer = PgBouncer::start(
-        &upstream(),
-        PoolMode::Session,
-        1,
-        &[&app_role.name, &owner.name, "postgres"],
-    )
-    .await;
+    let bouncer = pooler(PoolMode::Session, 1, &owner, &app_role).await;
     let name = database_name(&database.url);
 
     // A reader's review through an instance whose one connection then closes.
@@ -252,13 +245,7 @@ async fn through_pgbouncer_settings_apply_and_nothing_crosses_between_clients() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transaction_mode_loses_prepared_statements_and_session_settings() {
     let (database, owner, app_role) = production_database().await;
-    let bouncer = PgBouncer::start(
-        &upstream(),
-        PoolMode::Transaction,
-        2,
-        &[&app_role.name, &owner.name, "postgres"],
-    )
-    .await;
+    let bouncer = pooler(PoolMode::Transaction, 2, &owner, &app_role).await;
 
     let first = api_pool_through(&bouncer, &app_role.url, Duration::from_secs(10)).await;
     let prepared = sea_orm::Statement::from_sql_and_values(
