@@ -28,6 +28,12 @@ pub enum Verdict {
     Fail,
 }
 
+impl Verdict {
+    fn is_problem(self) -> bool {
+        matches!(self, Verdict::Warn | Verdict::Fail)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub check: &'static str,
@@ -75,7 +81,7 @@ pub struct Report {
 
 impl Report {
     fn new(checks: Vec<Finding>) -> Self {
-        let healthy = checks.iter().all(|c| matches!(c.verdict, Verdict::Ok | Verdict::Skip));
+        let healthy = checks.iter().all(|c| !c.verdict.is_problem());
         Self { healthy, checks }
     }
 
@@ -95,13 +101,7 @@ impl Report {
             }
             out.push('\n');
         }
-        let problems = self.checks.len()
-            - self
-                .checks
-                .iter()
-                .filter(|c| matches!(c.verdict, Verdict::Ok | Verdict::Skip))
-                .count();
-        match problems {
+        match self.checks.iter().filter(|c| c.verdict.is_problem()).count() {
             0 => out.push_str("all is well\n"),
             n => out.push_str(&format!("{n} problem(s) found\n")),
         }
@@ -149,19 +149,20 @@ fn encryption(settings: &Settings) -> Finding {
         [] => String::new(),
         rest => format!("; {} decrypt older values", rest.join(", ")),
     };
-    let detail = format!(
-        "ENCRYPTION_KEYS parse: {} key(s), {} encrypts{older}",
-        ids.len(),
-        ids[0]
-    );
-    if settings.security.using_development_key {
-        // Production refuses the development key at parse time; here it is expected.
-        return Finding::ok(
-            "encryption",
-            format!("{detail} (the public development key: development only)"),
-        );
-    }
-    Finding::ok("encryption", detail)
+    // Production refuses the development key at parse time; here it is expected.
+    let development = if settings.security.using_development_key {
+        " (the public development key: development only)"
+    } else {
+        ""
+    };
+    Finding::ok(
+        "encryption",
+        format!(
+            "ENCRYPTION_KEYS parse: {} key(s), {} encrypts{older}{development}",
+            ids.len(),
+            ids[0]
+        ),
+    )
 }
 
 fn metrics(settings: &Settings) -> Finding {
@@ -183,59 +184,61 @@ fn metrics(settings: &Settings) -> Finding {
     )
 }
 
+/// Connects as the server does: a multi-host `DATABASE_URL` (a failover pair) goes to
+/// the host that is writable now.
 async fn connect(settings: &Settings) -> Result<DatabaseConnection, Box<Finding>> {
     let url = &settings.database.pool.url;
-    if let Some(path) = sqlite_file(url.expose())
-        && !std::path::Path::new(&path).exists()
+    if let Some(path) = url.sqlite_file()
+        && !path.exists()
     {
         return Err(Box::new(Finding::fail(
             "database",
-            format!("no SQLite database at {path}"),
+            format!("no SQLite database at {}", path.display()),
             "start the API once (it creates and migrates it) or run `migration up`",
         )));
     }
     let mut pool = settings.database.pool.clone();
     pool.max_connections = 1;
     pool.min_connections = 0;
-    match tokio::time::timeout(CHECK_TIMEOUT, service::database::connect(&pool)).await {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(err)) => Err(Box::new(Finding::fail(
+    let connected = within("database", service::database::primary::connect_following(&pool)).await?;
+    connected.map(|(db, _)| db).map_err(|err| {
+        Box::new(Finding::fail(
             "database",
             format!("cannot reach {}: {err}", url.location()),
             "check DATABASE_URL and that the server is up and accepts this role",
-        ))),
-        Err(_) => Err(Box::new(Finding::fail(
-            "database",
-            format!("{} did not answer within {CHECK_TIMEOUT:?}", url.location()),
-            "check DATABASE_URL, the network and that the server is up",
-        ))),
-    }
+        ))
+    })
 }
 
-/// The file a SQLite URL names, unless it is in memory.
-fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let path = rest.trim_start_matches("//").split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory")).then(|| path.to_owned())
+/// Runs one check's round trips within [`CHECK_TIMEOUT`], or fails `check`.
+async fn within<T>(check: &'static str, work: impl Future<Output = T>) -> Result<T, Box<Finding>> {
+    tokio::time::timeout(CHECK_TIMEOUT, work).await.map_err(|_| {
+        Box::new(Finding::fail(
+            check,
+            format!("no answer within {CHECK_TIMEOUT:?}"),
+            "check the server, the network and the server's load",
+        ))
+    })
 }
 
 async fn database(db: &DatabaseConnection, settings: &Settings) -> Finding {
-    match tokio::time::timeout(CHECK_TIMEOUT, readiness::server_version(db)).await {
+    match within("database", readiness::server_version(db)).await {
         Ok(Ok(version)) => Finding::ok(
             "database",
             format!("{version} at {}", settings.database.pool.url.location()),
         ),
-        _ => Finding::fail(
+        Ok(Err(_)) => Finding::fail(
             "database",
             "connected, but the server did not say its version",
             "check the server's logs",
         ),
+        Err(timed_out) => *timed_out,
     }
 }
 
 async fn migrations(db: &DatabaseConnection) -> Finding {
     let expected = crate::startup::known_migrations();
-    let applied = match tokio::time::timeout(CHECK_TIMEOUT, readiness::applied_migrations(db)).await {
+    let applied = match within("migrations", readiness::applied_migrations(db)).await {
         Ok(Ok(applied)) => applied,
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "reading seaql_migrations");
@@ -246,7 +249,7 @@ async fn migrations(db: &DatabaseConnection) -> Finding {
                  grant the API role SELECT on the tables",
             );
         }
-        Err(_) => return Finding::fail("migrations", "the query timed out", "check the server's load"),
+        Err(timed_out) => return *timed_out,
     };
     let missing = readiness::not_in(&expected, &applied);
     if !missing.is_empty() {
@@ -278,7 +281,7 @@ async fn migrations(db: &DatabaseConnection) -> Finding {
 /// `schema_current`: the grants and the audit triggers are only judged on a schema
 /// that has them.
 async fn role(db: &DatabaseConnection, schema_current: bool) -> Vec<Finding> {
-    let report = match tokio::time::timeout(CHECK_TIMEOUT, readiness::role_report(db)).await {
+    let report = match within("role", readiness::role_report(db)).await {
         Ok(Ok(Some(report))) => report,
         Ok(Ok(None)) => {
             return vec![
@@ -297,7 +300,7 @@ async fn role(db: &DatabaseConnection, schema_current: bool) -> Vec<Finding> {
                 "check the role exists and may read pg_roles",
             )];
         }
-        Err(_) => return vec![Finding::fail("role", "the query timed out", "check the server's load")],
+        Err(timed_out) => return vec![*timed_out],
     };
     if !schema_current {
         let why = "the schema is not current; checked once the migrations are applied";
@@ -381,11 +384,8 @@ async fn replicas(settings: &Settings, primary: &DatabaseConnection) -> Finding 
         Ok(databases) => databases,
         Err(err) => return Finding::fail("replicas", err.to_string(), "check DATABASE_REPLICA_URLS"),
     };
-    if tokio::time::timeout(CHECK_TIMEOUT, databases.check_replicas())
-        .await
-        .is_err()
-    {
-        return Finding::fail("replicas", "the check timed out", "check the replicas and the network");
+    if let Err(timed_out) = within("replicas", databases.check_replicas()).await {
+        return *timed_out;
     }
     let max_lag = settings.replicas.max_lag;
     let mut down = Vec::new();
@@ -393,15 +393,19 @@ async fn replicas(settings: &Settings, primary: &DatabaseConnection) -> Finding 
     let mut states = Vec::new();
     for replica in &databases.replicas {
         let state = replica.state();
-        let lag = format!("{} bytes, {} ms behind", state.lag_bytes, state.lag.as_millis());
+        let name = replica.name.clone();
         if !state.up {
-            down.push(replica.name.clone());
-            states.push(format!("{} down", replica.name));
-        } else if state.lag > max_lag {
-            lagging.push(replica.name.clone());
-            states.push(format!("{} up, {lag}", replica.name));
-        } else {
-            states.push(format!("{} up, {lag}", replica.name));
+            states.push(format!("{name} down"));
+            down.push(name);
+            continue;
+        }
+        states.push(format!(
+            "{name} up, {} bytes, {} ms behind",
+            state.lag_bytes,
+            state.lag.as_millis()
+        ));
+        if state.lag > max_lag {
+            lagging.push(name);
         }
     }
     for replica in &databases.replicas {

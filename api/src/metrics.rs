@@ -113,6 +113,9 @@ pub fn serve(listener: TcpListener, ctx: AppContext) -> std::io::Result<Server> 
             .route("/metrics", web::get().to(render))
     })
     .workers(1)
+    // It lives as long as the process: it goes on serving through the API's drain
+    // (`startup::stop_on_signal`), which actix's own signal handling would cut short.
+    .disable_signals()
     .listen(listener)?
     .run())
 }

@@ -329,7 +329,7 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
         .as_ref()
         .unwrap_or(&settings.database.pool.url);
     // A second connection to an in-memory SQLite database would be another database.
-    let in_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
+    let in_memory = url.backend() == Some(sea_orm::DbBackend::Sqlite) && url.sqlite_file().is_none();
     let own = if in_memory {
         None
     } else {

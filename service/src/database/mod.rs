@@ -54,6 +54,15 @@ impl DatabaseUrl {
         }
     }
 
+    /// The file an SQLite URL opens; `None` for a database in memory, or not SQLite.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        if self.backend() != Some(DbBackend::Sqlite) || self.0.contains(":memory:") || self.0.contains("mode=memory") {
+            return None;
+        }
+        let options: sqlx::sqlite::SqliteConnectOptions = self.0.parse().ok()?;
+        Some(options.get_filename().to_owned())
+    }
+
     /// `host:port/database`, with no user or password: a name for logs and metrics.
     pub fn location(&self) -> String {
         let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, rest)| rest);
@@ -191,6 +200,24 @@ pub async fn connect_lazily(settings: &PoolSettings) -> Result<DatabaseConnectio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sqlite_url_names_its_file_unless_it_is_in_memory() {
+        let file = DatabaseUrl::new("sqlite:///var/lib/bookworm/bookworm.db?mode=rwc").sqlite_file();
+        assert_eq!(
+            file.as_deref(),
+            Some(std::path::Path::new("/var/lib/bookworm/bookworm.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::new("sqlite://bookworm.db?mode=rwc")
+                .sqlite_file()
+                .as_deref(),
+            Some(std::path::Path::new("bookworm.db"))
+        );
+        for none in ["sqlite::memory:", "sqlite://shared?mode=memory", "postgres://h/db"] {
+            assert_eq!(DatabaseUrl::new(none).sqlite_file(), None, "{none}");
+        }
+    }
 
     #[test]
     fn redacts_passwords_but_keeps_the_rest() {

@@ -226,3 +226,22 @@ backend_tests!(
     a_schema_behind_the_binary_is_named_with_the_missing_migration,
     a_dead_redis_and_metrics_on_the_public_port_fail,
 );
+
+/// A failover pair's URL names both nodes; the doctor connects as the server does, to
+/// the one that is writable, and reports healthy though the first named is down.
+#[cfg(postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_pair_url_is_followed_to_the_writable_node() {
+    let mut deployment = deployment(Backend::Postgres, None).await;
+    let url = deployment.settings.database.pool.url.expose().to_owned();
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let node = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap_or(5432));
+    let pair = url.replacen(&format!("@{node}/"), &format!("@127.0.0.1:{},{node}/", free_port()), 1)
+        + "?target_session_attrs=read-write";
+    deployment.settings.database.pool.url = DatabaseUrl::new(pair);
+
+    let report = examine(Ok(deployment.settings.clone())).await;
+
+    assert!(report.healthy, "{}", report.to_text());
+    judged(&report, "database", Verdict::Ok);
+}
