@@ -161,11 +161,20 @@ impl PoolSettings {
             self.statement_timeout.as_millis(),
             (self.statement_timeout * 3).as_millis()
         );
+        // sqlx bounds the connecting but not this hook, and behind a session-mode pooler
+        // with no server connection free the `SET` waits in its queue: without a bound
+        // of our own, start-up would hang there for the pooler's `query_wait_timeout`.
+        let limit = self.connect_timeout;
         options.map_sqlx_postgres_pool_opts(move |pool| {
             let session = session.clone();
             pool.after_connect(move |conn, _| {
                 let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(session.clone()));
-                Box::pin(async move { sqlx::Executor::execute(conn, sql).await.map(drop) })
+                Box::pin(async move {
+                    match tokio::time::timeout(limit, sqlx::Executor::execute(conn, sql)).await {
+                        Ok(done) => done.map(drop),
+                        Err(_) => Err(sqlx::Error::PoolTimedOut),
+                    }
+                })
             })
         });
         options

@@ -272,3 +272,27 @@ async fn transaction_mode_loses_prepared_statements_and_session_settings() {
     drop(holder);
     drop(database);
 }
+
+/// An instance that wants more connections kept open than the pooler has for it: its
+/// session settings wait in PgBouncer's queue. Start-up gives up within the connect
+/// timeout and says which database, instead of hanging until PgBouncer's own
+/// `query_wait_timeout` (two minutes) with nothing in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_gives_up_when_the_pooler_cannot_hold_the_minimum() {
+    let (database, owner, app_role) = production_database().await;
+    let bouncer = pooler(PoolMode::Session, 1, &owner, &app_role).await;
+    let mut settings = tests::test_settings(&bouncer.url_for(&app_role.url));
+    settings.database.pool.min_connections = 3;
+    settings.database.pool.connect_timeout = Duration::from_secs(1);
+    settings.database.auto_migrate = false;
+
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(30), api::startup::Application::build(settings))
+        .await
+        .expect("start-up gives up by itself");
+
+    let err = result.err().expect("start-up fails").to_string();
+    assert!(err.contains("cannot reach the database"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    drop(database);
+}
