@@ -172,8 +172,7 @@ impl ApiProcess {
                 Some(format!("http://127.0.0.1:{metrics_port}/metrics"))
             }
         };
-        command.envs(API_ENV.get().into_iter().flatten().map(|(k, v)| (k, v)));
-        let child = command
+        command
             .env("DATABASE_URL", plaintext(database_url))
             .env("DATABASE_AUTO_MIGRATE", "false")
             .env("DATABASE_MAX_CONNECTIONS", max_connections.to_string())
@@ -182,7 +181,10 @@ impl ApiProcess {
             .env("PORT", port.to_string())
             // Periodic work would show up in the statement counts.
             .env("STATS_REFRESH_SECS", "0")
-            .env_remove("DATABASE_REPLICA_URLS")
+            .env_remove("DATABASE_REPLICA_URLS");
+        // Last, so that a setting measured with `--api-env` wins over the bench's own.
+        command.envs(API_ENV.get().into_iter().flatten().map(|(k, v)| (k, v)));
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
