@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::ServiceError;
-use crate::database::Pinned;
 use crate::database::primary::PrimaryFollower;
+use crate::database::{Pinned, Spare};
 use crate::error::Outage;
 pub use crate::lsn::Lsn;
 
@@ -80,25 +80,22 @@ pub struct Replica {
     pub name: String,
     pub db: DatabaseConnection,
     state: Mutex<ReplicaState>,
-    /// Its number among the process's pools, for the request's pinned connection.
-    pool: usize,
+    /// Connections of its pool that requests finished with.
+    spare: Spare,
 }
-
-/// The primary's number among the pools, for pinned connections; replicas follow it.
-const PRIMARY_POOL: usize = 0;
 
 impl Replica {
     /// The replica's pool, as the request's pinned connection to it.
     fn pinned(&self) -> Pinned<'_> {
-        Pinned::new(&self.db, self.pool)
+        Pinned::new(&self.db, &self.spare)
     }
 
     pub fn new(name: String, db: DatabaseConnection) -> Self {
         Self {
+            spare: Spare::for_pool(&db),
             name,
             db,
             state: Mutex::new(ReplicaState::UNKNOWN),
-            pool: PRIMARY_POOL + 1,
         }
     }
 
@@ -126,6 +123,8 @@ impl Replica {
 /// The primary and its read replicas.
 pub struct Databases {
     pub primary: DatabaseConnection,
+    /// Connections of the primary's pool that requests finished with.
+    primary_spare: Spare,
     pub replicas: Vec<Replica>,
     pub max_lag: Duration,
     next: AtomicUsize,
@@ -139,11 +138,9 @@ enum PrimaryHost {
 }
 
 impl Databases {
-    pub fn new(primary: DatabaseConnection, mut replicas: Vec<Replica>, max_lag: Duration) -> Self {
-        for (index, replica) in replicas.iter_mut().enumerate() {
-            replica.pool = PRIMARY_POOL + 1 + index;
-        }
+    pub fn new(primary: DatabaseConnection, replicas: Vec<Replica>, max_lag: Duration) -> Self {
         Self {
+            primary_spare: Spare::for_pool(&primary),
             primary,
             replicas,
             max_lag,
@@ -162,6 +159,7 @@ impl Databases {
 
     /// The primary moves with `follower` across failovers.
     pub fn with_follower(mut self, follower: Arc<PrimaryFollower>) -> Self {
+        follower.on_move_discard(self.primary_spare.clone());
         self.primary_host = PrimaryHost::Followed(follower);
         self
     }
@@ -198,7 +196,7 @@ impl Databases {
 
     /// The primary, as the request's pinned connection to it.
     pub fn primary_pinned(&self) -> Pinned<'_> {
-        Pinned::new(&self.primary, PRIMARY_POOL)
+        Pinned::new(&self.primary, &self.primary_spare)
     }
 
     /// Whether some replica can serve reads now.
@@ -288,7 +286,7 @@ impl Databases {
                 )),
             });
         }
-        work(&Pinned::new(&self.primary, PRIMARY_POOL)).await
+        work(&Pinned::new(&self.primary, &self.primary_spare)).await
     }
 
     /// The primary is unreachable: `work` on each replica in turn that has replayed
@@ -330,7 +328,7 @@ impl Databases {
         if self.primary.get_database_backend() != DbBackend::Postgres {
             return Ok(None);
         }
-        let row = Pinned::new(&self.primary, PRIMARY_POOL)
+        let row = Pinned::new(&self.primary, &self.primary_spare)
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,
                 "SELECT pg_current_wal_lsn()::text",

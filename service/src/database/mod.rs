@@ -13,11 +13,13 @@
 //! - SQLite runs in WAL mode, so readers never block the writer, and waits for the
 //!   write lock up to the statement timeout (the writers of one process take turns
 //!   before they ask for it, `write_txn.rs`);
-//! - a request's reads share one checked-out connection per pool (`pinned.rs`), so
-//!   sqlx's ping on taking a connection back is paid once per request.
+//! - a request's reads share one checked-out connection per pool (`pinned.rs`), and
+//!   one the request finished with cleanly goes to the next request without sqlx's
+//!   ping on taking a connection back (`spare.rs`).
 
 mod pinned;
 pub mod primary;
+mod spare;
 mod statement_count;
 mod write_txn;
 
@@ -29,6 +31,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
 pub use pinned::{Pinned, with_pinned_connections};
+pub use spare::Spare;
 pub use statement_count::{count_statements, with_statement_count};
 pub use write_txn::{Actor, WriteTxn, begin_write_as, begin_write_lazily_as};
 

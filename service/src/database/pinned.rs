@@ -17,11 +17,16 @@
 //! its SQL gives its connection back at once, so the next one starts on a fresh
 //! connection (a failover moves the pool between two statements of one request).
 //!
+//! When the request ends, a connection whose statements all ran to completion goes
+//! to the pool's [`Spare`], for the next request without sqlx's
+//! release ping; one whose statement was dropped half way (the request was cancelled)
+//! is closed, and the pool opens another (see `Checkout`'s `Drop`).
+//!
 //! Writes are not pinned: a write is one transaction, which already holds one
 //! connection from `BEGIN` to `COMMIT`, and the request gives back what it holds
-//! before it begins ([`give_back`]). Rejected: a transaction around every read
-//! (`BEGIN` and `COMMIT` are two more round trips), and turning the ping off (sqlx has
-//! no option for it).
+//! before it begins ([`give_back`]), to sqlx, where the transaction will look for
+//! one. Rejected: a transaction around every read (`BEGIN` and `COMMIT` are two more
+//! round trips).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -36,6 +41,8 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
+use super::spare::Spare;
+
 tokio::task_local! {
     static HELD: RefCell<Vec<Held>>;
 }
@@ -44,19 +51,66 @@ tokio::task_local! {
 type Slot = Arc<Mutex<Option<Checkout>>>;
 
 struct Held {
-    pool: usize,
+    spare: Spare,
     slot: Slot,
 }
 
-enum Checkout {
+struct Checkout {
+    /// `None` once given to the pool's [`Spare`].
+    conn: Option<Conn>,
+    /// The pool's epoch when it was checked out (see [`Spare`]).
+    epoch: u64,
+    /// A statement started and has not finished: its future was dropped half way if
+    /// this is still set when the checkout is dropped.
+    busy: bool,
+    /// A statement on it failed (a server that ended the session answers with a
+    /// database error too): it goes back to sqlx, whose ping tells if it still works.
+    failed: bool,
+}
+
+impl Drop for Checkout {
+    /// A connection whose statement was dropped half way is closed, not given back:
+    /// sqlx's release ping waits for what the statement left on the wire, and when
+    /// that is an error it never finishes (sqlx 0.9), so the connection and its place
+    /// in the pool would be lost for good. The pool opens another.
+    fn drop(&mut self) {
+        if self.busy {
+            match &mut self.conn {
+                Some(Conn::Postgres(conn)) => conn.close_on_drop(),
+                Some(Conn::Sqlite(conn)) => conn.close_on_drop(),
+                None => {}
+            }
+        }
+    }
+}
+
+enum Conn {
     Postgres(PoolConnection<Postgres>),
     Sqlite(PoolConnection<Sqlite>),
 }
 
 /// Runs `work` with one connection per pool for all of its [`Pinned`] statements;
-/// each goes back to its pool when `work` ends.
+/// each goes back to its pool when `work` ends (if `work` is dropped first, to sqlx).
 pub async fn with_pinned_connections<F: Future>(work: F) -> F::Output {
-    HELD.scope(RefCell::new(Vec::new()), work).await
+    HELD.scope(RefCell::new(Vec::new()), async {
+        let output = work.await;
+        let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
+        for Held { spare, slot } in held {
+            let Some(mut checkout) = slot.try_lock().ok().and_then(|mut held| held.take()) else {
+                continue;
+            };
+            if checkout.busy || checkout.failed {
+                continue;
+            }
+            match (&spare, checkout.conn.take()) {
+                (Spare::Postgres(keeper), Some(Conn::Postgres(conn))) => keeper.give(conn, checkout.epoch),
+                (Spare::Sqlite(keeper), Some(Conn::Sqlite(conn))) => keeper.give(conn, checkout.epoch),
+                _ => {}
+            }
+        }
+        output
+    })
+    .await
 }
 
 /// Gives back every connection the request holds. A write transaction calls this
@@ -78,60 +132,66 @@ pub(crate) async fn give_back() {
 pub struct Pinned<'a> {
     db: &'a DatabaseConnection,
     slot: Option<Slot>,
+    spare: &'a Spare,
 }
 
 impl<'a> Pinned<'a> {
-    /// `db`, known to the request scope as pool number `pool` (any number that no other
-    /// pool of the process uses).
-    pub fn new(db: &'a DatabaseConnection, pool: usize) -> Self {
+    /// `db`, whose spare connections are `spare` (which also tells the request scope
+    /// one pool from another).
+    pub fn new(db: &'a DatabaseConnection, spare: &'a Spare) -> Self {
         let slot = HELD
             .try_with(|held| {
                 let mut held = held.borrow_mut();
-                if let Some(found) = held.iter().find(|h| h.pool == pool) {
+                if let Some(found) = held.iter().find(|h| h.spare.same_pool(spare)) {
                     return found.slot.clone();
                 }
                 let slot = Slot::default();
                 held.push(Held {
-                    pool,
+                    spare: spare.clone(),
                     slot: slot.clone(),
                 });
                 slot
             })
             .ok();
-        Pinned { db, slot }
+        Pinned { db, slot, spare }
     }
 
     /// Runs `statement` on the request's connection, checking one out first if needed.
     async fn on_held<T>(
         &self,
         slot: &Slot,
-        statement: impl AsyncFnOnce(&mut Checkout) -> Result<T, sqlx::Error>,
+        statement: impl AsyncFnOnce(&mut Conn) -> Result<T, sqlx::Error>,
         wrap: fn(sqlx::Error) -> DbErr,
     ) -> Result<T, DbErr> {
         let mut held = slot.lock().await;
         if held.is_none() {
-            *held = Some(match self.db.get_database_backend() {
-                DbBackend::Postgres => Checkout::Postgres(
-                    self.db
-                        .get_postgres_connection_pool()
-                        .acquire()
-                        .await
-                        .map_err(acquire_error)?,
-                ),
-                _ => Checkout::Sqlite(
-                    self.db
-                        .get_sqlite_connection_pool()
-                        .acquire()
-                        .await
-                        .map_err(acquire_error)?,
-                ),
+            let (conn, epoch) = match self.spare {
+                Spare::Postgres(keeper) => {
+                    let (conn, epoch) = keeper.acquire().await.map_err(acquire_error)?;
+                    (Conn::Postgres(conn), epoch)
+                }
+                Spare::Sqlite(keeper) => {
+                    let (conn, epoch) = keeper.acquire().await.map_err(acquire_error)?;
+                    (Conn::Sqlite(conn), epoch)
+                }
+            };
+            *held = Some(Checkout {
+                conn: Some(conn),
+                epoch,
+                busy: false,
+                failed: false,
             });
         }
         super::statement_count::count_one();
-        let conn = held.as_mut().expect("checked out above");
-        match statement(conn).await {
+        let checkout = held.as_mut().expect("checked out above");
+        checkout.busy = true;
+        let conn = checkout.conn.as_mut().expect("given away only when the request ends");
+        let result = statement(conn).await;
+        checkout.busy = false;
+        match result {
             Ok(value) => Ok(value),
             Err(err) => {
+                checkout.failed = true;
                 if !matches!(err, sqlx::Error::Database(_)) {
                     // Back to the pool now: its ping closes it if it is broken.
                     *held = None;
@@ -177,9 +237,9 @@ impl ConnectionTrait for Pinned<'_> {
         let Some(slot) = &self.slot else {
             return self.db.execute_raw(stmt).await;
         };
-        let run = async |conn: &mut Checkout| match conn {
-            Checkout::Postgres(c) => bound(&stmt).execute(&mut **c).await.map(ExecResult::from),
-            Checkout::Sqlite(c) => bound(&stmt).execute(&mut **c).await.map(ExecResult::from),
+        let run = async |conn: &mut Conn| match conn {
+            Conn::Postgres(c) => bound(&stmt).execute(&mut **c).await.map(ExecResult::from),
+            Conn::Sqlite(c) => bound(&stmt).execute(&mut **c).await.map(ExecResult::from),
         };
         self.on_held(slot, run, exec_error).await
     }
@@ -188,11 +248,11 @@ impl ConnectionTrait for Pinned<'_> {
         let Some(slot) = &self.slot else {
             return self.db.execute_unprepared(sql).await;
         };
-        let run = async |conn: &mut Checkout| {
+        let run = async |conn: &mut Conn| {
             let sql = sqlx::AssertSqlSafe(sql.to_owned());
             match conn {
-                Checkout::Postgres(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
-                Checkout::Sqlite(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
+                Conn::Postgres(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
+                Conn::Sqlite(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
             }
         };
         self.on_held(slot, run, exec_error).await
@@ -202,9 +262,9 @@ impl ConnectionTrait for Pinned<'_> {
         let Some(slot) = &self.slot else {
             return self.db.query_one_raw(stmt).await;
         };
-        let run = async |conn: &mut Checkout| match conn {
-            Checkout::Postgres(c) => bound(&stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
-            Checkout::Sqlite(c) => bound(&stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
+        let run = async |conn: &mut Conn| match conn {
+            Conn::Postgres(c) => bound(&stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
+            Conn::Sqlite(c) => bound(&stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
         };
         self.on_held(slot, run, query_error).await
     }
@@ -213,12 +273,12 @@ impl ConnectionTrait for Pinned<'_> {
         let Some(slot) = &self.slot else {
             return self.db.query_all_raw(stmt).await;
         };
-        let run = async |conn: &mut Checkout| match conn {
-            Checkout::Postgres(c) => bound(&stmt)
+        let run = async |conn: &mut Conn| match conn {
+            Conn::Postgres(c) => bound(&stmt)
                 .fetch_all(&mut **c)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect()),
-            Checkout::Sqlite(c) => bound(&stmt)
+            Conn::Sqlite(c) => bound(&stmt)
                 .fetch_all(&mut **c)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect()),

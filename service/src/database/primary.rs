@@ -145,6 +145,8 @@ pub struct PrimaryFollower {
     current: AtomicUsize,
     /// What the pool's `before_acquire` check reads, shared with it.
     shared: std::sync::Arc<Shared>,
+    /// Kept connections to discard when the pool moves.
+    spares: Mutex<Vec<super::Spare>>,
 }
 
 /// The follower's state that the pool's `before_acquire` check reads.
@@ -232,6 +234,7 @@ pub async fn connect_following(
         pool: pool.clone(),
         current: AtomicUsize::new(found),
         shared,
+        spares: Mutex::default(),
     };
     follower.publish();
     tracing::info!(primary = %follower.current(), "the database pool follows the primary of a multi-host DATABASE_URL");
@@ -289,6 +292,11 @@ async fn probe(base: &PgConnectOptions, host: &Host, timeout: Duration) -> Optio
 }
 
 impl PrimaryFollower {
+    /// Discards what `spare` keeps whenever the pool moves to another host.
+    pub fn on_move_discard(&self, spare: super::Spare) {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner()).push(spare);
+    }
+
     /// The host the pool is on now.
     pub fn current(&self) -> &Host {
         &self.hosts[self.current.load(Ordering::SeqCst)]
@@ -341,6 +349,9 @@ impl PrimaryFollower {
         let to = &self.hosts[found];
         pg_pool.set_connect_options(base.host(&to.name).port(to.port));
         *self.shared.moved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        for spare in self.spares.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            spare.primary_moved();
+        }
         self.current.store(found, Ordering::SeqCst);
         self.set_found();
         self.publish();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
-use service::database::{DatabaseUrl, Pinned, PoolSettings, with_pinned_connections};
+use service::database::{DatabaseUrl, Pinned, PoolSettings, Spare, with_pinned_connections};
 use tests::sql::scalar;
 use tests::{Backend, TestDatabase, backend_tests, spawn_app, spawn_app_with};
 
@@ -71,8 +71,9 @@ async fn a_requests_reads_share_one_pooled_connection(backend: Backend) {
         }
     }
 
+    let spare = Spare::for_pool(&db);
     let rows = with_pinned_connections(async {
-        let pinned = Pinned::new(&db, 0);
+        let pinned = Pinned::new(&db, &spare);
         let mut rows = 0;
         for _ in 0..3 {
             pinned
@@ -115,4 +116,145 @@ async fn postgres_cancels_a_statement_that_outlives_the_statement_timeout() {
     assert!(err.to_string().contains("statement timeout"), "{err}");
     // The connection is still usable afterwards.
     app.app_db.execute_unprepared("SELECT 1").await.unwrap();
+}
+
+/// A pool of `size` connections on a fresh PostgreSQL database, with its spares.
+#[cfg(postgres)]
+async fn postgres_pool(size: u32) -> (TestDatabase, sea_orm::DatabaseConnection, Spare) {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let mut settings = PoolSettings::with_defaults(DatabaseUrl::new(database.url.as_str()));
+    (settings.min_connections, settings.max_connections) = (size, size);
+    let db = service::database::connect(&settings).await.unwrap();
+    let spare = Spare::for_pool(&db);
+    (database, db, spare)
+}
+
+/// One request: the backend process that served `sql`, and what it returned.
+#[cfg(postgres)]
+async fn request_reading(db: &sea_orm::DatabaseConnection, spare: &Spare, sql: &str) -> (i32, i64) {
+    with_pinned_connections(async {
+        let pinned = Pinned::new(db, spare);
+        let pid = scalar::<i32>(&pinned, "SELECT pg_backend_pid()").await;
+        (pid, scalar::<i64>(&pinned, sql).await)
+    })
+    .await
+}
+
+/// The next request takes the connection the last one finished with, without sqlx's
+/// release ping. Without the spare it would get the pool's oldest idle connection.
+#[cfg(postgres)]
+#[tokio::test]
+async fn the_next_request_takes_the_connection_the_last_one_finished_with() {
+    let (_database, db, spare) = postgres_pool(3).await;
+    let (first, _) = request_reading(&db, &spare, "SELECT 1::bigint").await;
+    assert_eq!(spare.kept(), 1, "a clean connection is kept");
+    for _ in 0..5 {
+        let (next, _) = request_reading(&db, &spare, "SELECT 1::bigint").await;
+        assert_eq!(next, first, "every request ran on the connection the last one left");
+    }
+    db.close().await.ok();
+}
+
+/// A kept connection goes back to sqlx a moment after the last request, so an idle
+/// instance holds nothing back from the pool (and closing it does not wait).
+#[cfg(postgres)]
+#[tokio::test]
+async fn an_idle_instance_gives_its_kept_connections_back_to_the_pool() {
+    let (_database, db, spare) = postgres_pool(3).await;
+    request_reading(&db, &spare, "SELECT 1::bigint").await;
+    assert_eq!(spare.kept(), 1);
+    let pool = db.get_postgres_connection_pool();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while (spare.kept() > 0 || pool.num_idle() < 3) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!((spare.kept(), pool.num_idle()), (0, 3), "kept, idle in the pool");
+    tokio::time::timeout(Duration::from_secs(5), db.close())
+        .await
+        .expect("the pool closes")
+        .ok();
+}
+
+/// A request dropped during a statement leaves its connection mid-protocol. It is
+/// closed, not kept and not given back to sqlx: sqlx's release ping waits for what the
+/// statement left on the wire, and when that is an error it never finishes, so the
+/// connection (and its place in the pool) would be lost for good.
+#[cfg(postgres)]
+#[tokio::test]
+async fn a_request_cancelled_mid_statement_does_not_cost_the_pool_a_connection() {
+    let (_database, db, spare) = postgres_pool(2).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        request_reading(&db, &spare, "SELECT pg_sleep(1)::text::bigint"),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the request was cancelled");
+    assert_eq!(spare.kept(), 0, "nothing kept");
+    for round in 0..4_i64 {
+        let (_, answer) = request_reading(&db, &spare, &format!("SELECT {round}::bigint")).await;
+        assert_eq!(answer, round, "each request reads its own answer");
+    }
+    let pool = db.get_postgres_connection_pool();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pool.num_idle() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pool.num_idle(), 2, "both connections are back in the pool, idle");
+    db.close().await.ok();
+}
+
+/// After the pool moves to another primary, nothing from before is kept or taken.
+#[cfg(postgres)]
+#[tokio::test]
+async fn a_connection_from_before_the_primary_moved_is_not_kept() {
+    let (_database, db, spare) = postgres_pool(3).await;
+    request_reading(&db, &spare, "SELECT 1::bigint").await;
+    assert_eq!(spare.kept(), 1);
+    spare.primary_moved();
+    assert_eq!(spare.kept(), 0, "what was kept is discarded");
+    with_pinned_connections(async {
+        scalar::<i32>(&Pinned::new(&db, &spare), "SELECT 1").await;
+        spare.primary_moved();
+    })
+    .await;
+    assert_eq!(spare.kept(), 0, "a connection checked out before the move is not kept");
+    db.close().await.ok();
+}
+
+/// While requests keep the pool exhausted, waiters that go to sqlx directly (write
+/// transactions, background work) still get connections: clean connections go to our
+/// waiting requests only every other time. Handing every one over would starve them
+/// until sqlx's acquire timeout.
+#[cfg(postgres)]
+#[tokio::test]
+async fn requests_that_exhaust_the_pool_do_not_starve_its_other_waiters() {
+    let (_database, db, spare) = postgres_pool(2).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..8 {
+        let (db, spare, stop) = (db.clone(), spare.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut served = 0_u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                request_reading(&db, &spare, "SELECT 1::bigint").await;
+                served += 1;
+            }
+            served
+        }));
+    }
+    let pool = db.get_postgres_connection_pool();
+    for round in 0..20 {
+        let started = std::time::Instant::now();
+        let conn = pool.acquire().await;
+        assert!(
+            conn.is_ok(),
+            "round {round}: a direct waiter got no connection in {:?}",
+            started.elapsed()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.await.unwrap() > 0, "every reader was served too");
+    }
+    db.close().await.ok();
 }

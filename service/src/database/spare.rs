@@ -1,0 +1,262 @@
+//! Connections a request finished with cleanly, handed to the next request without
+//! sqlx's release ping.
+//!
+//! Why: sqlx pings every connection it takes back (a Sync/ReadyForQuery round trip
+//! that flushes whatever a cancelled future left on the wire), and a connection held
+//! through that round trip is neither in use nor idle. Bench P2 measured it with sqlx
+//! patched to skip the ping: the detail went from 0.59× the hand-written baseline to
+//! 0.65× at 16 clients, and from 0.51× to 0.67× at 64, where the pool runs dry and
+//! every request waits for a ping to finish (docs/performance.md). A connection whose
+//! every statement ran to completion has nothing to flush, so a request that ends
+//! cleanly leaves it here, and the next request's first statement takes it.
+//!
+//! sqlx's pool stays the one pool, and its waiters (write transactions, background
+//! work, requests that found nothing here) are never starved by it:
+//! - a connection waits here at most [`KEEP`]; then it goes back to sqlx, with its
+//!   ping (a task on the runtime that made the `Spare` sweeps, so `Pool::close` never
+//!   waits on a request's runtime that has stopped);
+//! - a request of ours that waits for a connection gets one before anything is kept
+//!   for a request yet to come;
+//! - while the pool is exhausted (no idle connection, no room to open one), nothing is
+//!   kept, and only every other clean connection goes straight to a waiting request of
+//!   ours; the rest go back to sqlx, whose queue holds everyone;
+//! - a connection that failed for any reason but its SQL goes back to sqlx as before,
+//!   and one whose statement was dropped half way is closed (see `pinned`);
+//! - a connection from before the primary moved (a failover) is never kept or taken:
+//!   each carries the pool's epoch from before it left sqlx, whose `before_acquire`
+//!   check discards connections to a former primary, and the follower starts a new
+//!   epoch when it moves the pool ([`Spare::primary_moved`]).
+//!
+//! Both backends: on SQLite the ping is not a network round trip but a message to the
+//! connection's worker thread and back, two thread switches. Rejected: keeping connections for longer (a second pool, whose connections
+//! sqlx's waiters cannot see), and patching sqlx to skip the ping (a fork to keep up
+//! with; sqlx issue 1129 discussed it upstream).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::{self, Pool, Postgres, Sqlite};
+use sea_orm::{DatabaseConnection, DbBackend};
+use tokio::sync::oneshot;
+
+/// How long a clean connection waits here for the next request before it goes back to
+/// sqlx. Under load the next request comes within a millisecond; an idle instance
+/// gives its connections back, pinged, a moment after its last request.
+pub const KEEP: Duration = Duration::from_millis(50);
+
+/// One pool's kept connections and the requests waiting for one. Cloning it shares
+/// them.
+#[derive(Clone)]
+pub enum Spare {
+    Postgres(Arc<Keeper<Postgres>>),
+    Sqlite(Arc<Keeper<Sqlite>>),
+}
+
+impl Spare {
+    /// The spare connections of `db`'s pool.
+    pub fn for_pool(db: &DatabaseConnection) -> Self {
+        match db.get_database_backend() {
+            DbBackend::Sqlite => Spare::Sqlite(Keeper::new(db.get_sqlite_connection_pool().clone())),
+            _ => Spare::Postgres(Keeper::new(db.get_postgres_connection_pool().clone())),
+        }
+    }
+
+    /// How many connections are kept now.
+    pub fn kept(&self) -> usize {
+        match self {
+            Spare::Postgres(keeper) => keeper.kept(),
+            Spare::Sqlite(keeper) => keeper.kept(),
+        }
+    }
+
+    /// The pool moved to another primary: what is kept is discarded, and connections
+    /// checked out before now are not kept when they come back.
+    pub fn primary_moved(&self) {
+        match self {
+            Spare::Postgres(keeper) => keeper.primary_moved(),
+            Spare::Sqlite(keeper) => keeper.primary_moved(),
+        }
+    }
+
+    /// Whether both are the spares of one pool.
+    pub fn same_pool(&self, other: &Spare) -> bool {
+        match (self, other) {
+            (Spare::Postgres(a), Spare::Postgres(b)) => Arc::ptr_eq(a, b),
+            (Spare::Sqlite(a), Spare::Sqlite(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// The kept connections of one pool of database `DB`.
+pub struct Keeper<DB: sqlx::Database> {
+    pool: Pool<DB>,
+    state: Mutex<State<DB>>,
+    /// Counts the clean connections given back while the pool was exhausted, to send
+    /// every other one to sqlx.
+    exhausted_gives: AtomicU64,
+    /// How many times the pool has moved to another primary.
+    epoch: AtomicU64,
+    /// Where the sweeper runs: the runtime that made this `Spare`, which outlives the
+    /// request workers.
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+struct State<DB: sqlx::Database> {
+    kept: Vec<Kept<DB>>,
+    waiting: VecDeque<oneshot::Sender<PoolConnection<DB>>>,
+    sweeping: bool,
+}
+
+struct Kept<DB: sqlx::Database> {
+    conn: PoolConnection<DB>,
+    epoch: u64,
+    since: Instant,
+}
+
+impl<DB: sqlx::Database> Keeper<DB> {
+    fn new(pool: Pool<DB>) -> Arc<Self> {
+        Arc::new(Keeper {
+            pool,
+            state: Mutex::new(State {
+                kept: Vec::new(),
+                waiting: VecDeque::new(),
+                sweeping: false,
+            }),
+            exhausted_gives: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State<DB>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn kept(&self) -> usize {
+        self.state().kept.len()
+    }
+
+    fn primary_moved(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let stale = std::mem::take(&mut self.state().kept);
+        drop(stale);
+    }
+
+    /// A connection for a request, with the epoch to give it back with: a kept one (the
+    /// newest), else one from sqlx; while the pool is exhausted, whichever comes first
+    /// of sqlx's and one a finishing request hands over.
+    pub async fn acquire(&self) -> Result<(PoolConnection<DB>, u64), sqlx::Error> {
+        // Read before checking out: a move after this makes the connection stale.
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let pool = &self.pool;
+        let (found, stale) = {
+            let mut state = self.state();
+            let mut stale = Vec::new();
+            let mut found = None;
+            while let Some(kept) = state.kept.pop() {
+                if kept.epoch == epoch && kept.since.elapsed() < KEEP {
+                    found = Some(kept.conn);
+                    break;
+                }
+                stale.push(kept);
+            }
+            (found, stale)
+        };
+        drop(stale);
+        if let Some(conn) = found {
+            return Ok((conn, epoch));
+        }
+        if !exhausted(pool) {
+            return Ok((pool.acquire().await?, epoch));
+        }
+        let (handed, receiver) = oneshot::channel();
+        {
+            let mut state = self.state();
+            state.waiting.retain(|waiter| !waiter.is_closed());
+            state.waiting.push_back(handed);
+        }
+        // A connection handed over after sqlx's came first is dropped with the
+        // receiver, and goes back to sqlx.
+        let conn = tokio::select! {
+            Ok(conn) = receiver => conn,
+            from_sqlx = pool.acquire() => from_sqlx?,
+        };
+        Ok((conn, epoch))
+    }
+
+    /// Takes back a connection whose statements all ran to completion, checked out at
+    /// `epoch`.
+    pub fn give(self: &Arc<Self>, conn: PoolConnection<DB>, epoch: u64) {
+        let pool = &self.pool;
+        if epoch != self.epoch.load(Ordering::SeqCst) || pool.is_closed() {
+            return;
+        }
+        if exhausted(pool) {
+            if self.exhausted_gives.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
+                drop(self.hand_over(conn));
+            }
+            return;
+        }
+        // A request still waiting came before whichever request would take it from
+        // here: it goes first.
+        let Some(conn) = self.hand_over(conn) else { return };
+        let mut state = self.state();
+        state.kept.push(Kept {
+            conn,
+            epoch,
+            since: Instant::now(),
+        });
+        if !state.sweeping {
+            state.sweeping = true;
+            let sweeper = self.clone().sweep();
+            match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(sweeper)),
+                None => drop(tokio::spawn(sweeper)),
+            }
+        }
+    }
+
+    /// To the longest-waiting request that still waits; the connection back if none does.
+    fn hand_over(&self, mut conn: PoolConnection<DB>) -> Option<PoolConnection<DB>> {
+        loop {
+            let Some(waiter) = self.state().waiting.pop_front() else {
+                return Some(conn);
+            };
+            match waiter.send(conn) {
+                Ok(()) => return None,
+                Err(back) => conn = back,
+            }
+        }
+    }
+
+    /// Gives back to sqlx every connection kept for [`KEEP`], until none is left.
+    async fn sweep(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(KEEP).await;
+            let (stale, done) = {
+                let mut state = self.state();
+                let (stale, fresh): (Vec<Kept<DB>>, Vec<Kept<DB>>) =
+                    state.kept.drain(..).partition(|kept| kept.since.elapsed() >= KEEP);
+                state.kept = fresh;
+                let done = state.kept.is_empty();
+                if done {
+                    state.sweeping = false;
+                }
+                (stale, done)
+            };
+            drop(stale);
+            if done {
+                return;
+            }
+        }
+    }
+}
+
+/// No idle connection and no room to open one: sqlx may have waiters.
+fn exhausted<DB: sqlx::Database>(pool: &Pool<DB>) -> bool {
+    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections()
+}
