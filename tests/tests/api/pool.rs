@@ -140,6 +140,18 @@ async fn request_reading(db: &sea_orm::DatabaseConnection, spare: &Spare, sql: &
     .await
 }
 
+/// Waits (within 10 s) until `spare` keeps nothing and the pool's `size` connections
+/// are all idle in it; then what is kept and what is idle.
+#[cfg(postgres)]
+async fn all_back_in_the_pool(db: &sea_orm::DatabaseConnection, spare: &Spare, size: usize) -> (usize, usize) {
+    let pool = db.get_postgres_connection_pool();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (spare.kept() > 0 || pool.num_idle() < size) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (spare.kept(), pool.num_idle())
+}
+
 /// The next request takes the connection the last one finished with, without sqlx's
 /// release ping. Without the spare it would get the pool's oldest idle connection.
 #[cfg(postgres)]
@@ -163,12 +175,7 @@ async fn an_idle_instance_gives_its_kept_connections_back_to_the_pool() {
     let (_database, db, spare) = postgres_pool(3).await;
     request_reading(&db, &spare, "SELECT 1::bigint").await;
     assert_eq!(spare.kept(), 1);
-    let pool = db.get_postgres_connection_pool();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while (spare.kept() > 0 || pool.num_idle() < 3) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!((spare.kept(), pool.num_idle()), (0, 3), "kept, idle in the pool");
+    assert_eq!(all_back_in_the_pool(&db, &spare, 3).await, (0, 3), "kept, idle in the pool");
     tokio::time::timeout(Duration::from_secs(5), db.close())
         .await
         .expect("the pool closes")
@@ -194,12 +201,11 @@ async fn a_request_cancelled_mid_statement_does_not_cost_the_pool_a_connection()
         let (_, answer) = request_reading(&db, &spare, &format!("SELECT {round}::bigint")).await;
         assert_eq!(answer, round, "each request reads its own answer");
     }
-    let pool = db.get_postgres_connection_pool();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pool.num_idle() < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(pool.num_idle(), 2, "both connections are back in the pool, idle");
+    assert_eq!(
+        all_back_in_the_pool(&db, &spare, 2).await,
+        (0, 2),
+        "both connections are back in the pool, idle"
+    );
     db.close().await.ok();
 }
 
