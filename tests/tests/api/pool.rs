@@ -175,7 +175,11 @@ async fn an_idle_instance_gives_its_kept_connections_back_to_the_pool() {
     let (_database, db, spare) = postgres_pool(3).await;
     request_reading(&db, &spare, "SELECT 1::bigint").await;
     assert_eq!(spare.kept(), 1);
-    assert_eq!(all_back_in_the_pool(&db, &spare, 3).await, (0, 3), "kept, idle in the pool");
+    assert_eq!(
+        all_back_in_the_pool(&db, &spare, 3).await,
+        (0, 3),
+        "kept, idle in the pool"
+    );
     tokio::time::timeout(Duration::from_secs(5), db.close())
         .await
         .expect("the pool closes")
