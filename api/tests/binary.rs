@@ -49,6 +49,14 @@ fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Starts `command` (the API, configured) on a free port, once it answers readiness.
+async fn serve(command: &mut Command) -> (Child, u16) {
+    let port = free_port();
+    let child = command.env("PORT", port.to_string()).spawn().unwrap();
+    wait_until_ready(port).await;
+    (child, port)
+}
+
 async fn wait_until_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/health/ready");
     let mut ready = None;
@@ -74,14 +82,7 @@ fn stop(child: Child) -> Output {
 #[tokio::test]
 async fn starts_with_no_setup_creates_the_sqlite_file_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = api()
-        .current_dir(dir.path())
-        .env("PORT", port.to_string())
-        .spawn()
-        .unwrap();
-
-    wait_until_ready(port).await;
+    let (child, _) = serve(api().current_dir(dir.path())).await;
     assert!(dir.path().join("bookworm.db").exists(), "bookworm.db was not created");
 
     let output = stop(child);
@@ -115,13 +116,7 @@ async fn doctor_fails_before_the_first_start_and_passes_after_it() {
     );
     assert!(!dir.path().join("bookworm.db").exists(), "the doctor changes nothing");
 
-    let port = free_port();
-    let server = api()
-        .current_dir(dir.path())
-        .env("PORT", port.to_string())
-        .spawn()
-        .unwrap();
-    wait_until_ready(port).await;
+    let (server, _) = serve(api().current_dir(dir.path())).await;
     stop(server);
 
     let after = doctor(&[]);
@@ -144,14 +139,7 @@ async fn doctor_fails_before_the_first_start_and_passes_after_it() {
 #[tokio::test]
 async fn sigterm_fails_readiness_then_serves_through_the_drain_then_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = api()
-        .current_dir(dir.path())
-        .env("PORT", port.to_string())
-        .env("SHUTDOWN_DRAIN_SECS", "2")
-        .spawn()
-        .unwrap();
-    wait_until_ready(port).await;
+    let (child, port) = serve(api().current_dir(dir.path()).env("SHUTDOWN_DRAIN_SECS", "2")).await;
     let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
 
     let signalled = Instant::now();
@@ -229,19 +217,17 @@ fn an_unreachable_database_stops_start_up_within_the_connect_timeout() {
 #[tokio::test]
 async fn passwords_tokens_and_phone_numbers_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     // Verbose logs fill a pipe nobody reads until exit and would block the server: use a file.
     let log_path = dir.path().join("api.log");
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let child = api()
-        .current_dir(dir.path())
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "trace")
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .unwrap();
-    wait_until_ready(port).await;
+    let (child, port) = serve(
+        api()
+            .current_dir(dir.path())
+            .env("RUST_LOG", "trace")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file),
+    )
+    .await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let (password, phone) = ("a very secret passphrase", "+442079460958");
@@ -325,15 +311,13 @@ fn create_admin_creates_then_promotes_and_never_invents_a_password() {
 async fn a_database_outage_is_logged_at_warn_not_error() {
     use sea_orm::{ConnectionTrait, Database, TransactionTrait};
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("outage.db").display());
-    let child = api()
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", &url)
-        .env("DATABASE_STATEMENT_TIMEOUT_MS", "200")
-        .spawn()
-        .unwrap();
-    wait_until_ready(port).await;
+    let (child, port) = serve(
+        api()
+            .env("DATABASE_URL", &url)
+            .env("DATABASE_STATEMENT_TIMEOUT_MS", "200"),
+    )
+    .await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let register = serde_json::json!({
@@ -384,14 +368,13 @@ fn send_raw(port: u16, raw: &[u8]) -> String {
 #[tokio::test]
 async fn requests_the_http_parser_refuses_are_counted_not_logged_as_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
-    let child = api()
-        .current_dir(dir.path())
-        .env("PORT", port.to_string())
-        .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
-        .spawn()
-        .unwrap();
-    wait_until_ready(port).await;
+    let metrics_port = free_port();
+    let (child, port) = serve(
+        api()
+            .current_dir(dir.path())
+            .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}")),
+    )
+    .await;
     let many_headers: String = (0..200).map(|i| format!("x-header-{i}: v\r\n")).collect();
     let cases: [(&str, Vec<u8>, &str); 4] = [
         (

@@ -45,7 +45,7 @@ use tokio::sync::oneshot;
 /// How long a clean connection waits here for the next request before it goes back to
 /// sqlx. Under load the next request comes within a millisecond; an idle instance
 /// gives its connections back, pinged, a moment after its last request.
-pub const KEEP: Duration = Duration::from_millis(50);
+const KEEP: Duration = Duration::from_millis(50);
 
 /// One pool's kept connections and the requests waiting for one. Cloning it shares
 /// them.
@@ -149,7 +149,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
     /// A connection for a request, with the epoch to give it back with: a kept one (the
     /// newest), else one from sqlx; while the pool is exhausted, whichever comes first
     /// of sqlx's and one a finishing request hands over.
-    pub async fn acquire(&self) -> Result<(PoolConnection<DB>, u64), sqlx::Error> {
+    pub(super) async fn acquire(&self) -> Result<(PoolConnection<DB>, u64), sqlx::Error> {
         // Read before checking out: a move after this makes the connection stale.
         let epoch = self.epoch.load(Ordering::SeqCst);
         let pool = &self.pool;
@@ -190,7 +190,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
 
     /// Takes back a connection whose statements all ran to completion, checked out at
     /// `epoch`.
-    pub fn give(self: &Arc<Self>, conn: PoolConnection<DB>, epoch: u64) {
+    pub(super) fn give(self: &Arc<Self>, conn: PoolConnection<DB>, epoch: u64) {
         let pool = &self.pool;
         if epoch != self.epoch.load(Ordering::SeqCst) || pool.is_closed() {
             return;
