@@ -16,10 +16,14 @@
 //!   ping (a task on the runtime that made the `Spare` sweeps, so `Pool::close` never
 //!   waits on a request's runtime that has stopped);
 //! - a request of ours that waits for a connection gets one before anything is kept
-//!   for a request yet to come;
+//!   for a request yet to come, and every request of ours that waits is in one queue
+//!   here as well as in sqlx's, so the longest-waiting goes first whichever way a
+//!   connection comes (a request that waited in sqlx's queue alone, while requests
+//!   after it were handed connections here, made the detail's p99 at 64 clients 32 ms
+//!   against the baseline's 10 ms);
 //! - while the pool is exhausted (no idle connection, no room to open one), nothing is
-//!   kept, and only every other clean connection goes straight to a waiting request of
-//!   ours; the rest go back to sqlx, whose queue holds everyone;
+//!   kept, and one clean connection in [`TO_SQLX_ONE_IN`] goes back to sqlx, whose
+//!   queue holds everyone; the rest go straight to a waiting request of ours;
 //! - a connection that failed for any reason but its SQL goes back to sqlx as before,
 //!   and one whose statement was dropped half way is closed (see `pinned`);
 //! - a connection from before the primary moved (a failover) is never kept or taken:
@@ -27,13 +31,19 @@
 //!   check discards connections to a former primary, and the follower starts a new
 //!   epoch when it moves the pool ([`Spare::primary_moved`]).
 //!
+//! A finishing request hands its connection to the longest-waiting request on its own
+//! worker thread if there is one, else to the longest-waiting anywhere: strict order
+//! across the two actix workers woke the other worker for each hand-over and cost the
+//! detail 0.63× → 0.55× at 64 clients, for the same p99 (docs/performance.md).
+//!
 //! Both backends: on SQLite the ping is not a network round trip but a message to the
-//! connection's worker thread and back, two thread switches. Rejected: keeping connections for longer (a second pool, whose connections
-//! sqlx's waiters cannot see), and patching sqlx to skip the ping (a fork to keep up
-//! with; sqlx issue 1129 discussed it upstream).
+//! connection's worker thread and back, two thread switches. Rejected: keeping
+//! connections for longer (a second pool, whose connections sqlx's waiters cannot
+//! see), and patching sqlx to skip the ping (a fork to keep up with; sqlx issue 1129
+//! discussed it upstream).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -46,6 +56,12 @@ use tokio::sync::oneshot;
 /// sqlx. Under load the next request comes within a millisecond; an idle instance
 /// gives its connections back, pinged, a moment after its last request.
 const KEEP: Duration = Duration::from_millis(50);
+
+/// While the pool is exhausted, one clean connection in this many goes back to sqlx,
+/// pinged, instead of straight to a waiting request of ours: whoever heads sqlx's
+/// queue and is not ours (a write's transaction, background work) is served within
+/// this many releases. Every other one (2) cost the detail 0.03× at 64 clients.
+const TO_SQLX_ONE_IN: u64 = 8;
 
 /// One pool's kept connections and the requests waiting for one. Cloning it shares
 /// them.
@@ -96,8 +112,10 @@ pub struct Keeper<DB: sqlx::Database> {
     pool: Pool<DB>,
     state: Mutex<State<DB>>,
     /// Counts the clean connections given back while the pool was exhausted, to send
-    /// every other one to sqlx.
+    /// one in [`TO_SQLX_ONE_IN`] to sqlx.
     exhausted_gives: AtomicU64,
+    /// Requests of ours waiting in sqlx's queue only.
+    waiting_on_sqlx: AtomicUsize,
     /// How many times the pool has moved to another primary.
     epoch: AtomicU64,
     /// Where the sweeper runs: the runtime that made this `Spare`, which outlives the
@@ -107,8 +125,14 @@ pub struct Keeper<DB: sqlx::Database> {
 
 struct State<DB: sqlx::Database> {
     kept: Vec<Kept<DB>>,
-    waiting: VecDeque<oneshot::Sender<PoolConnection<DB>>>,
+    waiting: VecDeque<Waiter<DB>>,
     sweeping: bool,
+}
+
+/// A request waiting for a connection, and the thread it waits on.
+struct Waiter<DB: sqlx::Database> {
+    thread: std::thread::ThreadId,
+    handed: oneshot::Sender<PoolConnection<DB>>,
 }
 
 struct Kept<DB: sqlx::Database> {
@@ -127,6 +151,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
                 sweeping: false,
             }),
             exhausted_gives: AtomicU64::new(0),
+            waiting_on_sqlx: AtomicUsize::new(0),
             epoch: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::try_current().ok(),
         })
@@ -147,8 +172,8 @@ impl<DB: sqlx::Database> Keeper<DB> {
     }
 
     /// A connection for a request, with the epoch to give it back with: a kept one (the
-    /// newest), else one from sqlx; while the pool is exhausted, whichever comes first
-    /// of sqlx's and one a finishing request hands over.
+    /// newest); else, while the pool has room, the one sqlx opens; else whichever
+    /// comes first of sqlx's and one a finishing request hands over.
     pub(super) async fn acquire(&self) -> Result<(PoolConnection<DB>, u64), sqlx::Error> {
         // Read before checking out: a move after this makes the connection stale.
         let epoch = self.epoch.load(Ordering::SeqCst);
@@ -170,14 +195,22 @@ impl<DB: sqlx::Database> Keeper<DB> {
         if let Some(conn) = found {
             return Ok((conn, epoch));
         }
-        if !exhausted(pool) {
+        // Room to open one: sqlx opens it (racing a hand-over against that would
+        // abandon connections half opened, and PostgreSQL forks a backend for each).
+        // Such a request is counted until it has one: the connections given back
+        // meanwhile go to sqlx, whose queue it may wait in (see `give`).
+        if pool.size() < pool.options().get_max_connections() {
+            let _waiting = Counted::new(&self.waiting_on_sqlx);
             return Ok((pool.acquire().await?, epoch));
         }
         let (handed, receiver) = oneshot::channel();
         {
             let mut state = self.state();
-            state.waiting.retain(|waiter| !waiter.is_closed());
-            state.waiting.push_back(handed);
+            state.waiting.retain(|waiter| !waiter.handed.is_closed());
+            state.waiting.push_back(Waiter {
+                thread: std::thread::current().id(),
+                handed,
+            });
         }
         // A connection handed over after sqlx's came first is dropped with the
         // receiver, and goes back to sqlx.
@@ -196,7 +229,14 @@ impl<DB: sqlx::Database> Keeper<DB> {
             return;
         }
         if exhausted(pool) {
-            if self.exhausted_gives.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
+            // A request of ours waiting in sqlx's queue alone came before any that
+            // waits here (sqlx's queue holds those too, in order): sqlx serves it.
+            let to_sqlx = self.waiting_on_sqlx.load(Ordering::SeqCst) > 0
+                || self
+                    .exhausted_gives
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(TO_SQLX_ONE_IN);
+            if !to_sqlx {
                 drop(self.hand_over(conn));
             }
             return;
@@ -220,13 +260,27 @@ impl<DB: sqlx::Database> Keeper<DB> {
         }
     }
 
-    /// To the longest-waiting request that still waits; the connection back if none does.
+    /// To the longest-waiting request on this thread that still waits, else the
+    /// longest-waiting one anywhere; the connection back if none does. Staying on the
+    /// thread spares a wake-up of another worker.
     fn hand_over(&self, mut conn: PoolConnection<DB>) -> Option<PoolConnection<DB>> {
+        let here = std::thread::current().id();
         loop {
-            let Some(waiter) = self.state().waiting.pop_front() else {
+            let waiter = {
+                let mut state = self.state();
+                match state
+                    .waiting
+                    .iter()
+                    .position(|w| w.thread == here && !w.handed.is_closed())
+                {
+                    Some(at) => state.waiting.remove(at),
+                    None => state.waiting.pop_front(),
+                }
+            };
+            let Some(waiter) = waiter else {
                 return Some(conn);
             };
-            match waiter.send(conn) {
+            match waiter.handed.send(conn) {
                 Ok(()) => return None,
                 Err(back) => conn = back,
             }
@@ -253,6 +307,22 @@ impl<DB: sqlx::Database> Keeper<DB> {
                 return;
             }
         }
+    }
+}
+
+/// Counts one while it lives (a request waiting, whether it ends or is dropped).
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Counted(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

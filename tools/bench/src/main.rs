@@ -58,6 +58,10 @@ struct Cli {
     /// setting costs (e.g. `--api-env RUST_LOG=warn`); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     api_env: Vec<String>,
+    /// The client counts of the sweep (e.g. `16,64`), to measure a change at the
+    /// counts it is about; must include the headline count, 16 [default: 1,4,16,64].
+    #[arg(long, value_delimiter = ',')]
+    clients: Vec<usize>,
 }
 
 #[tokio::main]
@@ -79,7 +83,16 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let started = Instant::now();
-    let plan = Plan::new(cli.quick);
+    let mut plan = Plan::new(cli.quick);
+    if !cli.clients.is_empty() {
+        if cli.write_docs || !cli.clients.contains(&plan.connections) {
+            return Err(format!(
+                "--clients must include {} and cannot go with --write-docs",
+                plan.connections
+            ));
+        }
+        plan.sweep = cli.clients.clone();
+    }
     let api_env = cli
         .api_env
         .iter()
