@@ -199,7 +199,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
         // abandon connections half opened, and PostgreSQL forks a backend for each).
         // Such a request is counted until it has one: the connections given back
         // meanwhile go to sqlx, whose queue it may wait in (see `give`).
-        if pool.size() < pool.options().get_max_connections() {
+        if has_room(pool) {
             let _waiting = Counted::new(&self.waiting_on_sqlx);
             return Ok((pool.acquire().await?, epoch));
         }
@@ -328,5 +328,10 @@ impl Drop for Counted<'_> {
 
 /// No idle connection and no room to open one: sqlx may have waiters.
 fn exhausted<DB: sqlx::Database>(pool: &Pool<DB>) -> bool {
-    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections()
+    pool.num_idle() == 0 && !has_room(pool)
+}
+
+/// Fewer connections open than the pool may hold: sqlx opens one on request.
+fn has_room<DB: sqlx::Database>(pool: &Pool<DB>) -> bool {
+    pool.size() < pool.options().get_max_connections()
 }
