@@ -61,8 +61,14 @@ fn mime_json() -> HeaderValue {
 }
 
 fn strong_etag(body: &[u8]) -> EntityTag {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(body);
-    EntityTag::new_strong(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    let hex = digest[..16]
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect();
+    EntityTag::new_strong(hex)
 }
 
 /// RFC 9110 §13.1.2: `If-None-Match` compares weakly, and `*` matches any current body.
@@ -173,4 +179,17 @@ pub struct IfNoneMatchHeader {
     /// no body.
     #[param(rename = "If-None-Match")]
     pub etag: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strong_etag;
+
+    /// Instances of two releases behind one load balancer must agree on a body's ETag.
+    #[test]
+    fn the_etag_is_the_first_half_of_the_bodys_sha256_in_lowercase_hex() {
+        assert_eq!(strong_etag(b"").tag(), "e3b0c44298fc1c149afbf4c8996fb924");
+        assert!(!strong_etag(b"").weak);
+        assert_eq!(strong_etag(b"abc").tag(), "ba7816bf8f01cfea414140de5dae2223");
+    }
 }
