@@ -60,9 +60,13 @@ async fn a_reviews_author_is_checked_by_primary_key_not_by_scanning_accounts() {
             .collect();
         println!("{}\n  {}", statement.sql, steps.join("\n  "));
         assert!(steps.iter().any(|s| s.starts_with("SEARCH users")), "{steps:?}");
+        // A derived table is computed once (MATERIALIZE, its own steps searched by
+        // index) and then scanned: that reads its result, not a table.
+        let derived: Vec<&str> = steps.iter().filter_map(|s| s.strip_prefix("MATERIALIZE ")).collect();
         for step in &steps {
+            let scanned = step.strip_prefix("SCAN ");
             assert!(
-                !step.starts_with("SCAN"),
+                scanned.is_none_or(|name| derived.contains(&name)),
                 "every table is searched by an index, none scanned: {step}\n{}",
                 statement.sql
             );
