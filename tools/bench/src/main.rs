@@ -10,6 +10,7 @@
 
 mod baseline;
 mod compare;
+mod cpu;
 mod figures;
 mod load;
 mod raw_insert;
@@ -49,8 +50,12 @@ struct Cli {
     write_docs: bool,
     /// Instead of the figures, drive `GET /books/{id}` at the API for this many
     /// seconds, printing its pid first: a steady load to profile (`perf record -p`).
+    /// Ends with the CPU time each part of the stack spent per request.
     #[arg(long, value_name = "SECONDS")]
     soak: Option<u64>,
+    /// With `--soak`: drive the baseline server instead of the API.
+    #[arg(long, requires = "soak")]
+    soak_baseline: bool,
     /// Measure only these figures (e.g. `P1,P2,P3`) [default: all].
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -134,16 +139,17 @@ async fn run(cli: Cli) -> Result<(), String> {
     let checked = figures::check_identical(&api.base_url, &baseline.base_url, &ids).await?;
     println!("  {checked} response bodies identical to the baseline's, byte for byte");
     if let Some(seconds) = cli.soak {
-        println!("  soaking the API (pid {}) for {seconds} s", api.pid);
+        let (server, url) = match cli.soak_baseline {
+            false => ("the API", &api.base_url),
+            true => ("the baseline", &baseline.base_url),
+        };
+        println!("  soaking {server} (API pid {}) for {seconds} s", api.pid);
         let paths = figures::detail_paths(&ids);
-        let measured = load::run(
-            &api.base_url,
-            paths,
-            plan.connections,
-            std::time::Duration::from_secs(seconds),
-        )
-        .await;
+        let before = cpu::Sample::now(api.pid);
+        let measured = load::run(url, paths, plan.connections, std::time::Duration::from_secs(seconds)).await;
+        let after = cpu::Sample::now(api.pid);
         println!("  {:.0} req/s, p99 {:.2} ms", measured.rps(), measured.p99_ms());
+        println!("  {}", before.per_request(&after, measured.requests));
         return Ok(());
     }
 
