@@ -129,6 +129,12 @@ pub struct ApiProcess {
     pub database_url: String,
 }
 
+enum StartError {
+    /// The process ended before it was ready.
+    Exited(String),
+    Other(String),
+}
+
 /// How a measured API caches its detail reads.
 #[derive(Debug, Clone)]
 pub enum Caching {
@@ -144,12 +150,34 @@ impl ApiProcess {
         Self::start_caching(binary, database_url, max_connections, Caching::Off).await
     }
 
+    /// Tries three times: the ports are picked free and then bound by the API, and in
+    /// between an outgoing connection of this busy machine may take one (a full run
+    /// once lost its P6 API that way).
     pub async fn start_caching(
         binary: &Path,
         database_url: &str,
         max_connections: u32,
         caching: Caching,
     ) -> Result<Self, String> {
+        let mut attempt = 1;
+        loop {
+            match Self::try_start(binary, database_url, max_connections, caching.clone()).await {
+                Err(StartError::Exited(why)) if attempt < 3 => {
+                    eprintln!("  {why}; starting it again on other ports");
+                    attempt += 1;
+                }
+                Err(StartError::Exited(why) | StartError::Other(why)) => return Err(why),
+                Ok(api) => return Ok(api),
+            }
+        }
+    }
+
+    async fn try_start(
+        binary: &Path,
+        database_url: &str,
+        max_connections: u32,
+        caching: Caching,
+    ) -> Result<Self, StartError> {
         let port = tests::cluster::free_port();
         let mut command = Command::new(binary);
         let metrics_url = match &caching {
@@ -189,10 +217,10 @@ impl ApiProcess {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| {
-                format!(
+                StartError::Other(format!(
                     "start {}: {e} (build it with `cargo build --release -p api`)",
                     binary.display()
-                )
+                ))
             })?;
         let pid = child.id();
         let mut api = Self {
@@ -207,7 +235,7 @@ impl ApiProcess {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = api.child.try_wait() {
-                return Err(format!("the API exited during start-up: {status}"));
+                return Err(StartError::Exited(format!("the API exited during start-up: {status}")));
             }
             let ready = client.get(format!("{}/health/ready", api.base_url)).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
@@ -215,7 +243,7 @@ impl ApiProcess {
             }
             if Instant::now() > deadline {
                 api.stop();
-                return Err("the API was not ready within 60 s".into());
+                return Err(StartError::Other("the API was not ready within 60 s".into()));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
