@@ -519,7 +519,7 @@ mod tests {
         assert_eq!((s.server.host.to_string().as_str(), s.server.port), ("127.0.0.1", 8080));
         assert_eq!(
             (s.database.pool.max_connections, s.database.pool.min_connections),
-            (20, 5)
+            (20, 0)
         );
         assert_eq!(s.database.pool.connect_timeout, Duration::from_secs(2));
         assert_eq!(s.database.pool.idle_timeout, Duration::from_secs(30));

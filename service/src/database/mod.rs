@@ -2,9 +2,16 @@
 //! and the backend-specific options. The statement counter and write transactions
 //! live beside it (`statement_count.rs`, `write_txn.rs`) and are re-exported here.
 //!
-//! The pool settings are the usual production defaults (at most 20 connections, 5 kept
-//! open, connect timeout 2 s, idle timeout 30 s, statement timeout 10 s, a health
-//! check before reuse), each a named field. A few sqlx defaults are deliberately overridden:
+//! The pool settings are the usual production defaults (at most 20 connections, connect
+//! timeout 2 s, idle timeout 30 s, statement timeout 10 s, a health check before
+//! reuse), each a named field, with one exception: none is kept open while idle
+//! (`min_connections` 0, where 5 is usual). sqlx opens the connections it keeps open
+//! from the runtime that made the pool, and a socket is served by the reactor of the
+//! runtime that opened it, so every reply on such a connection woke a thread of
+//! `main`'s runtime, which then woke the actix worker waiting for it: about 9 µs of CPU
+//! per request and a thread switch on top. A connection opened when a request needs
+//! it belongs to that request's worker (docs/performance.md). A few sqlx defaults are
+//! deliberately overridden:
 //! - acquire timeout: sqlx waits 30 s for a connection, so a stopped database would
 //!   hang every request; we fail after `connect_timeout` instead;
 //! - health check: sqlx pings on every checkout; we ping only connections idle for
@@ -128,7 +135,7 @@ impl PoolSettings {
         Self {
             url,
             max_connections: 20,
-            min_connections: 5,
+            min_connections: 0,
             connect_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(10),

@@ -204,7 +204,6 @@ impl ApiProcess {
             .env("DATABASE_URL", plaintext(database_url))
             .env("DATABASE_AUTO_MIGRATE", "false")
             .env("DATABASE_MAX_CONNECTIONS", max_connections.to_string())
-            .env("DATABASE_MIN_CONNECTIONS", max_connections.to_string())
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             // Periodic work would show up in the statement counts.
