@@ -157,9 +157,9 @@ pub async fn http_metrics(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let route = crate::middleware::route_pattern(&req).unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
     let res = next.call(req).await?;
+    let route = crate::middleware::route_pattern(&res).unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16().to_string();
     metrics::counter!("bookworm_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
