@@ -213,30 +213,23 @@ pub async fn p1(admin_url: &str, stack: &PgStack, api: &ApiProcess) -> Result<Va
                 Some(n) => p.path.replace("{limit}", &n.to_string()),
                 None => p.path.clone(),
             };
-            let send = || {
+            let send = async |_| {
                 let mut request = client.get(format!("{base}{path}"));
                 if let Some(token) = &p.token {
                     request = request.bearer_auth(token);
                 }
-                request.send()
+                let response = request.send().await.map_err(|e| e.to_string())?;
+                match response.status().is_success() {
+                    true => Ok(()),
+                    false => Err(format!("P1: {path}: {}", response.status())),
+                }
             };
             // Every pooled connection prepares its statements once; count the steady state.
-            for _ in 0..(3 * 20) {
-                send().await.map_err(|e| e.to_string())?;
+            for n in 0..(3 * 20) {
+                send(n).await?;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            counter.reset().await?;
-            let segments_before = api.segments_sent_to(pg_port);
-            for _ in 0..repeat {
-                let response = send().await.map_err(|e| e.to_string())?;
-                if !response.status().is_success() {
-                    return Err(format!("P1: {path}: {}", response.status()));
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let round_trips = (api.segments_sent_to(pg_port) - segments_before) as f64 / repeat as f64;
-            let calls = counter.calls().await?;
-            let statements = calls.iter().map(|(n, _)| *n).sum::<i64>() as f64 / repeat as f64;
+            let (statements, round_trips, calls) = per_request(&counter, api, pg_port, repeat, send).await?;
             let overhead: Vec<&String> = calls.iter().filter(|(_, q)| is_overhead(q)).map(|(_, q)| q).collect();
             holds &= overhead.is_empty();
             // A request's statements share one pooled connection: one release ping in
@@ -366,18 +359,14 @@ async fn p1_one_write(
         send(n).await?;
     }
     let repeat = 20;
-    counter.reset().await?;
-    let before = api.segments_sent_to(pg_port);
-    for n in 60..60 + repeat {
-        let response = send(n).await?;
-        if !(response.status().as_u16() == status || status == 0 && response.status().is_success()) {
-            return Err(format!("P1: {name}: {}", response.status()));
+    let written = async |n| {
+        let response = send(60 + n).await?;
+        match response.status().as_u16() == status || status == 0 && response.status().is_success() {
+            true => Ok(()),
+            false => Err(format!("P1: {name}: {}", response.status())),
         }
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let round_trips = (api.segments_sent_to(pg_port) - before) as f64 / repeat as f64;
-    let calls = counter.calls().await?;
-    let statements = calls.iter().map(|(n, _)| *n).sum::<i64>() as f64 / repeat as f64;
+    };
+    let (statements, round_trips, calls) = per_request(counter, api, pg_port, repeat, written).await?;
     let other: Vec<&String> = calls
         .iter()
         .filter(|(_, q)| {
@@ -393,6 +382,48 @@ async fn p1_one_write(
         "statements_by_query": calls.iter().map(|(n, q)| json!({"calls_per_request": round(*n as f64 / repeat as f64), "query": q})).collect::<Vec<_>>(),
         "overhead_other_than_begin_commit": other,
     }))
+}
+
+/// The first of the session settings every new pooled connection runs once
+/// (`service::database`): a measurement that counted it caught a connection being
+/// opened, whose settings and handshake are not any request's work.
+fn opens_a_connection(query: &str) -> bool {
+    query
+        .trim_start()
+        .to_ascii_uppercase()
+        .starts_with("SET STATEMENT_TIMEOUT")
+}
+
+/// Statements (by query, from `counter`) and round trips per request over `repeat`
+/// requests, `send(n)` for n = 0, 1, …. The API keeps no connection open while idle
+/// and opens one when a request finds none, so a measurement that caught one being
+/// opened is taken again, up to three times: P1 counts a request's work in the steady
+/// state, and a pool that kept opening connections would still fail it.
+async fn per_request(
+    counter: &StatementCounter,
+    api: &ApiProcess,
+    pg_port: u16,
+    repeat: usize,
+    send: impl AsyncFn(usize) -> Result<(), String>,
+) -> Result<(f64, f64, Vec<(i64, String)>), String> {
+    let (mut sent, mut attempt) = (0, 1);
+    loop {
+        counter.reset().await?;
+        let before = api.segments_sent_to(pg_port);
+        for _ in 0..repeat {
+            send(sent).await?;
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let round_trips = (api.segments_sent_to(pg_port) - before) as f64 / repeat as f64;
+        let calls = counter.calls().await?;
+        if attempt < 3 && calls.iter().any(|(_, q)| opens_a_connection(q)) {
+            attempt += 1;
+            continue;
+        }
+        let statements = calls.iter().map(|(n, _)| *n).sum::<i64>() as f64 / repeat as f64;
+        return Ok((statements, round_trips, calls));
+    }
 }
 
 /// A user with live reviews.
