@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// A statement whose only varying value is one id, rendered once per backend.
 pub struct ByIdStatement {
-    build: fn(Uuid) -> SelectStatement,
+    build: fn(DbBackend, Uuid) -> SelectStatement,
     postgres: OnceLock<Statement>,
     sqlite: OnceLock<Statement>,
     other: OnceLock<Statement>,
@@ -29,8 +29,9 @@ fn placeholder() -> Uuid {
 }
 
 impl ByIdStatement {
-    /// `build` writes the statement for an id; it is called once per backend.
-    pub const fn new(build: fn(Uuid) -> SelectStatement) -> Self {
+    /// `build` writes the statement for a backend and an id; it is called once per
+    /// backend.
+    pub const fn new(build: fn(DbBackend, Uuid) -> SelectStatement) -> Self {
         Self {
             build,
             postgres: OnceLock::new(),
@@ -45,7 +46,9 @@ impl ByIdStatement {
             DbBackend::Sqlite => &self.sqlite,
             _ => &self.other,
         };
-        let mut statement = cell.get_or_init(|| backend.build(&(self.build)(placeholder()))).clone();
+        let mut statement = cell
+            .get_or_init(|| backend.build(&(self.build)(backend, placeholder())))
+            .clone();
         if let Some(values) = statement.values.as_mut() {
             for value in values.0.iter_mut() {
                 if *value == Value::Uuid(Some(placeholder())) {
@@ -64,7 +67,7 @@ mod tests {
 
     use super::*;
 
-    fn by_id(id: Uuid) -> SelectStatement {
+    fn by_id(_: DbBackend, id: Uuid) -> SelectStatement {
         Query::select()
             .column(Alias::new("name"))
             .from(Alias::new("t"))
@@ -79,7 +82,7 @@ mod tests {
         for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
             for _ in 0..3 {
                 let id = Uuid::now_v7();
-                assert_eq!(STATEMENT.for_id(backend, id), backend.build(&by_id(id)));
+                assert_eq!(STATEMENT.for_id(backend, id), backend.build(&by_id(backend, id)));
             }
         }
     }

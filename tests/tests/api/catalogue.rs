@@ -269,6 +269,82 @@ async fn a_category_cannot_move_under_its_own_descendant(backend: Backend) {
     );
 }
 
+async fn a_books_detail_lists_its_categories_by_name_with_its_rating(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let author = app.create_author(&admin, "Author").await;
+    let fiction = new_category(&app, &admin, "Fiction").await;
+    let poetry = new_category(&app, &admin, "Poetry").await;
+    let westerns = new_category(&app, &admin, "Westerns").await;
+    // Two categories of one name, under different parents: ordered by id between them.
+    let mut classics = Vec::new();
+    for parent in [&fiction, &poetry] {
+        let created = app
+            .post_json(
+                "/categories",
+                &admin.token,
+                json!({"name": "Classics", "parent_id": parent}),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        classics.push(json_of(created).await["id"].as_str().unwrap().to_owned());
+    }
+    classics.sort();
+    let book = json_of(post_book(&app, &admin, json!({"author_id": author, "title": "Filed"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unfiled = json_of(post_book(&app, &admin, json!({"author_id": author, "title": "Unfiled"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let filed = app
+        .put_json(
+            &format!("/books/{book}/categories"),
+            &admin.token,
+            json!({"category_ids": [westerns, classics[1], poetry, classics[0]]}),
+        )
+        .await;
+    assert_eq!(filed.status(), 200);
+    for (reader, rating) in [("one@example.com", 5), ("two@example.com", 2)] {
+        let reader = app.reader(reader).await;
+        let review = json!({"rating": rating, "body": "Read it."});
+        let posted = app
+            .post_json(&format!("/books/{book}/reviews"), &reader.token, review)
+            .await;
+        assert_eq!(posted.status(), 201);
+    }
+
+    let detail = json_of(app.get(&format!("/books/{book}")).await).await;
+    let categories: Vec<(String, String)> = detail["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("Classics", &classics[0]),
+        ("Classics", &classics[1]),
+        ("Poetry", &poetry),
+        ("Westerns", &westerns),
+    ]
+    .map(|(name, id)| (name.to_owned(), id.clone()));
+    assert_eq!(categories, expected);
+    assert_eq!(detail["author"]["id"], json!(author));
+    assert_eq!(detail["average_rating"], 3.5);
+    assert_eq!(detail["review_count"], 2);
+
+    let alone = json_of(app.get(&format!("/books/{unfiled}")).await).await;
+    assert_eq!(alone["categories"], json!([]));
+    assert_eq!(alone["average_rating"], Value::Null);
+    assert_eq!(alone["review_count"], 0);
+}
+
 async fn filtering_by_category_covers_its_whole_subtree(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
@@ -468,5 +544,6 @@ backend_tests!(
     unknown_and_malformed_ids_are_404,
     a_category_cannot_move_under_its_own_descendant,
     filtering_by_category_covers_its_whole_subtree,
+    a_books_detail_lists_its_categories_by_name_with_its_rating,
     walking_120_books_in_pages_misses_and_repeats_nothing,
 );
