@@ -3,13 +3,9 @@
 //! the line is written when the span closes. `RUST_LOG` filters, `LOG_FORMAT=json`
 //! switches to one JSON object per line for log shippers.
 //!
-//! Lines are handed to a dedicated writer thread (`tracing-appender`'s non-blocking
-//! writer) instead of being written to stderr from the request's worker, which spent a
-//! measurable share of each request waiting on the pipe. The writer is not lossy: if
-//! its buffer (128k lines) ever fills, logging waits rather than dropping lines. It
-//! writes through a `BufWriter`, which the thread flushes each time it has emptied its
-//! queue: a busy second's lines leave in a few large writes instead of one system call
-//! each, and a quiet line still leaves at once.
+//! Lines are written to stderr in batches by a thread of their own
+//! ([`crate::log_writer`]): a request's worker neither waits on the pipe nor wakes
+//! another thread for its line.
 //!
 //! A request the HTTP parser cannot read (a malformed request line or header, both
 //! `Content-Length` and `Transfer-Encoding`, a head over 128 KiB or with more than 96
@@ -23,22 +19,20 @@ use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
+use crate::log_writer::{self, Flush};
 
 /// Installs the subscriber. Keep the returned guard for as long as the process runs:
 /// dropping it flushes the lines still queued.
 #[must_use = "dropping the guard stops the log writer"]
-pub fn init(format: LogFormat) -> WorkerGuard {
+pub fn init(format: LogFormat) -> Flush {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) = log_writer::start(std::io::stderr(), log_writer::CAPACITY);
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer)
