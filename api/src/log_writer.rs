@@ -3,11 +3,12 @@
 //!
 //! Why not write from the request's worker: a worker that writes its own line waits
 //! on the pipe, and that wait was a measurable share of each request. Why not
-//! tracing-appender's non-blocking writer, used before: it hands each line to its
-//! thread through a channel and wakes the thread for it, so under load every request
-//! woke a third thread, which took a core from the workers and PostgreSQL's backends
-//! on a small machine (docs/performance.md, "The log written in batches"). Here a
-//! worker only takes a lock and copies its line; the thread is woken once per batch.
+//! tracing-appender's non-blocking writer, used before: its thread takes lines one at
+//! a time from a channel, writes each alone and spins on `sched_yield` between them,
+//! so under load it competed with the workers and PostgreSQL's backends for the cores
+//! (on two, it was preempted 440 times a second: docs/performance.md, "The detail in
+//! one row, the log in batches"). Here a worker only takes a lock and copies its
+//! line, and the thread is woken once per batch.
 //!
 //! Nothing is dropped: when the writer falls behind (standard error blocked) and the
 //! buffer reaches its capacity, loggers wait for it, as tracing-appender's lossless
