@@ -50,7 +50,8 @@ struct Cli {
     write_docs: bool,
     /// Instead of the figures, drive `GET /books/{id}` at the API for this many
     /// seconds, printing its pid first: a steady load to profile (`perf record -p`).
-    /// Ends with the CPU time each part of the stack spent per request.
+    /// Ends with the CPU time each part of the stack spent per request. 16 clients, or
+    /// the most `--clients` names.
     #[arg(long, value_name = "SECONDS")]
     soak: Option<u64>,
     /// With `--soak`: drive the baseline server instead of the API.
@@ -146,7 +147,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         println!("  soaking {server} (API pid {}) for {seconds} s", api.pid);
         let paths = figures::detail_paths(&ids);
         let before = cpu::Sample::now(api.pid);
-        let measured = load::run(url, paths, plan.connections, std::time::Duration::from_secs(seconds)).await;
+        let clients = cli.clients.iter().copied().max().unwrap_or(plan.connections);
+        println!("  {clients} clients");
+        let measured = load::run(url, paths, clients, std::time::Duration::from_secs(seconds)).await;
         let after = cpu::Sample::now(api.pid);
         println!("  {:.0} req/s, p99 {:.2} ms", measured.rps(), measured.p99_ms());
         println!("  {}", before.per_request(&after, measured.requests));
