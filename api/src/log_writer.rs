@@ -12,18 +12,21 @@
 //!
 //! Nothing is dropped: when the writer falls behind (standard error blocked) and the
 //! buffer reaches its capacity, loggers wait for it, as tracing-appender's lossless
-//! mode did. Dropping the [`Flush`] guard writes what is left; a line logged after
-//! that goes straight to standard error.
+//! mode did. Dropping the [`Flush`] guard writes what is left, waiting at most
+//! [`FLUSH_TIMEOUT`] so that a blocked standard error cannot hold up the process's
+//! exit; a line logged after that goes straight to standard error.
 
 use std::io::Write;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How long the first line of a batch may wait for the lines that follow it.
 pub const LINGER: Duration = Duration::from_millis(5);
+/// How long dropping [`Flush`] waits for the last lines to be written.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// Buffered bytes at which loggers wait for the writer instead of adding more.
 pub const CAPACITY: usize = 16 * 1024 * 1024;
 /// Buffered bytes at which the writer starts at once instead of lingering.
@@ -39,7 +42,8 @@ pub struct LogWriter {
 #[must_use = "dropping the guard stops the log writer"]
 pub struct Flush {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// Disconnected when the writer thread ends.
+    finished: Receiver<()>,
 }
 
 struct Shared {
@@ -77,18 +81,19 @@ pub fn start(out: impl Write + Send + 'static, capacity: usize) -> (LogWriter, F
         taken: Condvar::new(),
     });
     let writer = Arc::clone(&shared);
-    let thread = std::thread::Builder::new()
+    let (running, finished) = mpsc::channel::<()>();
+    std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || write_batches(&writer, out))
+        .spawn(move || {
+            let _running = running;
+            write_batches(&writer, out);
+        })
         .expect("the log writer thread starts");
     (
         LogWriter {
             shared: Arc::clone(&shared),
         },
-        Flush {
-            shared,
-            thread: Some(thread),
-        },
+        Flush { shared, finished },
     )
 }
 
@@ -124,9 +129,7 @@ impl Drop for Flush {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.lines_waiting.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let _ = self.finished.recv_timeout(FLUSH_TIMEOUT);
     }
 }
 
@@ -283,6 +286,26 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             self.inner.flush()
         }
+    }
+
+    #[test]
+    fn a_blocked_standard_error_holds_up_the_exit_for_a_second_at_most() {
+        let (_never_opened, gate) = mpsc::channel();
+        let (writer, flush) = start(
+            Blocked {
+                inner: Sink::default(),
+                gate,
+            },
+            CAPACITY,
+        );
+        log(&writer, "stuck\n");
+        let started = Instant::now();
+        drop(flush);
+        let waited = started.elapsed();
+        assert!(
+            waited >= FLUSH_TIMEOUT && waited < FLUSH_TIMEOUT * 5,
+            "dropping the guard took {waited:?}"
+        );
     }
 
     #[test]
