@@ -1,6 +1,7 @@
 //! Connecting to the database: URLs that never print their password, pool settings
 //! and the backend-specific options. The statement counter and write transactions
-//! live beside it (`statement_count.rs`, `write_txn.rs`) and are re-exported here.
+//! live beside it (`statement_count.rs`, `write_txn.rs`, `transaction.rs`) and are
+//! re-exported here.
 //!
 //! The pool settings are the usual production defaults (at most 20 connections, connect
 //! timeout 2 s, idle timeout 30 s, statement timeout 10 s, a health check before
@@ -20,14 +21,16 @@
 //! - SQLite runs in WAL mode, so readers never block the writer, and waits for the
 //!   write lock up to the statement timeout (the writers of one process take turns
 //!   before they ask for it, `write_txn.rs`);
-//! - a request's reads share one checked-out connection per pool (`pinned.rs`), and
-//!   one the request finished with cleanly goes to the next request without sqlx's
-//!   ping on taking a connection back (`spare.rs`).
+//! - a request's statements share one checked-out connection per pool (`pinned.rs`),
+//!   its write transaction too (`transaction.rs`), and one the request finished with
+//!   cleanly goes to the next request without sqlx's ping on taking a connection back
+//!   (`spare.rs`).
 
 mod pinned;
 pub mod primary;
 mod spare;
 mod statement_count;
+mod transaction;
 mod write_txn;
 
 use std::fmt;

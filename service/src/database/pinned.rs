@@ -22,11 +22,9 @@
 //! release ping; one whose statement was dropped half way (the request was cancelled)
 //! is closed, and the pool opens another (see `Checkout`'s `Drop`).
 //!
-//! Writes are not pinned: a write is one transaction, which already holds one
-//! connection from `BEGIN` to `COMMIT`, and the request gives back what it holds
-//! before it begins ([`give_back`]), to sqlx, where the transaction will look for
-//! one. Rejected: a transaction around every read (`BEGIN` and `COMMIT` are two more
-//! round trips).
+//! A write's transaction runs on the same connection (`transaction.rs`): it takes the
+//! request's connection for `BEGIN` and gives it back at `COMMIT`. Rejected: a
+//! transaction around every read (`BEGIN` and `COMMIT` are two more round trips).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -39,6 +37,7 @@ use sea_orm::{
     Statement,
 };
 use sea_query_sqlx::SqlxValues;
+use sqlx_core::transaction::TransactionManager;
 use tokio::sync::Mutex;
 
 use super::spare::Spare;
@@ -48,18 +47,18 @@ tokio::task_local! {
 }
 
 /// The connection a request holds on one pool, once its first statement there ran.
-type Slot = Arc<Mutex<Option<Checkout>>>;
+pub(super) type Slot = Arc<Mutex<Option<Checkout>>>;
 
 struct Held {
     spare: Spare,
     slot: Slot,
 }
 
-struct Checkout {
+pub(super) struct Checkout {
     /// `None` once given to the pool's [`Spare`].
     conn: Option<Conn>,
     /// The pool's epoch when it was checked out (see [`Spare`]).
-    epoch: u64,
+    pub(super) epoch: u64,
     /// A statement started and has not finished: its future was dropped half way if
     /// this is still set when the checkout is dropped.
     busy: bool,
@@ -68,25 +67,136 @@ struct Checkout {
     failed: bool,
 }
 
+impl Checkout {
+    fn new(conn: Conn, epoch: u64) -> Self {
+        Checkout {
+            conn: Some(conn),
+            epoch,
+            busy: false,
+            failed: false,
+        }
+    }
+
+    /// A connection of `pool` for one write transaction, from sqlx: the request holds
+    /// none there, or runs outside a request scope. It goes back to sqlx when dropped.
+    pub(super) async fn from_sqlx(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let conn = match db.get_database_backend() {
+            DbBackend::Sqlite => Conn::Sqlite(
+                Box::pin(db.get_sqlite_connection_pool().acquire())
+                    .await
+                    .map_err(acquire_error)?,
+            ),
+            _ => Conn::Postgres(
+                Box::pin(db.get_postgres_connection_pool().acquire())
+                    .await
+                    .map_err(acquire_error)?,
+            ),
+        };
+        Ok(Checkout::new(conn, 0))
+    }
+
+    /// Runs `statement` (not counted: the callers count what is a statement),
+    /// noting that it is under way until it finishes, and whether it failed.
+    pub(super) async fn run<T>(
+        &mut self,
+        statement: impl AsyncFnOnce(&mut Conn) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        self.busy = true;
+        let conn = self.conn.as_mut().expect("given away only when the request ends");
+        let result = statement(conn).await;
+        self.busy = false;
+        self.failed |= result.is_err();
+        result
+    }
+}
+
 impl Drop for Checkout {
     /// A connection whose statement was dropped half way is closed, not given back:
     /// sqlx's release ping waits for what the statement left on the wire, and when
     /// that is an error it never finishes (sqlx 0.9), so the connection and its place
     /// in the pool would be lost for good. The pool opens another.
+    ///
+    /// A transaction left open between two statements (its request was cancelled, or
+    /// it failed) gets a `ROLLBACK` queued; sqlx's release ping sends it and waits for
+    /// its answer, as when sqlx's own `Transaction` is dropped.
     fn drop(&mut self) {
-        if self.busy {
-            match &mut self.conn {
-                Some(Conn::Postgres(conn)) => conn.close_on_drop(),
-                Some(Conn::Sqlite(conn)) => conn.close_on_drop(),
-                None => {}
+        match (&mut self.conn, self.busy) {
+            (Some(Conn::Postgres(conn)), true) => conn.close_on_drop(),
+            (Some(Conn::Sqlite(conn)), true) => conn.close_on_drop(),
+            (Some(Conn::Postgres(conn)), false) => {
+                type Manager = <Postgres as sqlx::Database>::TransactionManager;
+                if Manager::get_transaction_depth(conn) > 0 {
+                    Manager::start_rollback(conn);
+                }
             }
+            (Some(Conn::Sqlite(conn)), false) => {
+                type Manager = <Sqlite as sqlx::Database>::TransactionManager;
+                if Manager::get_transaction_depth(conn) > 0 {
+                    Manager::start_rollback(conn);
+                }
+            }
+            (None, _) => {}
         }
     }
 }
 
-enum Conn {
+pub(super) enum Conn {
     Postgres(PoolConnection<Postgres>),
     Sqlite(PoolConnection<Sqlite>),
+}
+
+/// Statements run through sqlx as SeaORM's sqlx drivers run them.
+impl Conn {
+    pub(super) async fn execute(&mut self, stmt: &Statement) -> Result<ExecResult, sqlx::Error> {
+        match self {
+            Conn::Postgres(c) => bound(stmt).execute(&mut **c).await.map(ExecResult::from),
+            Conn::Sqlite(c) => bound(stmt).execute(&mut **c).await.map(ExecResult::from),
+        }
+    }
+
+    pub(super) async fn execute_unprepared(&mut self, sql: &str) -> Result<ExecResult, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self {
+            Conn::Postgres(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
+            Conn::Sqlite(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
+        }
+    }
+
+    pub(super) async fn fetch_optional(&mut self, stmt: &Statement) -> Result<Option<QueryResult>, sqlx::Error> {
+        match self {
+            Conn::Postgres(c) => bound(stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
+            Conn::Sqlite(c) => bound(stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
+        }
+    }
+
+    pub(super) async fn fetch_all(&mut self, stmt: &Statement) -> Result<Vec<QueryResult>, sqlx::Error> {
+        match self {
+            Conn::Postgres(c) => bound(stmt)
+                .fetch_all(&mut **c)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect()),
+            Conn::Sqlite(c) => bound(stmt)
+                .fetch_all(&mut **c)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    /// Begins a transaction, with `begin` for its first statement if given.
+    pub(super) async fn begin(&mut self, begin: Option<&'static str>) -> Result<(), sqlx::Error> {
+        let begin = begin.map(|sql| sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)));
+        match self {
+            Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::begin(c, begin).await,
+            Conn::Sqlite(c) => <Sqlite as sqlx::Database>::TransactionManager::begin(c, begin).await,
+        }
+    }
+
+    pub(super) async fn commit(&mut self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::commit(c).await,
+            Conn::Sqlite(c) => <Sqlite as sqlx::Database>::TransactionManager::commit(c).await,
+        }
+    }
 }
 
 /// Runs `work` with one connection per pool for all of its [`Pinned`] statements;
@@ -96,16 +206,8 @@ pub async fn with_pinned_connections<F: Future>(work: F) -> F::Output {
         let output = work.await;
         let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
         for Held { spare, slot } in held {
-            let Some(mut checkout) = slot.try_lock().ok().and_then(|mut held| held.take()) else {
-                continue;
-            };
-            if checkout.busy || checkout.failed {
-                continue;
-            }
-            match (&spare, checkout.conn.take()) {
-                (Spare::Postgres(keeper), Some(Conn::Postgres(conn))) => keeper.give(conn, checkout.epoch),
-                (Spare::Sqlite(keeper), Some(Conn::Sqlite(conn))) => keeper.give(conn, checkout.epoch),
-                _ => {}
+            if let Some(checkout) = slot.try_lock().ok().and_then(|mut held| held.take()) {
+                give_to_spare(&spare, checkout);
             }
         }
         output
@@ -113,17 +215,53 @@ pub async fn with_pinned_connections<F: Future>(work: F) -> F::Output {
     .await
 }
 
-/// Gives back every connection the request holds. A write transaction calls this
-/// before it takes its own connection, so a request never holds two connections of
-/// one pool: else a burst of writes as large as the pool would hold every connection
-/// and each wait for a second one until the acquire timeout. Reads after the write
-/// check a connection out again.
-pub(crate) async fn give_back() {
-    let slots: Vec<Slot> = HELD
-        .try_with(|held| held.borrow().iter().map(|h| h.slot.clone()).collect())
-        .unwrap_or_default();
-    for slot in slots {
-        slot.lock().await.take();
+/// The request's slot for `db`'s pool and that pool's spare connections, once the
+/// request has run a statement there; `None` before that, and outside a request.
+pub(super) fn request_slot(db: &DatabaseConnection) -> Option<(Slot, Spare)> {
+    HELD.try_with(|held| {
+        held.borrow()
+            .iter()
+            .find(|h| h.spare.serves(db))
+            .map(|h| (h.slot.clone(), h.spare.clone()))
+    })
+    .ok()
+    .flatten()
+}
+
+/// Gives the request's connection to `db`'s pool to its spare connections (or to
+/// sqlx), for a request that is about to wait.
+pub(super) async fn set_aside(db: &DatabaseConnection) {
+    if let Some((slot, spare)) = request_slot(db)
+        && let Some(checkout) = slot.lock().await.take()
+    {
+        give_to_spare(&spare, checkout);
+    }
+}
+
+/// Checks a connection out of `spare`'s pool for a request.
+pub(super) async fn check_out(spare: &Spare) -> Result<Checkout, DbErr> {
+    match spare {
+        Spare::Postgres(keeper) => {
+            let (conn, epoch) = keeper.acquire().await.map_err(acquire_error)?;
+            Ok(Checkout::new(Conn::Postgres(conn), epoch))
+        }
+        Spare::Sqlite(keeper) => {
+            let (conn, epoch) = keeper.acquire().await.map_err(acquire_error)?;
+            Ok(Checkout::new(Conn::Sqlite(conn), epoch))
+        }
+    }
+}
+
+/// Gives `checkout` to `spare` if every statement on it finished cleanly and the pool
+/// has not moved since it was checked out; otherwise it goes back to sqlx.
+pub(super) fn give_to_spare(spare: &Spare, mut checkout: Checkout) {
+    if checkout.busy || checkout.failed {
+        return;
+    }
+    match (spare, checkout.conn.take()) {
+        (Spare::Postgres(keeper), Some(Conn::Postgres(conn))) => keeper.give(conn, checkout.epoch),
+        (Spare::Sqlite(keeper), Some(Conn::Sqlite(conn))) => keeper.give(conn, checkout.epoch),
+        _ => {}
     }
 }
 
@@ -165,33 +303,13 @@ impl<'a> Pinned<'a> {
     ) -> Result<T, DbErr> {
         let mut held = slot.lock().await;
         if held.is_none() {
-            let (conn, epoch) = match self.spare {
-                Spare::Postgres(keeper) => {
-                    let (conn, epoch) = keeper.acquire().await.map_err(acquire_error)?;
-                    (Conn::Postgres(conn), epoch)
-                }
-                Spare::Sqlite(keeper) => {
-                    let (conn, epoch) = keeper.acquire().await.map_err(acquire_error)?;
-                    (Conn::Sqlite(conn), epoch)
-                }
-            };
-            *held = Some(Checkout {
-                conn: Some(conn),
-                epoch,
-                busy: false,
-                failed: false,
-            });
+            *held = Some(check_out(self.spare).await?);
         }
         super::statement_count::count_one();
         let checkout = held.as_mut().expect("checked out above");
-        checkout.busy = true;
-        let conn = checkout.conn.as_mut().expect("given away only when the request ends");
-        let result = statement(conn).await;
-        checkout.busy = false;
-        match result {
+        match checkout.run(statement).await {
             Ok(value) => Ok(value),
             Err(err) => {
-                checkout.failed = true;
                 if !matches!(err, sqlx::Error::Database(_)) {
                     // Back to the pool now: its ping closes it if it is broken.
                     *held = None;
@@ -210,11 +328,11 @@ fn acquire_error(err: sqlx::Error) -> DbErr {
     }
 }
 
-fn exec_error(err: sqlx::Error) -> DbErr {
+pub(super) fn exec_error(err: sqlx::Error) -> DbErr {
     DbErr::Exec(RuntimeErr::SqlxError(err.into()))
 }
 
-fn query_error(err: sqlx::Error) -> DbErr {
+pub(super) fn query_error(err: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(err.into()))
 }
 
@@ -237,53 +355,32 @@ impl ConnectionTrait for Pinned<'_> {
         let Some(slot) = &self.slot else {
             return self.db.execute_raw(stmt).await;
         };
-        let run = async |conn: &mut Conn| match conn {
-            Conn::Postgres(c) => bound(&stmt).execute(&mut **c).await.map(ExecResult::from),
-            Conn::Sqlite(c) => bound(&stmt).execute(&mut **c).await.map(ExecResult::from),
-        };
-        self.on_held(slot, run, exec_error).await
+        self.on_held(slot, async |conn| conn.execute(&stmt).await, exec_error)
+            .await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         let Some(slot) = &self.slot else {
             return self.db.execute_unprepared(sql).await;
         };
-        let run = async |conn: &mut Conn| {
-            let sql = sqlx::AssertSqlSafe(sql.to_owned());
-            match conn {
-                Conn::Postgres(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
-                Conn::Sqlite(c) => sqlx::Executor::execute(&mut **c, sql).await.map(ExecResult::from),
-            }
-        };
-        self.on_held(slot, run, exec_error).await
+        self.on_held(slot, async |conn| conn.execute_unprepared(sql).await, exec_error)
+            .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         let Some(slot) = &self.slot else {
             return self.db.query_one_raw(stmt).await;
         };
-        let run = async |conn: &mut Conn| match conn {
-            Conn::Postgres(c) => bound(&stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
-            Conn::Sqlite(c) => bound(&stmt).fetch_optional(&mut **c).await.map(|r| r.map(Into::into)),
-        };
-        self.on_held(slot, run, query_error).await
+        self.on_held(slot, async |conn| conn.fetch_optional(&stmt).await, query_error)
+            .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let Some(slot) = &self.slot else {
             return self.db.query_all_raw(stmt).await;
         };
-        let run = async |conn: &mut Conn| match conn {
-            Conn::Postgres(c) => bound(&stmt)
-                .fetch_all(&mut **c)
-                .await
-                .map(|rows| rows.into_iter().map(Into::into).collect()),
-            Conn::Sqlite(c) => bound(&stmt)
-                .fetch_all(&mut **c)
-                .await
-                .map(|rows| rows.into_iter().map(Into::into).collect()),
-        };
-        self.on_held(slot, run, query_error).await
+        self.on_held(slot, async |conn| conn.fetch_all(&stmt).await, query_error)
+            .await
     }
 
     fn support_returning(&self) -> bool {

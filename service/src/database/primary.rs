@@ -292,7 +292,8 @@ async fn probe(base: &PgConnectOptions, host: &Host, timeout: Duration) -> Optio
 }
 
 impl PrimaryFollower {
-    /// Discards what `spare` keeps whenever the pool moves to another host.
+    /// Discards what `spare` keeps whenever the pool loses its primary or moves to
+    /// another host.
     pub fn on_move_discard(&self, spare: super::Spare) {
         self.spares.lock().unwrap_or_else(|e| e.into_inner()).push(spare);
     }
@@ -337,7 +338,10 @@ impl PrimaryFollower {
             return;
         }
         let Some(found) = find(&base, &self.hosts, self.target, self.timeout).await else {
-            self.shared.lost.store(true, Ordering::SeqCst);
+            if !self.shared.lost.swap(true, Ordering::SeqCst) {
+                // A write must not begin on a connection a request took before now.
+                self.spares_change();
+            }
             tracing::warn!(primary = %self.current(), "the primary does not answer and no other host is writable yet");
             return;
         };
@@ -349,9 +353,7 @@ impl PrimaryFollower {
         let to = &self.hosts[found];
         pg_pool.set_connect_options(base.host(&to.name).port(to.port));
         *self.shared.moved_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        for spare in self.spares.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            spare.primary_moved();
-        }
+        self.spares_change();
         self.current.store(found, Ordering::SeqCst);
         self.set_found();
         self.publish();
@@ -361,6 +363,13 @@ impl PrimaryFollower {
             .map_or(0.0, |d| d.as_secs_f64());
         metrics::gauge!("bookworm_db_primary_changed_at_seconds").set(now);
         tracing::warn!(%from, to = %to, "the primary moved; the pool follows it");
+    }
+
+    /// Starts a new epoch for the spares (see [`super::Spare::primary_changed`]).
+    fn spares_change(&self) {
+        for spare in self.spares.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            spare.primary_changed();
+        }
     }
 
     /// A host fits again: requests waiting for a connection go on (to the new host, if

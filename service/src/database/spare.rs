@@ -10,8 +10,9 @@
 //! every statement ran to completion has nothing to flush, so a request that ends
 //! cleanly leaves it here, and the next request's first statement takes it.
 //!
-//! sqlx's pool stays the one pool, and its waiters (write transactions, background
-//! work, requests that found nothing here) are never starved by it:
+//! sqlx's pool stays the one pool, and its waiters (background work, a write whose
+//! request held no connection there, requests that found nothing here) are never
+//! starved by it:
 //! - a connection waits here at most [`KEEP`]; then it goes back to sqlx, with its
 //!   ping (a task on the runtime that made the `Spare` sweeps, so `Pool::close` never
 //!   waits on a request's runtime that has stopped);
@@ -26,10 +27,12 @@
 //!   queue holds everyone; the rest go straight to a waiting request of ours;
 //! - a connection that failed for any reason but its SQL goes back to sqlx as before,
 //!   and one whose statement was dropped half way is closed (see `pinned`);
-//! - a connection from before the primary moved (a failover) is never kept or taken:
-//!   each carries the pool's epoch from before it left sqlx, whose `before_acquire`
-//!   check discards connections to a former primary, and the follower starts a new
-//!   epoch when it moves the pool ([`Spare::primary_moved`]).
+//! - a connection from before the primary was lost or moved (a failover) is never
+//!   kept or taken, nor does it carry a write transaction (`transaction.rs`): each
+//!   carries the pool's epoch from before it left sqlx, whose `before_acquire` check
+//!   waits for the new primary and discards connections to a former one, and the
+//!   follower starts a new epoch when it finds no writable host and when it moves
+//!   the pool ([`Spare::primary_changed`]).
 //!
 //! A finishing request hands its connection to the longest-waiting request on its own
 //! worker thread if there is one, else to the longest-waiting anywhere: strict order
@@ -59,7 +62,7 @@ const KEEP: Duration = Duration::from_millis(50);
 
 /// While the pool is exhausted, one clean connection in this many goes back to sqlx,
 /// pinged, instead of straight to a waiting request of ours: whoever heads sqlx's
-/// queue and is not ours (a write's transaction, background work) is served within
+/// queue and is not ours (background work, a write begun outside a request) is served within
 /// this many releases. Every other one (2) cost the detail 0.03× at 64 clients.
 const TO_SQLX_ONE_IN: u64 = 8;
 
@@ -88,12 +91,34 @@ impl Spare {
         }
     }
 
-    /// The pool moved to another primary: what is kept is discarded, and connections
-    /// checked out before now are not kept when they come back.
-    pub fn primary_moved(&self) {
+    /// The pool lost its primary or moved to another: what is kept is discarded, and
+    /// connections checked out before now are not kept when they come back.
+    pub fn primary_changed(&self) {
         match self {
-            Spare::Postgres(keeper) => keeper.primary_moved(),
-            Spare::Sqlite(keeper) => keeper.primary_moved(),
+            Spare::Postgres(keeper) => keeper.primary_changed(),
+            Spare::Sqlite(keeper) => keeper.primary_changed(),
+        }
+    }
+
+    /// Whether these are the spare connections of `db`'s pool. Clones of a sqlx pool
+    /// share one set of options, so its address names the pool.
+    pub fn serves(&self, db: &DatabaseConnection) -> bool {
+        match (self, db.get_database_backend()) {
+            (Spare::Postgres(keeper), DbBackend::Postgres) => {
+                std::ptr::eq(keeper.pool.options(), db.get_postgres_connection_pool().options())
+            }
+            (Spare::Sqlite(keeper), DbBackend::Sqlite) => {
+                std::ptr::eq(keeper.pool.options(), db.get_sqlite_connection_pool().options())
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a connection checked out at `epoch` is still on the pool's primary.
+    pub(super) fn is_current(&self, epoch: u64) -> bool {
+        match self {
+            Spare::Postgres(keeper) => keeper.epoch.load(Ordering::SeqCst) == epoch,
+            Spare::Sqlite(keeper) => keeper.epoch.load(Ordering::SeqCst) == epoch,
         }
     }
 
@@ -116,7 +141,7 @@ pub struct Keeper<DB: sqlx::Database> {
     exhausted_gives: AtomicU64,
     /// Requests of ours waiting in sqlx's queue only.
     waiting_on_sqlx: AtomicUsize,
-    /// How many times the pool has moved to another primary.
+    /// How many times the pool has lost its primary or moved to another.
     epoch: AtomicU64,
     /// Where the sweeper runs: the runtime that made this `Spare`, which outlives the
     /// request workers.
@@ -165,7 +190,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
         self.state().kept.len()
     }
 
-    fn primary_moved(&self) {
+    fn primary_changed(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         let stale = std::mem::take(&mut self.state().kept);
         drop(stale);

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use migration::{Migrator, MigratorTrait};
 use sea_orm::ConnectionTrait;
-use service::database::{DatabaseUrl, Pinned, PoolSettings, Spare, with_pinned_connections};
+use service::database::{DatabaseUrl, Pinned, PoolSettings, Spare, begin_write_as, with_pinned_connections};
 use tests::sql::scalar;
 use tests::{Backend, TestDatabase, backend_tests, spawn_app, spawn_app_with};
 
@@ -93,8 +94,50 @@ async fn a_requests_reads_share_one_pooled_connection(backend: Backend) {
     db.close().await.ok();
 }
 
+/// A write's transaction runs on the connection the request's reads used, so the
+/// request still costs one release ping in all, and at most none: the connection goes
+/// back to the request at `COMMIT` and its next read uses it too. A temporary table
+/// belongs to one connection: the transaction sees the one the read created, and the
+/// read after it sees the row the transaction wrote. Before, the request gave its
+/// connection back to sqlx (a ping) and the transaction took the pool's oldest idle one
+/// (another ping when it ended), where the table does not exist.
+async fn a_requests_write_runs_on_the_connection_its_reads_used(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = PoolSettings::with_defaults(DatabaseUrl::new(database.url.as_str()));
+    (settings.min_connections, settings.max_connections) = (3, 3);
+    let db = service::database::connect(&settings).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let spare = Spare::for_pool(&db);
+    let (in_the_transaction, after) = with_pinned_connections(async {
+        let pinned = Pinned::new(&db, &spare);
+        pinned
+            .execute_unprepared("CREATE TEMP TABLE write_probe (x INTEGER)")
+            .await
+            .unwrap();
+        pinned
+            .execute_unprepared("INSERT INTO write_probe VALUES (1)")
+            .await
+            .unwrap();
+        let txn = begin_write_as(&db, None).await.unwrap();
+        let in_the_transaction = scalar::<i64>(&txn, "SELECT count(*) FROM write_probe").await;
+        txn.execute_unprepared("INSERT INTO write_probe VALUES (2)")
+            .await
+            .unwrap();
+        let _uncached = txn.commit(()).await.unwrap();
+        (
+            in_the_transaction,
+            scalar::<i64>(&pinned, "SELECT count(*) FROM write_probe").await,
+        )
+    })
+    .await;
+    assert_eq!(in_the_transaction, 1, "the transaction ran on the read's connection");
+    assert_eq!(after, 2, "the read after it ran there too, and saw the commit");
+    db.close().await.ok();
+}
+
 backend_tests!(
     a_requests_reads_share_one_pooled_connection,
+    a_requests_write_runs_on_the_connection_its_reads_used,
     connections_carry_the_configured_session_settings,
     the_pool_keeps_its_minimum_of_open_connections,
 );
@@ -220,19 +263,111 @@ async fn a_connection_from_before_the_primary_moved_is_not_kept() {
     let (_database, db, spare) = postgres_pool(3).await;
     request_reading(&db, &spare, "SELECT 1::bigint").await;
     assert_eq!(spare.kept(), 1);
-    spare.primary_moved();
+    spare.primary_changed();
     assert_eq!(spare.kept(), 0, "what was kept is discarded");
     with_pinned_connections(async {
         scalar::<i32>(&Pinned::new(&db, &spare), "SELECT 1").await;
-        spare.primary_moved();
+        spare.primary_changed();
     })
     .await;
     assert_eq!(spare.kept(), 0, "a connection checked out before the move is not kept");
     db.close().await.ok();
 }
 
-/// While requests keep the pool exhausted, waiters that go to sqlx directly (write
-/// transactions, background work) still get connections: one clean connection in
+/// A request's write transaction does not begin on the request's connection once the
+/// pool has lost its primary or moved since the request took it: it takes one from the
+/// pool, through sqlx's `before_acquire` check, which waits for the new primary.
+#[cfg(postgres)]
+#[tokio::test]
+async fn a_write_does_not_begin_on_a_connection_from_before_the_primary_was_lost() {
+    let (_database, db, spare) = postgres_pool(3).await;
+    let (read_on, written_on) = with_pinned_connections(async {
+        let read_on = scalar::<i32>(&Pinned::new(&db, &spare), "SELECT pg_backend_pid()").await;
+        spare.primary_changed();
+        let txn = begin_write_as(&db, None).await.unwrap();
+        let written_on = scalar::<i32>(&txn, "SELECT pg_backend_pid()").await;
+        let _uncached = txn.commit(()).await.unwrap();
+        (read_on, written_on)
+    })
+    .await;
+    assert_ne!(read_on, written_on, "the write took another connection");
+    db.close().await.ok();
+}
+
+/// A write's transaction dropped before it commits — its request was cancelled, or a
+/// statement failed and `?` returned — is rolled back, between statements or in the
+/// middle of one, and the pool keeps all its connections, none left in a transaction.
+#[cfg(postgres)]
+#[tokio::test]
+async fn a_write_dropped_before_its_commit_is_rolled_back_and_its_connection_recovered() {
+    let (database, db, spare) = postgres_pool(2).await;
+    db.execute_unprepared("CREATE TABLE dropped_writes (x INTEGER)")
+        .await
+        .unwrap();
+    // Between statements.
+    with_pinned_connections(async {
+        scalar::<i32>(&Pinned::new(&db, &spare), "SELECT 1").await;
+        let txn = begin_write_as(&db, None).await.unwrap();
+        txn.execute_unprepared("INSERT INTO dropped_writes VALUES (1)")
+            .await
+            .unwrap();
+    })
+    .await;
+    // In the middle of a statement.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        with_pinned_connections(async {
+            let txn = begin_write_as(&db, None).await.unwrap();
+            txn.execute_unprepared("INSERT INTO dropped_writes VALUES (2)")
+                .await
+                .unwrap();
+            txn.execute_unprepared("SELECT pg_sleep(1)").await.unwrap();
+        }),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the second write was cancelled");
+    // The server ends the cancelled one's session when its sleep ends.
+    let observer = database.connect().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let in_transaction = loop {
+        let open: i64 = scalar(
+            &observer,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name = 'bookworm' AND state LIKE '%in transaction%'",
+        )
+        .await;
+        if open == 0 || std::time::Instant::now() > deadline {
+            break open;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(in_transaction, 0, "no connection is left in a transaction");
+    for round in 1..=4 {
+        with_pinned_connections(async {
+            let txn = begin_write_as(&db, None).await.unwrap();
+            txn.execute_unprepared("INSERT INTO dropped_writes VALUES (10)")
+                .await
+                .unwrap();
+            let _uncached = txn.commit(()).await.unwrap();
+        })
+        .await;
+        let rows: Vec<i64> = vec![
+            scalar(&observer, "SELECT count(*) FROM dropped_writes WHERE x < 10").await,
+            scalar(&observer, "SELECT count(*) FROM dropped_writes WHERE x = 10").await,
+        ];
+        assert_eq!(rows, [0, round], "round {round}: only the committed writes are there");
+    }
+    assert_eq!(
+        all_back_in_the_pool(&db, &spare, 2).await.1,
+        2,
+        "both connections are idle in the pool"
+    );
+    observer.close().await.ok();
+    db.close().await.ok();
+}
+
+/// While requests keep the pool exhausted, waiters that go to sqlx directly
+/// (background work, a write begun outside a request) still get connections: one clean connection in
 /// eight goes back to sqlx instead of to our waiting requests. Handing every one over
 /// would starve them until sqlx's acquire timeout.
 #[cfg(postgres)]
