@@ -8,12 +8,13 @@
 //! nothing more, and the connection goes on to the request's next statements and then
 //! to the next request (`spare.rs`) without a ping.
 //!
-//! The connection is the request's only if it is still on the pool's primary (see
-//! `Spare::is_current`); otherwise, or when the request holds none on that pool yet, or
-//! outside a request, the transaction checks one out, through the pool's spare
-//! connections when the request knows them, else from sqlx (whose `before_acquire`
-//! waits for the primary during a failover), and the release costs sqlx's ping, as
-//! before.
+//! The request's connection is used only if the pool has not lost its primary or moved
+//! since the request took it (`Spare::is_current`). Otherwise, or when the request has
+//! given its connection back (a statement failed, or it waited for SQLite's write
+//! turn), the transaction checks one out as a read would: one kept since the primary
+//! last changed, else sqlx's, whose `before_acquire` waits for the primary during a
+//! failover. Outside a request, or on a pool the request has not used, it takes one
+//! from sqlx, which takes it back after `COMMIT` with its ping.
 //!
 //! Cancellation and failure, as SeaORM's and sqlx's own transactions handle them: a
 //! transaction dropped while a statement (`BEGIN` too) is on the wire closes its
