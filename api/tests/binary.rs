@@ -12,7 +12,7 @@ fn api() -> Command {
     cmd.env_clear()
         .env("RUST_LOG", "info")
         // No load balancer to wait for; the drain has a test of its own.
-        .env("SHUTDOWN_DRAIN_SECS", "0")
+        .env("SHUTDOWN_DRAIN_SECS", "2")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
@@ -436,7 +436,10 @@ async fn requests_the_http_parser_refuses_are_counted_not_logged_as_errors() {
 /// A HAProxy of the test's own (Debian's package) in front of `backends`, health-checking
 /// `/health/ready` every 200 ms, with its statistics as CSV on a port of their own.
 /// `retries 0`: a request sent to an instance that refuses it fails, so nothing hides a
-/// shutdown that drops connections.
+/// shutdown that drops connections. `timeout check 2s`: without it a check must answer
+/// within `inter`, and on a machine busy with other tests a readiness check slower than
+/// 200 ms took the one instance left out of rotation during the other's restart (every
+/// request then got HAProxy's "No server is available").
 struct Haproxy {
     port: u16,
     stats_port: u16,
@@ -454,7 +457,7 @@ impl Haproxy {
             .map(|(i, p)| format!("  server api{i} 127.0.0.1:{p} check\n"))
             .collect();
         let config = format!(
-            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n  retries 0\n\
+            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n  timeout check 2s\n  retries 0\n\
              frontend api\n  bind 127.0.0.1:{port}\n  default_backend instances\n\
              backend instances\n  option httpchk GET /health/ready\n  http-check expect status 200\n\
              \x20 default-server inter 200ms fall 1 rise 2\n{servers}\
@@ -641,7 +644,13 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request() {
                     sent.fetch_add(1, Ordering::Relaxed);
                     match request.send().await {
                         Ok(response) if response.status().is_success() => {}
-                        Ok(response) => failed.lock().unwrap().push(format!("{}", response.status())),
+                        Ok(response) => {
+                            let status = response.status();
+                            let body = response.text().await.unwrap_or_default();
+                            // The body says who refused: HAProxy or an instance.
+                            let body: String = body.chars().take(160).collect();
+                            failed.lock().unwrap().push(format!("{status} {body}"));
+                        }
                         Err(err) => failed.lock().unwrap().push(err.to_string()),
                     }
                 }
