@@ -45,16 +45,15 @@ impl Transaction {
     /// (SQLite's `BEGIN IMMEDIATE`).
     pub(super) async fn begin(db: &DatabaseConnection, begin: Option<&'static str>) -> Result<Self, DbErr> {
         let held = pinned::request_slot(db);
-        let mut checkout = None;
-        if let Some((slot, spare)) = &held {
-            // A connection from before the primary was lost or moved goes back to sqlx.
-            checkout = slot.lock().await.take().filter(|c| spare.is_current(c.epoch));
-            if checkout.is_none() {
-                checkout = Some(pinned::check_out(spare).await?);
+        let mut checkout = match &held {
+            Some((slot, spare)) => {
+                // A connection from before the primary was lost or moved goes back to sqlx.
+                let taken = slot.lock().await.take().filter(|c| spare.is_current(c.epoch));
+                match taken {
+                    Some(checkout) => checkout,
+                    None => pinned::check_out(spare).await?,
+                }
             }
-        }
-        let mut checkout = match checkout {
-            Some(checkout) => checkout,
             None => Checkout::from_sqlx(db).await?,
         };
         checkout
