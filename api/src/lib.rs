@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod request_log;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -1,17 +1,15 @@
-//! Per-request middleware: the request id header and the statement count.
+//! Per-request middleware: caching headers, consistency tokens, the request's pinned
+//! connections and its statement count (its log line and id: `request_log`).
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
-use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use actix_web::{HttpRequest, web};
 
 use crate::context::AppContext;
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const STATEMENT_COUNT: HeaderName = HeaderName::from_static("x-statement-count");
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static(crate::extract::CONSISTENCY_TOKEN);
 
@@ -68,90 +66,14 @@ pub async fn consistency_token(
     Ok(res)
 }
 
-/// The request's id, in its log span and echoed in `x-request-id`: the caller's own
-/// when it sends a well-formed one (1 to 128 letters, digits, `-`, `_`, `.` or `:`), so
-/// one id follows a request across services; otherwise a new UUID. Anything else
-/// (too long, spaces, control characters) is replaced, never logged as sent.
-#[derive(Debug, Clone)]
-pub struct RequestIdValue(pub String);
-
-fn well_formed(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
 /// The route pattern a served request matched (`/books/{id}`), or `None`. Asked
 /// after routing, actix looks the pattern up by the resource that served the request;
 /// asked before, it matches the path again with the router's regular expressions,
-/// which cost the detail 5 % of the API's instructions (callgrind). So the span, the
-/// metrics and the statement count all ask once the response is there, and the span's
-/// `http.route` is filled in at the end (events logged during a request carry its
-/// `http.target` instead).
-pub fn route_pattern<B>(res: &ServiceResponse<B>) -> Option<String> {
-    res.request().match_pattern()
-}
-
-/// tracing-actix-web's root span, with the request id chosen as [`RequestIdValue`] says.
-pub struct RequestSpan;
-
-impl RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        let id = request
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|value| value.to_str().ok())
-            .filter(|id| well_formed(id))
-            .map(str::to_owned)
-            .or_else(|| request.extensions().get::<RequestId>().map(|id| id.to_string()))
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        request.extensions_mut().insert(RequestIdValue(id.clone()));
-        let user_agent = request
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %request.method(),
-            http.route = tracing::field::Empty,
-            http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
-            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
-            http.user_agent = %user_agent,
-            http.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            request_id = %id,
-            exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
-        )
-    }
-
-    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        if let Ok(res) = outcome {
-            let route = route_pattern(res);
-            span.record(
-                "http.route",
-                tracing::field::display(route.as_deref().unwrap_or("default")),
-            );
-        }
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
-    }
-}
-
-/// Echoes the request id of [`RequestSpan`].
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let request_id = req.extensions().get::<RequestIdValue>().cloned();
-    let mut res = next.call(req).await?;
-    if let Some(RequestIdValue(id)) = request_id
-        && let Ok(value) = HeaderValue::from_str(&id)
-    {
-        res.headers_mut().insert(REQUEST_ID, value);
-    }
-    Ok(res)
+/// which cost the detail 5 % of the API's instructions (callgrind). So the request's
+/// line, the metrics and the statement count all ask once the response is there
+/// (lines logged during a request carry its `http.target` instead).
+pub fn route_pattern(req: &HttpRequest) -> Option<String> {
+    req.match_pattern()
 }
 
 /// A request's reads share one pooled connection per database, returned when the
@@ -176,31 +98,11 @@ pub async fn statement_count(
         .is_some_and(|ctx| ctx.expose_statement_count);
     let (res, statements) = service::database::with_statement_count(next.call(req)).await;
     let mut res = res?;
-    let route = route_pattern(&res).unwrap_or_else(|| "unmatched".to_owned());
+    let route = route_pattern(res.request()).unwrap_or_else(|| "unmatched".to_owned());
     tracing::debug!(statements, "database statements for this request");
     metrics::histogram!("bookworm_db_statements_per_request", "route" => route).record(f64::from(statements));
     if expose {
         res.headers_mut().insert(STATEMENT_COUNT, HeaderValue::from(statements));
     }
     Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::well_formed;
-
-    #[test]
-    fn request_ids_from_callers_are_kept_only_when_plain() {
-        for id in [
-            "abc",
-            "0193a1b2-7c3d-7000-8000-000000000001",
-            "trace:span.1_x",
-            &"a".repeat(128),
-        ] {
-            assert!(well_formed(id), "{id}");
-        }
-        for id in ["", "has space", "semi;colon", "quote\"", "nul\0", "é", &"a".repeat(129)] {
-            assert!(!well_formed(id), "{id:?}");
-        }
-    }
 }

@@ -18,7 +18,6 @@ use service::database::DatabaseUrl;
 use service::database::primary::PrimaryFollower;
 use service::redis_link::RedisLink;
 use service::replicas::{Databases, Replica};
-use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
 use crate::config::{Environment, Settings};
@@ -401,9 +400,8 @@ fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::
             .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
             .wrap(from_fn(middleware::cache_control))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .wrap(from_fn(middleware::request_id))
             .wrap(from_fn(crate::metrics::http_metrics))
-            .wrap(TracingLogger::<middleware::RequestSpan>::new())
+            .wrap(from_fn(crate::request_log::request_log))
     })
     .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
     .disable_signals()

@@ -1,7 +1,7 @@
-//! Structured logs through `tracing`. Each request is a span (from
-//! tracing-actix-web) carrying its request id, method, route, status and latency;
-//! the line is written when the span closes. `RUST_LOG` filters, `LOG_FORMAT=json`
-//! switches to one JSON object per line for log shippers.
+//! Structured logs through `tracing`. Each request is a span carrying its request id,
+//! and ends with one line giving its route, status and latency
+//! ([`crate::request_log`]). `RUST_LOG` filters, `LOG_FORMAT=json` switches to one
+//! JSON object per line for log shippers.
 //!
 //! Lines are written to stderr in batches by a thread of their own
 //! ([`crate::log_writer`]): a request's worker neither waits on the pipe nor wakes
@@ -20,7 +20,6 @@ use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -35,8 +34,7 @@ pub fn init(format: LogFormat) -> Flush {
     let (writer, guard) = log_writer::start(std::io::stderr(), log_writer::CAPACITY);
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer)
-        .with_span_events(FmtSpan::CLOSE);
+        .with_writer(writer);
     let registry = tracing_subscriber::registry().with(ClientMistakes).with(filter);
     // try_init: tests boot many servers in one process; the first subscriber wins.
     let _ = match format {

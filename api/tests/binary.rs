@@ -273,6 +273,73 @@ async fn passwords_tokens_and_phone_numbers_never_reach_the_logs() {
     }
 }
 
+/// What an operator's log shipper reads: with `LOG_FORMAT=json`, each request is one
+/// "request served" object naming its id (the caller's, or a new one when the caller's
+/// is malformed), method, target, route, status and latency, and the id the client got
+/// back in `x-request-id` is the one logged.
+#[tokio::test]
+async fn each_request_is_one_json_line_with_its_id_route_status_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("api.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let (child, port) = serve(
+        api()
+            .current_dir(dir.path())
+            .env("LOG_FORMAT", "json")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let missing = "0193a1b2-7c3d-7000-8000-000000000001";
+    let get = |id: &'static str| {
+        client
+            .get(format!("http://127.0.0.1:{port}/books/{missing}"))
+            .header("x-request-id", id)
+            .header("user-agent", "binary-test")
+            .send()
+    };
+    let kept = get("trace:abc-1").await.unwrap();
+    assert_eq!(kept.status(), 404);
+    assert_eq!(kept.headers()["x-request-id"], "trace:abc-1");
+    let replaced = get("not ok; spaces").await.unwrap();
+    let new_id = replaced.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&new_id).is_ok(),
+        "a malformed id is replaced: {new_id}"
+    );
+
+    assert!(stop(child).status.success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let served: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .filter(|line: &serde_json::Value| line["fields"]["message"] == "request served")
+        .filter(|line| {
+            line["span"]["http.target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("/books/"))
+        })
+        .collect();
+    assert_eq!(served.len(), 2, "one line per request: {log}");
+    for (line, id) in served.iter().zip(["trace:abc-1", new_id.as_str()]) {
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["span"]["request_id"], id, "{line}");
+        assert_eq!(line["span"]["http.method"], "GET", "{line}");
+        assert_eq!(line["span"]["http.target"], format!("/books/{missing}"), "{line}");
+        assert_eq!(line["fields"]["http.route"], "/books/{id}", "{line}");
+        assert_eq!(line["fields"]["http.status_code"], 404, "{line}");
+        assert_eq!(line["fields"]["http.client_ip"], "127.0.0.1", "{line}");
+        assert_eq!(line["fields"]["http.user_agent"], "binary-test", "{line}");
+        let latency = line["fields"]["latency_ms"].as_f64().unwrap_or(-1.0);
+        assert!(latency > 0.0 && latency < 10_000.0, "{line}");
+    }
+    assert!(
+        !log.contains("not ok; spaces"),
+        "a malformed id is never logged as sent"
+    );
+}
+
 #[test]
 fn create_admin_creates_then_promotes_and_never_invents_a_password() {
     let dir = tempfile::tempdir().unwrap();
@@ -306,7 +373,7 @@ fn create_admin_creates_then_promotes_and_never_invents_a_password() {
 }
 
 /// An outage is the database's fault, not a bug: the operator sees it once per request
-/// at WARN, with its cause, and never at ERROR (which `docs/errors.md` keeps for 500s).
+/// at WARN, with its cause and the request's id, and never at ERROR (which `docs/errors.md` keeps for 500s).
 #[tokio::test]
 async fn a_database_outage_is_logged_at_warn_not_error() {
     use sea_orm::{ConnectionTrait, Database, TransactionTrait};
@@ -331,6 +398,7 @@ async fn a_database_outage_is_logged_at_warn_not_error() {
     lock.execute_unprepared("UPDATE users SET role = role").await.unwrap();
     let blocked = client
         .post(format!("{base}/auth/register"))
+        .header("x-request-id", "outage-1")
         .json(&serde_json::json!({
             "email": "bob@example.com", "password": "correct horse battery staple", "display_name": "Bob"
         }))
@@ -343,10 +411,10 @@ async fn a_database_outage_is_logged_at_warn_not_error() {
     let log = text(&stop(child));
     let at = |level: &str| lines_at(&log, level);
     assert!(
-        at("WARN")
-            .iter()
-            .any(|line| line.contains("database unavailable") && line.contains("locked")),
-        "{log}"
+        at("WARN").iter().any(|line| line.contains("database unavailable")
+            && line.contains("locked")
+            && line.contains("request_id=outage-1")),
+        "the line names its cause and the request: {log}"
     );
     assert!(at("ERROR").is_empty(), "an outage is not an error: {:?}", at("ERROR"));
 }
