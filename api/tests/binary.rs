@@ -57,6 +57,21 @@ async fn serve(command: &mut Command) -> (Child, u16) {
     (child, port)
 }
 
+/// [`serve`] in `dir`, the output going to a file there: a verbose log fills a pipe
+/// nobody reads until exit, and would block the server. Returns the file's path too.
+async fn serve_logging_to_file(command: &mut Command, dir: &std::path::Path) -> (Child, u16, std::path::PathBuf) {
+    let log_path = dir.join("api.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let (child, port) = serve(
+        command
+            .current_dir(dir)
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file),
+    )
+    .await;
+    (child, port, log_path)
+}
+
 async fn wait_until_ready(port: u16) {
     let url = format!("http://127.0.0.1:{port}/health/ready");
     let mut ready = None;
@@ -217,17 +232,7 @@ fn an_unreachable_database_stops_start_up_within_the_connect_timeout() {
 #[tokio::test]
 async fn passwords_tokens_and_phone_numbers_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    // Verbose logs fill a pipe nobody reads until exit and would block the server: use a file.
-    let log_path = dir.path().join("api.log");
-    let log_file = std::fs::File::create(&log_path).unwrap();
-    let (child, port) = serve(
-        api()
-            .current_dir(dir.path())
-            .env("RUST_LOG", "trace")
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file),
-    )
-    .await;
+    let (child, port, log_path) = serve_logging_to_file(api().env("RUST_LOG", "trace"), dir.path()).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let (password, phone) = ("a very secret passphrase", "+442079460958");
@@ -280,16 +285,7 @@ async fn passwords_tokens_and_phone_numbers_never_reach_the_logs() {
 #[tokio::test]
 async fn each_request_is_one_json_line_with_its_id_route_status_and_latency() {
     let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("api.log");
-    let log_file = std::fs::File::create(&log_path).unwrap();
-    let (child, port) = serve(
-        api()
-            .current_dir(dir.path())
-            .env("LOG_FORMAT", "json")
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file),
-    )
-    .await;
+    let (child, port, log_path) = serve_logging_to_file(api().env("LOG_FORMAT", "json"), dir.path()).await;
     let client = reqwest::Client::new();
     let missing = "0193a1b2-7c3d-7000-8000-000000000001";
     let get = |id: &'static str| {
