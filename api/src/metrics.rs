@@ -159,7 +159,7 @@ pub async fn http_metrics(
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let res = next.call(req).await?;
-    let route = crate::middleware::route_pattern(res.request()).unwrap_or_else(|| "unmatched".to_owned());
+    let route = crate::middleware::route_pattern(&res).unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16().to_string();
     metrics::counter!("bookworm_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);

@@ -6,7 +6,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 
 use crate::context::AppContext;
 
@@ -71,9 +71,10 @@ pub async fn consistency_token(
 /// asked before, it matches the path again with the router's regular expressions,
 /// which cost the detail 5 % of the API's instructions (callgrind). So the request's
 /// line, the metrics and the statement count all ask once the response is there
-/// (lines logged during a request carry its `http.target` instead).
-pub fn route_pattern(req: &HttpRequest) -> Option<String> {
-    req.match_pattern()
+/// (lines logged during a request carry its `http.target` instead). It takes the
+/// response so that there is no asking before.
+pub fn route_pattern<B>(res: &ServiceResponse<B>) -> Option<String> {
+    res.request().match_pattern()
 }
 
 /// A request's reads share one pooled connection per database, returned when the
@@ -98,7 +99,7 @@ pub async fn statement_count(
         .is_some_and(|ctx| ctx.expose_statement_count);
     let (res, statements) = service::database::with_statement_count(next.call(req)).await;
     let mut res = res?;
-    let route = route_pattern(res.request()).unwrap_or_else(|| "unmatched".to_owned());
+    let route = route_pattern(&res).unwrap_or_else(|| "unmatched".to_owned());
     tracing::debug!(statements, "database statements for this request");
     metrics::histogram!("bookworm_db_statements_per_request", "route" => route).record(f64::from(statements));
     if expose {

@@ -19,7 +19,6 @@
 use std::time::Instant;
 
 use actix_web::Error;
-use actix_web::HttpRequest;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, USER_AGENT};
@@ -80,7 +79,7 @@ pub async fn request_log(
     if logged {
         let _entered = span.enter();
         match &outcome {
-            Ok(res) => served(res.request(), res.status().as_u16(), started),
+            Ok(res) => served(res, started),
             Err(err) => failed(err, started),
         }
     }
@@ -89,12 +88,13 @@ pub async fn request_log(
     Ok(res)
 }
 
-fn served(req: &HttpRequest, status: u16, started: Instant) {
-    let route = crate::middleware::route_pattern(req);
+fn served<B>(res: &ServiceResponse<B>, started: Instant) {
+    let route = crate::middleware::route_pattern(res);
+    let req = res.request();
     let connection = req.connection_info();
     tracing::info!(
         http.route = %route.as_deref().unwrap_or("default"),
-        http.status_code = status,
+        http.status_code = res.status().as_u16(),
         http.client_ip = %connection.realip_remote_addr().unwrap_or(""),
         // Quoted and escaped: a caller chooses it, spaces and quotes included.
         http.user_agent = req

@@ -82,9 +82,7 @@ impl Transaction {
         }
         Ok(())
     }
-}
 
-impl Transaction {
     /// Runs one of the transaction's statements, counted.
     async fn run<T>(
         &self,
