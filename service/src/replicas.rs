@@ -235,8 +235,20 @@ impl Databases {
     /// Runs a read where [`route`](Self::route) says. If the replica fails with an
     /// outage, it is marked down and the read runs again on the primary; if the
     /// primary is unreachable (a failover in progress), on another replica that is up
-    /// and has replayed the client's token.
+    /// and has replayed the client's token. The request's connections go back to their
+    /// pools as soon as `work` is done, not when the response has been rendered
+    /// ([`give_back_connections`](crate::database::give_back_connections)).
     pub async fn read<T>(
+        &self,
+        token: Option<Lsn>,
+        work: impl AsyncFn(&Pinned<'_>) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let result = self.routed(token, work).await;
+        crate::database::give_back_connections();
+        result
+    }
+
+    async fn routed<T>(
         &self,
         token: Option<Lsn>,
         work: impl AsyncFn(&Pinned<'_>) -> Result<T, ServiceError>,

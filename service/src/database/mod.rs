@@ -40,7 +40,7 @@ use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
-pub use pinned::{Pinned, with_pinned_connections};
+pub use pinned::{Pinned, give_back_connections, with_pinned_connections};
 pub use spare::Spare;
 pub use statement_count::{count_statements, with_statement_count};
 pub use write_txn::{Actor, WriteTxn, begin_write_as, begin_write_lazily_as};

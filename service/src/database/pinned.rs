@@ -1,5 +1,6 @@
 //! One pooled connection per request and database, checked out at the request's
-//! first statement there and returned once, when the request ends.
+//! first statement there and returned once: when the request ends, or, for a read,
+//! as soon as its rows are in hand ([`give_back_connections`]).
 //!
 //! Why: SeaORM checks a connection out of the pool for each statement, and sqlx pings
 //! every connection it takes back (`return_to_pool` → `ping`, a Sync/ReadyForQuery
@@ -205,14 +206,29 @@ pub async fn with_pinned_connections<F: Future>(work: F) -> F::Output {
     HELD.scope(RefCell::new(Vec::new()), async {
         let output = work.await;
         let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
-        for Held { spare, slot } in held {
-            if let Some(checkout) = slot.try_lock().ok().and_then(|mut held| held.take()) {
-                give_to_spare(&spare, checkout);
-            }
-        }
+        held.iter().for_each(Held::give_back);
         output
     })
     .await
+}
+
+/// Gives the request's connections to their pools' spare connections now, instead
+/// of when the request ends: for a read whose rows are in hand, so that the time
+/// spent rendering its response (JSON, ETag) and in the middleware after it is not
+/// time a waiting request could have used the connection. A later statement of the
+/// request checks one out again, from the spare connections and without a round
+/// trip. Outside a request scope it does nothing.
+pub fn give_back_connections() {
+    let _ = HELD.try_with(|held| held.borrow().iter().for_each(Held::give_back));
+}
+
+impl Held {
+    /// The slot's connection to the pool's spares, unless a statement is using it.
+    fn give_back(&self) {
+        if let Some(checkout) = self.slot.try_lock().ok().and_then(|mut held| held.take()) {
+            give_to_spare(&self.spare, checkout);
+        }
+    }
 }
 
 /// The request's slot for `db`'s pool and that pool's spare connections, once the

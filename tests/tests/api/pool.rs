@@ -6,6 +6,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::ConnectionTrait;
 use service::database::{DatabaseUrl, Pinned, PoolSettings, Spare, begin_write_as, with_pinned_connections};
+use service::replicas::Databases;
 use tests::sql::scalar;
 use tests::{Backend, TestDatabase, backend_tests, spawn_app, spawn_app_with};
 
@@ -135,8 +136,42 @@ async fn a_requests_write_runs_on_the_connection_its_reads_used(backend: Backend
     db.close().await.ok();
 }
 
+/// A read gives its request's connection back as soon as its rows are in hand, not
+/// when the response has been rendered: with more clients than connections, the
+/// time spent on the JSON, its ETag and the middleware after them was time a waiting
+/// request could not have the connection. A pool of one: still inside the first
+/// request, after its read, a second request's read gets the connection; before, it
+/// waited for the first request to end. The first request's next read gets it back.
+async fn a_read_gives_its_connection_back_before_its_response_is_rendered(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = PoolSettings::with_defaults(DatabaseUrl::new(database.url.as_str()));
+    (settings.min_connections, settings.max_connections) = (1, 1);
+    // Long enough that a second request waiting for the connection shows as a
+    // timeout below, not as the pool giving up on it.
+    settings.connect_timeout = Duration::from_secs(30);
+    let db = service::database::connect(&settings).await.unwrap();
+    let databases = Databases::new(db.clone(), Vec::new(), Duration::from_secs(1));
+    let read_one = async || {
+        databases
+            .read(None, async |db| Ok(scalar::<i64>(db, "SELECT CAST(1 AS BIGINT)").await))
+            .await
+            .unwrap()
+    };
+
+    with_pinned_connections(async {
+        assert_eq!(read_one().await, 1);
+        // The first request is rendering its response now.
+        let second = tokio::time::timeout(Duration::from_secs(3), with_pinned_connections(read_one())).await;
+        assert_eq!(second, Ok(1), "the second request got the pool's one connection");
+        assert_eq!(read_one().await, 1, "and the first request got it back");
+    })
+    .await;
+    db.close().await.ok();
+}
+
 backend_tests!(
     a_requests_reads_share_one_pooled_connection,
+    a_read_gives_its_connection_back_before_its_response_is_rendered,
     a_requests_write_runs_on_the_connection_its_reads_used,
     connections_carry_the_configured_session_settings,
     the_pool_keeps_its_minimum_of_open_connections,
