@@ -644,9 +644,9 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request() {
             .unwrap()
     };
     // One after the other: the first applies the migrations, as a deploy's first step.
-    let mut instances = Vec::new();
+    let mut instances = Children(Vec::new());
     for port in ports {
-        instances.push(start(port));
+        instances.0.push(start(port));
         wait_until_ready(port).await;
     }
     let balancer = Haproxy::start(&ports);
@@ -726,16 +726,16 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request() {
         let server = format!("api{i}");
         tokio::time::sleep(Duration::from_millis(500)).await;
         Command::new("kill")
-            .args(["-TERM", &instances[i].id().to_string()])
+            .args(["-TERM", &instances.0[i].id().to_string()])
             .status()
             .unwrap();
         balancer.wait_until(&server, "DOWN").await;
         // The replacement takes the same port, so it starts once the old one is gone;
         // meanwhile the other instance carries the load.
-        let old = instances.remove(i);
+        let old = instances.0.remove(i);
         let exited = finish_within(old, Duration::from_secs(15));
         assert!(exited.status.success(), "{}", text(&exited));
-        instances.insert(i, start(*port));
+        instances.0.insert(i, start(*port));
         wait_until_ready(*port).await;
         balancer.wait_until(&server, "UP").await;
     }
@@ -750,8 +750,21 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request() {
     println!("rolling: {sent} requests during two restarts, {} failed", failed.len());
     assert!(sent > 100, "the load ran: {sent} requests");
     assert!(failed.is_empty(), "{} of {sent} failed: {failed:?}", failed.len());
-    for instance in instances {
+    for instance in std::mem::take(&mut instances.0) {
         stop_child(instance);
+    }
+}
+
+/// Servers a test started, killed if it ends before stopping them (a failed
+/// assertion), so that a failure leaves nothing running on the shared database.
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -768,8 +781,11 @@ async fn post_json(
         request = request.bearer_auth(token);
     }
     let response = request.send().await.unwrap();
-    assert_eq!(response.status(), status, "POST {url}");
-    response.json().await.unwrap_or_default()
+    let answered = response.status();
+    let body = response.text().await.unwrap_or_default();
+    // The body tells the balancer's own 503 (no instance up) from an instance's.
+    assert_eq!(answered, status, "POST {url}: {body}");
+    serde_json::from_str(&body).unwrap_or_default()
 }
 
 fn stop_child(child: Child) {
