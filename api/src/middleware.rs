@@ -77,9 +77,9 @@ pub fn route_pattern<B>(res: &ServiceResponse<B>) -> Option<String> {
     res.request().match_pattern()
 }
 
-/// A request's reads share one pooled connection per database, returned when the
-/// request is done (`service::database::Pinned`: one release round trip per request
-/// instead of one per statement).
+/// A request's statements share one pooled connection per database, returned when the
+/// request is done, or as soon as a public read has its rows (`Databases::read`):
+/// `service::database::Pinned`, one release per request instead of one per statement.
 pub async fn pinned_connections(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
