@@ -1,7 +1,8 @@
 //! The operator commands in the documented two-role production set-up
 //! (docs/operations.md): `api create-admin` serving as the restricted role and
 //! migrating as the owner; the seed tool as the owner, who is bound by the FORCE'd
-//! row-level security policies like everyone but superusers.
+//! row-level security policies like everyone but superusers. And what create-admin
+//! says when the owner's URL was left out.
 
 #![cfg(postgres)]
 
@@ -56,6 +57,39 @@ async fn create_admin_and_seed_work_as_the_production_roles() {
         superuser_and_bypassrls(&owner).await,
         (false, false),
         "no shortcut through privileges"
+    );
+    owner.close().await.unwrap();
+    drop(app_role);
+    drop(owner_role);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_admin_as_the_restricted_role_alone_says_which_setting_is_missing() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let owner_role = database.create_owner_role().await;
+    let owner = connect_as(&owner_role.url).await;
+    let all = Migrator::migrations().len() as u32;
+    Migrator::up(&owner, Some(all - 1))
+        .await
+        .expect("the owner can migrate");
+    let app_role = database.create_app_role().await;
+
+    // DATABASE_MIGRATION_URL forgotten: the pending migration runs as the restricted
+    // role, which may not change the schema.
+    let settings = test_settings(&app_role.url);
+    let refused = api::commands::create_admin(&settings, "root@example.com", Some(PASSWORD.into()))
+        .await
+        .expect_err("the restricted role cannot migrate");
+    assert!(
+        refused.contains("set DATABASE_MIGRATION_URL to the schema owner's URL"),
+        "the error names the missing setting: {refused}"
+    );
+    let pending = Migrator::get_pending_migrations(&owner).await.unwrap();
+    assert_eq!(pending.len(), 1, "nothing was applied");
+    assert_eq!(
+        count(&owner, "SELECT count(*) FROM users").await,
+        0,
+        "no account was made"
     );
     owner.close().await.unwrap();
     drop(app_role);
