@@ -57,6 +57,8 @@ pub struct ServerSettings {
     pub shutdown_drain: Duration,
     /// Largest accepted JSON request body, in bytes.
     pub max_body_bytes: usize,
+    /// Request threads (actix workers), each with its own runtime.
+    pub workers: usize,
 }
 
 /// The primary, its migrations and its upkeep.
@@ -174,6 +176,10 @@ impl Settings {
                 shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
                 shutdown_drain: Duration::from_secs(env.parse("SHUTDOWN_DRAIN_SECS", 5)?),
                 max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
+                workers: env.at_least_one(
+                    "SERVER_WORKERS",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )?,
             },
             replicas: ReplicaSettings {
                 pools: replicas(&env, &pool)?,
@@ -526,6 +532,12 @@ mod tests {
         assert_eq!(s.database.pool.statement_timeout, Duration::from_secs(10));
         assert!(s.database.auto_migrate);
         assert_eq!(s.environment, Environment::Development);
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(
+            s.server.workers, cores,
+            "one request thread per core, as actix-web's default"
+        );
+        assert_eq!(settings(&[("SERVER_WORKERS", "0")]).unwrap_err().name, "SERVER_WORKERS");
     }
 
     #[test]
@@ -703,8 +715,10 @@ mod tests {
             ("DATABASE_AUTO_MIGRATE", "false"),
             ("LOG_FORMAT", "JSON"),
             ("DATABASE_CONNECT_TIMEOUT_MS", "250"),
+            ("SERVER_WORKERS", "3"),
         ])
         .unwrap();
+        assert_eq!(s.server.workers, 3);
         assert_eq!(s.server.port, 0);
         assert!(!s.database.auto_migrate);
         assert_eq!(s.observability.log_format, LogFormat::Json);
