@@ -68,6 +68,10 @@ struct Cli {
     /// counts it is about; must include the headline count, 16 [default: 1,4,16,64].
     #[arg(long, value_delimiter = ',')]
     clients: Vec<usize>,
+    /// The pool size of both servers, to measure how the detail's tail moves with it
+    /// [default: 20, the API's default]; cannot go with --write-docs.
+    #[arg(long)]
+    pool: Option<u32>,
 }
 
 #[tokio::main]
@@ -98,6 +102,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             ));
         }
         plan.sweep = cli.clients.clone();
+    }
+    if let Some(pool) = cli.pool {
+        if cli.write_docs || pool == 0 {
+            return Err("--pool must be at least 1 and cannot go with --write-docs".into());
+        }
+        plan.pool = pool;
     }
     let api_env = cli
         .api_env
