@@ -364,8 +364,19 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
         return Ok(());
     }
     Migrator::up(migrator, None).await.map_err(|e| {
-        let hint = not_the_owner(&e, settings.database.migration_url.is_some());
-        StartupError::Migration(format!("{}{hint}", migration::session::explain(&e)))
+        // explain() says the owner must migrate; here, which setting names that role.
+        let setting = match (
+            migration::session::refused_for_privileges(&e),
+            settings.database.migration_url.is_some(),
+        ) {
+            (false, _) => "",
+            (true, true) => "; DATABASE_MIGRATION_URL must name the schema's owner",
+            (true, false) => {
+                "; set DATABASE_MIGRATION_URL to the schema owner's URL, or \
+                 DATABASE_AUTO_MIGRATE=false and migrate as a separate step"
+            }
+        };
+        StartupError::Migration(format!("{}{setting}", migration::session::explain(&e)))
     })?;
     service::audit::set_retention(migrator, months)
         .await
@@ -375,22 +386,6 @@ pub async fn migrate(settings: &Settings, db: &DatabaseConnection) -> Result<(),
     }
     tracing::info!("migrations are up to date");
     Ok(())
-}
-
-/// What to do when a migration was refused for want of privileges: in the two-role
-/// set-up that means the migrations ran as the restricted role.
-fn not_the_owner(err: &DbErr, migration_url_set: bool) -> &'static str {
-    let text = err.to_string();
-    if !(text.contains("permission denied") || text.contains("must be owner")) {
-        ""
-    } else if migration_url_set {
-        " (DATABASE_MIGRATION_URL's role may not change the schema: it must be the schema's \
-         owner, see docs/operations.md, \"Two database roles\")"
-    } else {
-        " (DATABASE_URL's role may not change the schema: set DATABASE_MIGRATION_URL to the \
-         schema owner's URL, or DATABASE_AUTO_MIGRATE=false and migrate as a separate step; \
-         see docs/operations.md, \"Two database roles\")"
-    }
 }
 
 fn run(listener: TcpListener, ctx: AppContext, settings: &Settings) -> std::io::Result<Server> {

@@ -88,10 +88,14 @@ fn sqlite_busy_timeout(lock: Duration) -> Duration {
     }
 }
 
-/// A migration error with what to do about it, when it is a timeout of ours.
+/// A migration error with what to do about it, when it is a timeout of ours or a
+/// role that may not change the schema.
 pub fn explain(err: &DbErr) -> String {
     let text = err.to_string();
-    let advice = if text.contains("lock timeout") {
+    let advice = if refused_for_privileges(err) {
+        " (this role may not change the schema: migrations must run as the schema's owner, \
+         see docs/operations.md, \"Two database roles\")"
+    } else if text.contains("lock timeout") {
         " (another session held a lock on the table longer than DATABASE_MIGRATION_LOCK_TIMEOUT_MS; \
          the migration is not recorded as applied: run it again when the table is quieter, or raise the setting)"
     } else if text.contains("statement timeout") {
@@ -103,9 +107,24 @@ pub fn explain(err: &DbErr) -> String {
     format!("{text}{advice}")
 }
 
+/// A statement refused for want of a privilege (PostgreSQL's "permission denied …" or
+/// "must be owner of …"): in the two-role set-up, migrations run as the restricted role.
+pub fn refused_for_privileges(err: &DbErr) -> bool {
+    let text = err.to_string();
+    text.contains("permission denied") || text.contains("must be owner")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_for_want_of_privileges_says_who_must_migrate() {
+        let refused = DbErr::Custom("permission denied for schema public".into());
+        assert!(explain(&refused).contains("migrations must run as the schema's owner"));
+        let other = DbErr::Custom("relation \"books\" already exists".into());
+        assert_eq!(explain(&other), other.to_string());
+    }
 
     #[test]
     fn a_zero_lock_timeout_waits_for_ever_on_sqlite_too() {
