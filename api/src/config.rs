@@ -176,10 +176,7 @@ impl Settings {
                 shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 30)?),
                 shutdown_drain: Duration::from_secs(env.parse("SHUTDOWN_DRAIN_SECS", 5)?),
                 max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
-                workers: env.at_least_one(
-                    "SERVER_WORKERS",
-                    std::thread::available_parallelism().map_or(2, |n| n.get()),
-                )?,
+                workers: workers(&env)?,
             },
             replicas: ReplicaSettings {
                 pools: replicas(&env, &pool)?,
@@ -226,6 +223,22 @@ impl Settings {
             },
         })
     }
+}
+
+/// actix-web's limit: it panics at start-up above it.
+const MAX_WORKERS: usize = 512;
+
+/// `SERVER_WORKERS`: one per core unless set, within what actix-web accepts.
+fn workers<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<usize, ConfigError> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = env.at_least_one("SERVER_WORKERS", cores.min(MAX_WORKERS))?;
+    if workers > MAX_WORKERS {
+        return Err(ConfigError {
+            name: "SERVER_WORKERS",
+            reason: format!("must be at most {MAX_WORKERS}"),
+        });
+    }
+    Ok(workers)
 }
 
 /// The migration connection's timeouts, within what PostgreSQL accepts.
@@ -538,6 +551,9 @@ mod tests {
             "one request thread per core, as actix-web's default"
         );
         assert_eq!(settings(&[("SERVER_WORKERS", "0")]).unwrap_err().name, "SERVER_WORKERS");
+        let err = settings(&[("SERVER_WORKERS", "513")]).unwrap_err();
+        assert!(err.to_string().contains("at most 512"), "actix-web would panic: {err}");
+        assert_eq!(settings(&[("SERVER_WORKERS", "512")]).unwrap().server.workers, 512);
     }
 
     #[test]
