@@ -439,6 +439,58 @@ async fn requests_that_exhaust_the_pool_do_not_starve_its_other_waiters() {
     db.close().await.ok();
 }
 
+/// A request waiting for a connection waits for a finishing request to hand it one, in
+/// Bookworm's queue, not in sqlx's. A connection that goes back to sqlx some other way
+/// (here background work, which took it from sqlx directly) still reaches it: the
+/// request joins sqlx's queue after a short wait. Without that, with no other request
+/// to finish, it would wait until its client gave up.
+#[cfg(postgres)]
+#[tokio::test]
+async fn a_waiting_request_gets_a_connection_that_went_back_to_sqlx() {
+    let (_database, db, spare) = postgres_pool(1).await;
+    let background = db.get_postgres_connection_pool().acquire().await.unwrap();
+    let request = tokio::spawn({
+        let (db, spare) = (db.clone(), spare.clone());
+        async move { request_reading(&db, &spare, "SELECT 7::bigint").await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        !request.is_finished(),
+        "the request waits while the pool's one connection is out"
+    );
+    drop(background);
+    let (_, read) = tokio::time::timeout(Duration::from_secs(5), request)
+        .await
+        .expect("the request got the connection within 5 s")
+        .unwrap();
+    assert_eq!(read, 7);
+    db.close().await.ok();
+}
+
+/// When the pool loses its primary or moves, the requests waiting for a hand-over are
+/// sent to sqlx's queue, whose check waits for the new primary: none waits on for a
+/// connection that will not be handed over.
+#[cfg(postgres)]
+#[tokio::test]
+async fn requests_waiting_when_the_primary_moves_wait_in_sqlxs_queue() {
+    let (_database, db, spare) = postgres_pool(1).await;
+    let background = db.get_postgres_connection_pool().acquire().await.unwrap();
+    let request = tokio::spawn({
+        let (db, spare) = (db.clone(), spare.clone());
+        async move { request_reading(&db, &spare, "SELECT 7::bigint").await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    spare.primary_changed();
+    drop(background);
+    // Well inside the wait after which a request joins sqlx's queue anyway.
+    let (_, read) = tokio::time::timeout(Duration::from_millis(60), request)
+        .await
+        .expect("the request was served as soon as the connection was back in sqlx")
+        .unwrap();
+    assert_eq!(read, 7);
+    db.close().await.ok();
+}
+
 /// Requests that wait for a connection are served in the order they came, however
 /// the connection reaches them: handed over by a request that finished, or through
 /// sqlx's queue. 32 clients send 60 requests each through a pool of 4, on one thread
