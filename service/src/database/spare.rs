@@ -106,6 +106,14 @@ impl Spare {
         }
     }
 
+    /// How many requests wait for a connection to be handed over now.
+    pub fn waiting(&self) -> usize {
+        match self {
+            Spare::Postgres(keeper) => keeper.waiting(),
+            Spare::Sqlite(keeper) => keeper.waiting(),
+        }
+    }
+
     /// The pool lost its primary or moved to another: what is kept is discarded, and
     /// connections checked out before now are not kept when they come back.
     pub fn primary_changed(&self) {
@@ -221,6 +229,14 @@ impl<DB: sqlx::Database> Keeper<DB> {
         self.state().kept.len()
     }
 
+    fn waiting(&self) -> usize {
+        self.state()
+            .waiting
+            .iter()
+            .filter(|waiter| !waiter.handed.is_closed())
+            .count()
+    }
+
     fn primary_changed(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         let (stale, waiting) = {
@@ -234,12 +250,10 @@ impl<DB: sqlx::Database> Keeper<DB> {
     }
 
     /// A connection for a request, with the epoch to give it back with: a kept one (the
-    /// newest); else, while the pool has room, the one sqlx opens; else one a
-    /// finishing request hands over, or sqlx's when this request is sent there.
+    /// newest), else whatever [`Keeper::wait`] finds.
     pub(super) async fn acquire(&self) -> Result<(PoolConnection<DB>, u64), sqlx::Error> {
         // Read before checking out: a move after this makes the connection stale.
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let pool = &self.pool;
         let (found, stale) = {
             let mut state = self.state();
             let mut stale = Vec::new();

@@ -439,14 +439,19 @@ async fn requests_that_exhaust_the_pool_do_not_starve_its_other_waiters() {
     db.close().await.ok();
 }
 
-/// A request waiting for a connection waits for a finishing request to hand it one, in
-/// Bookworm's queue, not in sqlx's. A connection that goes back to sqlx some other way
-/// (here background work, which took it from sqlx directly) still reaches it: the
-/// request joins sqlx's queue after a short wait. Without that, with no other request
-/// to finish, it would wait until its client gave up.
+/// A pool of one connection, which background work took from sqlx directly, and a
+/// request waiting for it.
 #[cfg(postgres)]
-#[tokio::test]
-async fn a_waiting_request_gets_a_connection_that_went_back_to_sqlx() {
+struct BackgroundHoldsThePool {
+    _database: TestDatabase,
+    db: sea_orm::DatabaseConnection,
+    spare: Spare,
+    background: sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>,
+    request: tokio::task::JoinHandle<(i32, i64)>,
+}
+
+#[cfg(postgres)]
+async fn a_request_waits_while_background_work_holds_the_pool() -> BackgroundHoldsThePool {
     let (_database, db, spare) = postgres_pool(1).await;
     let background = db.get_postgres_connection_pool().acquire().await.unwrap();
     let request = tokio::spawn({
@@ -458,37 +463,50 @@ async fn a_waiting_request_gets_a_connection_that_went_back_to_sqlx() {
         !request.is_finished(),
         "the request waits while the pool's one connection is out"
     );
-    drop(background);
-    let (_, read) = tokio::time::timeout(Duration::from_secs(5), request)
+    assert_eq!(spare.waiting(), 1, "for a hand-over");
+    BackgroundHoldsThePool {
+        _database,
+        db,
+        spare,
+        background,
+        request,
+    }
+}
+
+/// A request waiting for a connection waits for a finishing request to hand it one, in
+/// Bookworm's queue, not in sqlx's. A connection that goes back to sqlx some other way
+/// (here background work, which took it from sqlx directly) still reaches it: the
+/// request joins sqlx's queue after a short wait. Without that, with no other request
+/// to finish, it would wait until its client gave up.
+#[cfg(postgres)]
+#[tokio::test]
+async fn a_waiting_request_gets_a_connection_that_went_back_to_sqlx() {
+    let waiting = a_request_waits_while_background_work_holds_the_pool().await;
+    drop(waiting.background);
+    let (_, read) = tokio::time::timeout(Duration::from_secs(5), waiting.request)
         .await
         .expect("the request got the connection within 5 s")
         .unwrap();
     assert_eq!(read, 7);
-    db.close().await.ok();
+    waiting.db.close().await.ok();
 }
 
 /// When the pool loses its primary or moves, the requests waiting for a hand-over are
 /// sent to sqlx's queue, whose check waits for the new primary: none waits on for a
-/// connection that will not be handed over.
+/// connection to the former primary to be handed over.
 #[cfg(postgres)]
 #[tokio::test]
 async fn requests_waiting_when_the_primary_moves_wait_in_sqlxs_queue() {
-    let (_database, db, spare) = postgres_pool(1).await;
-    let background = db.get_postgres_connection_pool().acquire().await.unwrap();
-    let request = tokio::spawn({
-        let (db, spare) = (db.clone(), spare.clone());
-        async move { request_reading(&db, &spare, "SELECT 7::bigint").await }
-    });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    spare.primary_changed();
-    drop(background);
-    // Well inside the wait after which a request joins sqlx's queue anyway.
-    let (_, read) = tokio::time::timeout(Duration::from_millis(60), request)
+    let waiting = a_request_waits_while_background_work_holds_the_pool().await;
+    waiting.spare.primary_changed();
+    assert_eq!(waiting.spare.waiting(), 0, "nobody waits for a hand-over any more");
+    drop(waiting.background);
+    let (_, read) = tokio::time::timeout(Duration::from_secs(5), waiting.request)
         .await
-        .expect("the request was served as soon as the connection was back in sqlx")
+        .expect("the request got the connection from sqlx within 5 s")
         .unwrap();
     assert_eq!(read, 7);
-    db.close().await.ok();
+    waiting.db.close().await.ok();
 }
 
 /// Requests that wait for a connection are served in the order they came, however
