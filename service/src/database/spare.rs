@@ -32,8 +32,9 @@
 //!   [`STRANDED`], for a connection that went back to sqlx without passing here. The
 //!   rest go straight to a waiting request of ours;
 //! - a request that finds room in the pool, or an idle connection and nobody of ours
-//!   waiting, goes to sqlx's queue alone; while it waits, connections given back go
-//!   there, so the longest-waiting goes first whichever way a connection comes;
+//!   waiting, goes to sqlx's queue alone; while it waits, connections given back
+//!   while the pool is exhausted go there, so the longest-waiting goes first
+//!   whichever way a connection comes;
 //! - a connection that failed for any reason but its SQL goes back to sqlx as before,
 //!   and one whose statement was dropped half way is closed (see `pinned`);
 //! - a connection from before the primary was lost or moved (a failover) is never
