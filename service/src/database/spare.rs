@@ -286,33 +286,35 @@ impl<DB: sqlx::Database> Keeper<DB> {
     /// there.
     async fn wait(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
         let pool = &self.pool;
-        let (handed, mut receiver) = oneshot::channel();
-        let (join, mut joined) = oneshot::channel();
         // An idle one, or room to open one: sqlx's (racing a hand-over against an
         // opening would abandon connections half opened, and PostgreSQL forks a backend
         // for each). Such a request is counted until it has one: the connections given
         // back meanwhile go to sqlx, whose queue it may wait in (see `give`). An idle
         // one while requests of ours wait is theirs: the longest-waiting goes for it.
-        let from_sqlx = {
+        let queued = {
             let mut state = self.state();
-            let from_sqlx = has_room(pool) || (pool.num_idle() > 0 && state.waiting.is_empty());
-            if !from_sqlx {
-                if pool.num_idle() > 0 {
+            let idle = pool.num_idle() > 0;
+            if has_room(pool) || (idle && state.waiting.is_empty()) {
+                None
+            } else {
+                if idle {
                     state.send_oldest_to_sqlx();
                 }
+                let (handed, receiver) = oneshot::channel();
+                let (join, joined) = oneshot::channel();
                 state.waiting.retain(|waiter| !waiter.handed.is_closed());
                 state.waiting.push_back(Waiter {
                     thread: std::thread::current().id(),
                     handed,
                     join: Some(join),
                 });
+                Some((receiver, joined))
             }
-            from_sqlx
         };
-        if from_sqlx {
+        let Some((mut receiver, mut joined)) = queued else {
             let _waiting = Counted::new(&self.waiting_on_sqlx);
             return pool.acquire().await;
-        }
+        };
         let still_here = tokio::select! {
             biased;
             handed = &mut receiver => match handed {
