@@ -451,6 +451,21 @@ struct BackgroundHoldsThePool {
 }
 
 #[cfg(postgres)]
+impl BackgroundHoldsThePool {
+    /// The background work gives its connection back to sqlx: what the waiting request
+    /// read once it got a connection (within 5 s).
+    async fn background_work_ends(self) -> i64 {
+        drop(self.background);
+        let (_, read) = tokio::time::timeout(Duration::from_secs(5), self.request)
+            .await
+            .expect("the waiting request got a connection within 5 s")
+            .unwrap();
+        self.db.close().await.ok();
+        read
+    }
+}
+
+#[cfg(postgres)]
 async fn a_request_waits_while_background_work_holds_the_pool() -> BackgroundHoldsThePool {
     let (_database, db, spare) = postgres_pool(1).await;
     let background = db.get_postgres_connection_pool().acquire().await.unwrap();
@@ -458,7 +473,10 @@ async fn a_request_waits_while_background_work_holds_the_pool() -> BackgroundHol
         let (db, spare) = (db.clone(), spare.clone());
         async move { request_reading(&db, &spare, "SELECT 7::bigint").await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while spare.waiting() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     assert!(
         !request.is_finished(),
         "the request waits while the pool's one connection is out"
@@ -482,13 +500,7 @@ async fn a_request_waits_while_background_work_holds_the_pool() -> BackgroundHol
 #[tokio::test]
 async fn a_waiting_request_gets_a_connection_that_went_back_to_sqlx() {
     let waiting = a_request_waits_while_background_work_holds_the_pool().await;
-    drop(waiting.background);
-    let (_, read) = tokio::time::timeout(Duration::from_secs(5), waiting.request)
-        .await
-        .expect("the request got the connection within 5 s")
-        .unwrap();
-    assert_eq!(read, 7);
-    waiting.db.close().await.ok();
+    assert_eq!(waiting.background_work_ends().await, 7);
 }
 
 /// When the pool loses its primary or moves, the requests waiting for a hand-over are
@@ -500,13 +512,7 @@ async fn requests_waiting_when_the_primary_moves_wait_in_sqlxs_queue() {
     let waiting = a_request_waits_while_background_work_holds_the_pool().await;
     waiting.spare.primary_changed();
     assert_eq!(waiting.spare.waiting(), 0, "nobody waits for a hand-over any more");
-    drop(waiting.background);
-    let (_, read) = tokio::time::timeout(Duration::from_secs(5), waiting.request)
-        .await
-        .expect("the request got the connection from sqlx within 5 s")
-        .unwrap();
-    assert_eq!(read, 7);
-    waiting.db.close().await.ok();
+    assert_eq!(waiting.background_work_ends().await, 7);
 }
 
 /// Requests that wait for a connection are served in the order they came, however
