@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::load::{self, Measured};
 
 /// One server under test and what it is asked for.
+#[derive(Clone)]
 pub struct Contender<'a> {
     pub name: &'a str,
     pub base_url: &'a str,
@@ -80,23 +81,55 @@ pub async fn interleaved(
     rounds: usize,
     duration: Duration,
 ) -> Vec<Series> {
-    for c in contenders {
-        load::run_workload(c.base_url, c.work.clone(), connections, duration / 4).await;
+    interleaved_sweep(&[(connections, contenders)], rounds, duration)
+        .await
+        .pop()
+        .expect("one step")
+}
+
+/// [`interleaved`] across client counts too: each round measures every count in turn,
+/// all of its contenders before the next count's. A machine that slows down then moves
+/// every count's figures together, and a ratio between two counts compares rounds
+/// seconds apart, not the minutes a count-by-count sweep puts between them. Returns
+/// each step's series, in the order of `steps`.
+pub async fn interleaved_sweep(
+    steps: &[(usize, &[Contender<'_>])],
+    rounds: usize,
+    duration: Duration,
+) -> Vec<Vec<Series>> {
+    for &(connections, contenders) in steps {
+        for c in contenders {
+            load::run_workload(c.base_url, c.work.clone(), connections, duration / 4).await;
+        }
     }
-    let mut series: Vec<Series> = contenders
+    let mut series: Vec<Vec<Series>> = steps
         .iter()
-        .map(|c| Series {
-            name: c.name.to_owned(),
-            rounds: Vec::new(),
+        .map(|(_, contenders)| {
+            contenders
+                .iter()
+                .map(|c| Series {
+                    name: c.name.to_owned(),
+                    rounds: Vec::new(),
+                })
+                .collect()
         })
         .collect();
     for _ in 0..rounds {
-        for (c, s) in contenders.iter().zip(series.iter_mut()) {
-            s.rounds
-                .push(load::run_workload(c.base_url, c.work.clone(), connections, duration).await);
+        for (&(connections, contenders), step) in steps.iter().zip(series.iter_mut()) {
+            for (c, s) in contenders.iter().zip(step.iter_mut()) {
+                s.rounds
+                    .push(load::run_workload(c.base_url, c.work.clone(), connections, duration).await);
+            }
         }
     }
     series
+}
+
+/// The median over rounds of `more`'s throughput as a share of `fewer`'s in the same
+/// round: how throughput holds as clients are added, from rounds measured side by side.
+pub fn per_round_share(more: &Series, fewer: &Series) -> f64 {
+    let shares: Vec<f64> = more.rps().iter().zip(fewer.rps()).map(|(m, f)| m / f).collect();
+    median(&shares)
 }
 
 pub fn median(values: &[f64]) -> f64 {
@@ -124,4 +157,36 @@ pub fn max(values: &[f64]) -> f64 {
 /// Three decimals: enough for a ratio, short enough to read in JSON.
 pub fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(rps: &[u64]) -> Series {
+        let rounds = rps
+            .iter()
+            .map(|&requests| Measured {
+                requests,
+                errors: 0,
+                elapsed: Duration::from_secs(1),
+                histogram: hdrhistogram::Histogram::new(3).expect("histogram"),
+            })
+            .collect();
+        Series {
+            name: "s".into(),
+            rounds,
+        }
+    }
+
+    #[test]
+    fn a_round_that_slowed_both_counts_does_not_count_against_the_larger() {
+        // The first round ran on a machine slowed for both counts, the third caught the
+        // larger count stalling. Each count's median alone gives 60 ÷ 100; side by
+        // side, the rounds say 95 %.
+        let fewer = series(&[60, 100, 100]);
+        let more = series(&[57, 96, 60]);
+        assert_eq!(more.median_rps() / fewer.median_rps(), 0.6);
+        assert_eq!(per_round_share(&more, &fewer), 0.95);
+    }
 }

@@ -475,81 +475,126 @@ async fn admin_with_shelf(api: &ApiProcess, app_url: &str) -> Result<(String, us
 }
 
 /// P2 (detail) and P3 (list of 50) against the baseline, at every client count of the
-/// sweep; the headline figures are those at `plan.connections`.
+/// sweep, the counts taking turns within each round. The headline figures are those at
+/// `plan.connections`; P2 also judges the sweep's largest count, and how much of the
+/// headline count's throughput each server keeps there.
 pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[String]) -> (Value, Value, Value) {
     let detail = detail_paths(ids);
-    let list = list_paths("/books", 50);
-    let naive = list_paths("/naive/books", 50);
-    let mut sweep = Vec::new();
-    let (mut p2, mut p3) = (json!({}), json!({}));
-    for &connections in &plan.sweep {
-        println!("  detail, {connections} clients");
-        let mut contenders = against_baseline(api, baseline, load::gets(detail.clone()));
-        if connections == plan.connections {
-            // What one more round trip per request costs the baseline: Bookworm's one
-            // extra is sqlx's ping on taking the connection back (P1: 2 where the SQL
-            // needs 1).
-            contenders.push(Contender {
-                name: "baseline +1 round trip",
-                base_url: &baseline.base_url,
-                work: load::gets(Arc::new(
-                    detail.iter().map(|p| format!("/plus-one-round-trip{p}")).collect(),
-                )),
-            });
-        }
-        let d = compare::interleaved(&contenders, connections, plan.rounds, plan.duration).await;
-        print_series(&d);
-        println!("  list of 50, {connections} clients");
-        let mut contenders = against_baseline(api, baseline, load::gets(list.clone()));
-        if connections == plan.connections {
-            contenders.push(Contender {
-                name: "naive N+1",
-                base_url: &baseline.base_url,
-                work: load::gets(naive.clone()),
-            });
-        }
-        let l = compare::interleaved(&contenders, connections, plan.rounds, plan.duration).await;
-        print_series(&l);
-        sweep.push(json!({
-            "connections": connections,
-            "detail": {"bookworm": d[0].to_json(), "baseline": d[1].to_json()},
-            "list": {"bookworm": l[0].to_json(), "baseline": l[1].to_json()},
-        }));
-        if connections == plan.connections {
-            p2 = json!({
-                "connections": connections,
-                "bookworm_rps": round(d[0].median_rps()),
-                "baseline_rps": round(d[1].median_rps()),
-                "ratio": round(d[0].median_rps() / d[1].median_rps()),
-                "bookworm_p99_ms": round(d[0].median_p99_ms()),
-                "baseline_p99_ms": round(d[1].median_p99_ms()),
-                "p99_ratio": round(d[0].median_p99_ms() / d[1].median_p99_ms()),
-                "baseline_plus_round_trip_rps": round(d[2].median_rps()),
-                "round_trip_cost": round(1.0 - d[2].median_rps() / d[1].median_rps()),
-                "ratio_vs_baseline_plus_round_trip": round(d[0].median_rps() / d[2].median_rps()),
-                "bookworm": d[0].to_json(),
-                "baseline": d[1].to_json(),
-                "baseline_plus_round_trip": d[2].to_json(),
-                "target": "ratio >= 0.70, p99_ratio <= 1.5",
-            });
-            p3 = json!({
-                "connections": connections,
-                "bookworm_rps": round(l[0].median_rps()),
-                "baseline_rps": round(l[1].median_rps()),
-                "n_plus_one_rps": round(l[2].median_rps()),
-                "ratio": round(l[0].median_rps() / l[1].median_rps()),
-                "ratio_vs_n_plus_one": round(l[0].median_rps() / l[2].median_rps()),
-                "bookworm_p99_ms": round(l[0].median_p99_ms()),
-                "baseline_p99_ms": round(l[1].median_p99_ms()),
-                "n_plus_one_p99_ms": round(l[2].median_p99_ms()),
-                "bookworm": l[0].to_json(),
-                "baseline": l[1].to_json(),
-                "n_plus_one": l[2].to_json(),
-                "target": "ratio >= 0.60, ratio_vs_n_plus_one >= 5",
-            });
-        }
+    // What one more round trip per request costs the baseline: Bookworm's one extra is
+    // sqlx's ping on taking the connection back (P1: 2 where the SQL needs 1).
+    let plus_one = Contender {
+        name: "baseline +1 round trip",
+        base_url: &baseline.base_url,
+        work: load::gets(Arc::new(
+            detail.iter().map(|p| format!("/plus-one-round-trip{p}")).collect(),
+        )),
+    };
+    let n_plus_one = Contender {
+        name: "naive N+1",
+        base_url: &baseline.base_url,
+        work: load::gets(list_paths("/naive/books", 50)),
+    };
+    let details = sweep(
+        plan,
+        against_baseline(api, baseline, load::gets(detail)),
+        plus_one,
+        "detail",
+    )
+    .await;
+    let lists = sweep(
+        plan,
+        against_baseline(api, baseline, load::gets(list_paths("/books", 50))),
+        n_plus_one,
+        "list of 50",
+    )
+    .await;
+    let at = |connections: usize| plan.sweep.iter().position(|&c| c == connections);
+    let headline = at(plan.connections).expect("the sweep includes the headline count");
+    let (d, l) = (&details[headline], &lists[headline]);
+    let mut p2 = json!({
+        "connections": plan.connections,
+        "bookworm_rps": round(d[0].median_rps()),
+        "baseline_rps": round(d[1].median_rps()),
+        "ratio": round(d[0].median_rps() / d[1].median_rps()),
+        "bookworm_p99_ms": round(d[0].median_p99_ms()),
+        "baseline_p99_ms": round(d[1].median_p99_ms()),
+        "p99_ratio": round(d[0].median_p99_ms() / d[1].median_p99_ms()),
+        "baseline_plus_round_trip_rps": round(d[2].median_rps()),
+        "round_trip_cost": round(1.0 - d[2].median_rps() / d[1].median_rps()),
+        "ratio_vs_baseline_plus_round_trip": round(d[0].median_rps() / d[2].median_rps()),
+        "bookworm": d[0].to_json(),
+        "baseline": d[1].to_json(),
+        "baseline_plus_round_trip": d[2].to_json(),
+        "target": "ratio >= 0.70, p99_ratio <= 1.5",
+    });
+    let most = plan.sweep.iter().copied().max().unwrap_or(plan.connections);
+    if most > plan.connections {
+        let m = &details[at(most).expect("in the sweep")];
+        p2["most_clients"] = json!({
+            "connections": most,
+            "bookworm_rps": round(m[0].median_rps()),
+            "baseline_rps": round(m[1].median_rps()),
+            "ratio": round(m[0].median_rps() / m[1].median_rps()),
+            "bookworm_p99_ms": round(m[0].median_p99_ms()),
+            "baseline_p99_ms": round(m[1].median_p99_ms()),
+            "p99_ratio": round(m[0].median_p99_ms() / m[1].median_p99_ms()),
+            "bookworm_share_of_headline": round(compare::per_round_share(&m[0], &d[0])),
+            "baseline_share_of_headline": round(compare::per_round_share(&m[1], &d[1])),
+            "target": "ratio >= 0.65, p99_ratio <= 1.5, bookworm_share_of_headline >= 0.95",
+        });
     }
+    let p3 = json!({
+        "connections": plan.connections,
+        "bookworm_rps": round(l[0].median_rps()),
+        "baseline_rps": round(l[1].median_rps()),
+        "n_plus_one_rps": round(l[2].median_rps()),
+        "ratio": round(l[0].median_rps() / l[1].median_rps()),
+        "ratio_vs_n_plus_one": round(l[0].median_rps() / l[2].median_rps()),
+        "bookworm_p99_ms": round(l[0].median_p99_ms()),
+        "baseline_p99_ms": round(l[1].median_p99_ms()),
+        "n_plus_one_p99_ms": round(l[2].median_p99_ms()),
+        "bookworm": l[0].to_json(),
+        "baseline": l[1].to_json(),
+        "n_plus_one": l[2].to_json(),
+        "target": "ratio >= 0.60, ratio_vs_n_plus_one >= 5",
+    });
+    let sweep = plan
+        .sweep
+        .iter()
+        .zip(details.iter().zip(&lists))
+        .map(|(connections, (d, l))| {
+            json!({
+                "connections": connections,
+                "detail": {"bookworm": d[0].to_json(), "baseline": d[1].to_json()},
+                "list": {"bookworm": l[0].to_json(), "baseline": l[1].to_json()},
+            })
+        })
+        .collect();
     (p2, p3, Value::Array(sweep))
+}
+
+/// `pair` at every client count of the sweep, with `extra` beside them at the headline
+/// count, the counts taking turns in each round; prints each count's figures.
+async fn sweep(plan: &Plan, pair: Vec<Contender<'_>>, extra: Contender<'_>, what: &str) -> Vec<Vec<Series>> {
+    let with_extra: Vec<Contender> = pair.iter().cloned().chain([extra]).collect();
+    let steps: Vec<(usize, &[Contender])> = plan
+        .sweep
+        .iter()
+        .map(|&connections| {
+            let contenders = if connections == plan.connections {
+                &with_extra[..]
+            } else {
+                &pair[..]
+            };
+            (connections, contenders)
+        })
+        .collect();
+    let series = compare::interleaved_sweep(&steps, plan.rounds, plan.duration).await;
+    for (&connections, s) in plan.sweep.iter().zip(&series) {
+        println!("  {what}, {connections} clients");
+        print_series(s);
+    }
+    series
 }
 
 /// The API and the baseline, sent the same requests.
