@@ -511,53 +511,45 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
     let at = |connections: usize| plan.sweep.iter().position(|&c| c == connections);
     let headline = at(plan.connections).expect("the sweep includes the headline count");
     let (d, l) = (&details[headline], &lists[headline]);
-    let mut p2 = json!({
-        "connections": plan.connections,
-        "bookworm_rps": round(d[0].median_rps()),
-        "baseline_rps": round(d[1].median_rps()),
-        "ratio": round(d[0].median_rps() / d[1].median_rps()),
-        "bookworm_p99_ms": round(d[0].median_p99_ms()),
-        "baseline_p99_ms": round(d[1].median_p99_ms()),
-        "p99_ratio": round(d[0].median_p99_ms() / d[1].median_p99_ms()),
-        "baseline_plus_round_trip_rps": round(d[2].median_rps()),
-        "round_trip_cost": round(1.0 - d[2].median_rps() / d[1].median_rps()),
-        "ratio_vs_baseline_plus_round_trip": round(d[0].median_rps() / d[2].median_rps()),
-        "bookworm": d[0].to_json(),
-        "baseline": d[1].to_json(),
-        "baseline_plus_round_trip": d[2].to_json(),
-        "target": "ratio >= 0.70, p99_ratio <= 1.5",
-    });
+    let mut p2 = with(
+        versus(&d[0], &d[1]),
+        json!({
+            "connections": plan.connections,
+            "baseline_plus_round_trip_rps": round(d[2].median_rps()),
+            "round_trip_cost": round(1.0 - d[2].median_rps() / d[1].median_rps()),
+            "ratio_vs_baseline_plus_round_trip": round(d[0].median_rps() / d[2].median_rps()),
+            "bookworm": d[0].to_json(),
+            "baseline": d[1].to_json(),
+            "baseline_plus_round_trip": d[2].to_json(),
+            "target": "ratio >= 0.70, p99_ratio <= 1.5",
+        }),
+    );
     let most = plan.sweep.iter().copied().max().unwrap_or(plan.connections);
     if most > plan.connections {
         let m = &details[at(most).expect("in the sweep")];
-        p2["most_clients"] = json!({
-            "connections": most,
-            "bookworm_rps": round(m[0].median_rps()),
-            "baseline_rps": round(m[1].median_rps()),
-            "ratio": round(m[0].median_rps() / m[1].median_rps()),
-            "bookworm_p99_ms": round(m[0].median_p99_ms()),
-            "baseline_p99_ms": round(m[1].median_p99_ms()),
-            "p99_ratio": round(m[0].median_p99_ms() / m[1].median_p99_ms()),
-            "bookworm_share_of_headline": round(compare::per_round_share(&m[0], &d[0])),
-            "baseline_share_of_headline": round(compare::per_round_share(&m[1], &d[1])),
-            "target": "ratio >= 0.65, p99_ratio <= 1.5, bookworm_share_of_headline >= 0.95",
-        });
+        p2["most_clients"] = with(
+            versus(&m[0], &m[1]),
+            json!({
+                "connections": most,
+                "bookworm_share_of_headline": round(compare::per_round_share(&m[0], &d[0])),
+                "baseline_share_of_headline": round(compare::per_round_share(&m[1], &d[1])),
+                "target": "ratio >= 0.65, p99_ratio <= 1.5, bookworm_share_of_headline >= 0.95",
+            }),
+        );
     }
-    let p3 = json!({
-        "connections": plan.connections,
-        "bookworm_rps": round(l[0].median_rps()),
-        "baseline_rps": round(l[1].median_rps()),
-        "n_plus_one_rps": round(l[2].median_rps()),
-        "ratio": round(l[0].median_rps() / l[1].median_rps()),
-        "ratio_vs_n_plus_one": round(l[0].median_rps() / l[2].median_rps()),
-        "bookworm_p99_ms": round(l[0].median_p99_ms()),
-        "baseline_p99_ms": round(l[1].median_p99_ms()),
-        "n_plus_one_p99_ms": round(l[2].median_p99_ms()),
-        "bookworm": l[0].to_json(),
-        "baseline": l[1].to_json(),
-        "n_plus_one": l[2].to_json(),
-        "target": "ratio >= 0.60, ratio_vs_n_plus_one >= 5",
-    });
+    let p3 = with(
+        versus(&l[0], &l[1]),
+        json!({
+            "connections": plan.connections,
+            "n_plus_one_rps": round(l[2].median_rps()),
+            "ratio_vs_n_plus_one": round(l[0].median_rps() / l[2].median_rps()),
+            "n_plus_one_p99_ms": round(l[2].median_p99_ms()),
+            "bookworm": l[0].to_json(),
+            "baseline": l[1].to_json(),
+            "n_plus_one": l[2].to_json(),
+            "target": "ratio >= 0.60, ratio_vs_n_plus_one >= 5",
+        }),
+    );
     let sweep = plan
         .sweep
         .iter()
@@ -571,6 +563,26 @@ pub async fn p2_p3(plan: &Plan, api: &ApiProcess, baseline: &Baseline, ids: &[St
         })
         .collect();
     (p2, p3, Value::Array(sweep))
+}
+
+/// Bookworm's median throughput and p99 against the baseline's, and their ratios.
+fn versus(bookworm: &Series, baseline: &Series) -> Value {
+    json!({
+        "bookworm_rps": round(bookworm.median_rps()),
+        "baseline_rps": round(baseline.median_rps()),
+        "ratio": round(bookworm.median_rps() / baseline.median_rps()),
+        "bookworm_p99_ms": round(bookworm.median_p99_ms()),
+        "baseline_p99_ms": round(baseline.median_p99_ms()),
+        "p99_ratio": round(bookworm.median_p99_ms() / baseline.median_p99_ms()),
+    })
+}
+
+/// `figure` with the fields of `more` added.
+fn with(mut figure: Value, more: Value) -> Value {
+    if let (Value::Object(figure), Value::Object(more)) = (&mut figure, more) {
+        figure.extend(more);
+    }
+    figure
 }
 
 /// `pair` at every client count of the sweep, with `extra` beside them at the headline
