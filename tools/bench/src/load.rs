@@ -26,11 +26,15 @@ impl Measured {
     }
 
     pub fn p50_ms(&self) -> f64 {
-        self.histogram.value_at_quantile(0.50) as f64 / 1000.0
+        self.quantile_ms(0.50)
     }
 
     pub fn p99_ms(&self) -> f64 {
-        self.histogram.value_at_quantile(0.99) as f64 / 1000.0
+        self.quantile_ms(0.99)
+    }
+
+    pub fn quantile_ms(&self, quantile: f64) -> f64 {
+        self.histogram.value_at_quantile(quantile) as f64 / 1000.0
     }
 }
 

@@ -161,15 +161,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         println!("  {clients} clients");
         let measured = load::run(url, paths, clients, std::time::Duration::from_secs(seconds)).await;
         let after = cpu::Sample::now(api.pid);
-        let at = |q: f64| measured.histogram.value_at_quantile(q) as f64 / 1000.0;
         println!(
             "  {:.0} req/s, mean {:.2} ms, p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
             measured.rps(),
             measured.histogram.mean() / 1000.0,
-            at(0.5),
-            at(0.9),
-            at(0.99),
-            at(0.999),
+            measured.quantile_ms(0.5),
+            measured.quantile_ms(0.9),
+            measured.quantile_ms(0.99),
+            measured.quantile_ms(0.999),
             measured.histogram.max() as f64 / 1000.0,
         );
         println!("  {}", before.per_request(&after, measured.requests));
