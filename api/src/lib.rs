@@ -9,6 +9,7 @@ pub mod context;
 pub mod doctor;
 pub mod extract;
 pub mod http_cache;
+pub mod log_fields;
 pub mod log_writer;
 pub mod metrics;
 pub mod middleware;
