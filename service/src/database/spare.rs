@@ -79,7 +79,11 @@ const TO_SQLX_ONE_IN: u64 = 8;
 
 /// How long a request waits for a hand-over alone before it joins sqlx's queue too: a
 /// connection that went back to sqlx for a reason `give` never saw (an error, a close,
-/// background work) reaches a waiting request of ours this way.
+/// background work) reaches a waiting request of ours this way. The sweeper sends it,
+/// so it joins between this and this plus [`KEEP`]. A timer per waiting request was
+/// rejected: registering one earlier than its worker's next wake-up writes to the
+/// worker's eventfd, and at 64 clients that was a third of the API's cross-thread
+/// wake-ups (docs/performance.md, "No timer per waiting request").
 const STRANDED: Duration = Duration::from_millis(100);
 
 /// One pool's kept connections and the requests waiting for one. Cloning it shares
@@ -168,7 +172,7 @@ pub struct Keeper<DB: sqlx::Database> {
     /// How many times the pool has lost its primary or moved to another.
     epoch: AtomicU64,
     /// Where the sweeper runs: the runtime that made this `Spare`, which outlives the
-    /// request workers.
+    /// request workers. It runs while connections are kept or requests wait.
     runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -178,9 +182,10 @@ struct State<DB: sqlx::Database> {
     sweeping: bool,
 }
 
-/// A request waiting for a connection, and the thread it waits on.
+/// A request waiting for a connection, the thread it waits on, and since when.
 struct Waiter<DB: sqlx::Database> {
     thread: std::thread::ThreadId,
+    since: Instant,
     handed: oneshot::Sender<PoolConnection<DB>>,
     /// Sent (or dropped) to have it wait in sqlx's queue as well.
     join: Option<oneshot::Sender<()>>,
@@ -196,6 +201,19 @@ impl<DB: sqlx::Database> State<DB> {
             .find(|waiter| waiter.join.is_some() && !waiter.handed.is_closed());
         if let Some(join) = oldest.and_then(|waiter| waiter.join.take()) {
             let _ = join.send(());
+        }
+    }
+
+    /// Has every request of ours that has waited here alone for [`STRANDED`] wait in
+    /// sqlx's queue as well.
+    fn send_stranded_to_sqlx(&mut self) {
+        self.waiting.retain(|waiter| !waiter.handed.is_closed());
+        for waiter in &mut self.waiting {
+            if waiter.since.elapsed() >= STRANDED
+                && let Some(join) = waiter.join.take()
+            {
+                let _ = join.send(());
+            }
         }
     }
 }
@@ -252,7 +270,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
 
     /// A connection for a request, with the epoch to give it back with: a kept one (the
     /// newest), else whatever [`Keeper::wait`] finds.
-    pub(super) async fn acquire(&self) -> Result<(PoolConnection<DB>, u64), sqlx::Error> {
+    pub(super) async fn acquire(self: &Arc<Self>) -> Result<(PoolConnection<DB>, u64), sqlx::Error> {
         // Read before checking out: a move after this makes the connection stale.
         let epoch = self.epoch.load(Ordering::SeqCst);
         let (found, stale) = {
@@ -283,7 +301,7 @@ impl<DB: sqlx::Database> Keeper<DB> {
     /// A connection when none is kept: an idle one or one opened for it, from sqlx;
     /// else one a finishing request hands over, or sqlx's when this request is sent
     /// there.
-    async fn wait(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
+    async fn wait(self: &Arc<Self>) -> Result<PoolConnection<DB>, sqlx::Error> {
         let pool = &self.pool;
         // An idle one, or room to open one: sqlx's (racing a hand-over against an
         // opening would abandon connections half opened, and PostgreSQL forks a backend
@@ -304,9 +322,11 @@ impl<DB: sqlx::Database> Keeper<DB> {
                 state.waiting.retain(|waiter| !waiter.handed.is_closed());
                 state.waiting.push_back(Waiter {
                     thread: std::thread::current().id(),
+                    since: Instant::now(),
                     handed,
                     join: Some(join),
                 });
+                self.start_sweeping(&mut state);
                 Some((receiver, joined))
             }
         };
@@ -325,7 +345,6 @@ impl<DB: sqlx::Database> Keeper<DB> {
                 Err(_) => false,
             },
             _ = &mut joined => true,
-            () = tokio::time::sleep(STRANDED) => true,
         };
         // Now in sqlx's queue too, and served by whichever comes first.
         tokio::select! {
@@ -371,6 +390,10 @@ impl<DB: sqlx::Database> Keeper<DB> {
             epoch,
             since: Instant::now(),
         });
+        self.start_sweeping(&mut state);
+    }
+
+    fn start_sweeping(self: &Arc<Self>, state: &mut State<DB>) {
         if !state.sweeping {
             state.sweeping = true;
             let sweeper = self.clone().sweep();
@@ -408,7 +431,8 @@ impl<DB: sqlx::Database> Keeper<DB> {
         }
     }
 
-    /// Gives back to sqlx every connection kept for [`KEEP`], until none is left.
+    /// Every [`KEEP`], gives back to sqlx every connection kept that long and sends
+    /// requests stranded here to sqlx's queue, until nothing is kept and nobody waits.
     async fn sweep(self: Arc<Self>) {
         loop {
             tokio::time::sleep(KEEP).await;
@@ -417,7 +441,8 @@ impl<DB: sqlx::Database> Keeper<DB> {
                 let (stale, fresh): (Vec<Kept<DB>>, Vec<Kept<DB>>) =
                     state.kept.drain(..).partition(|kept| kept.since.elapsed() >= KEEP);
                 state.kept = fresh;
-                let done = state.kept.is_empty();
+                state.send_stranded_to_sqlx();
+                let done = state.kept.is_empty() && state.waiting.is_empty();
                 if done {
                     state.sweeping = false;
                 }
