@@ -82,8 +82,8 @@ const TO_SQLX_ONE_IN: u64 = 8;
 /// background work) reaches a waiting request of ours this way. The sweeper sends it,
 /// so it joins between this and this plus [`KEEP`]. A timer per waiting request was
 /// rejected: registering one earlier than its worker's next wake-up writes to the
-/// worker's eventfd, and at 64 clients that was a third of the API's cross-thread
-/// wake-ups (docs/performance.md, "No timer per waiting request").
+/// worker's eventfd, and at 64 clients that was over a quarter of the API's
+/// cross-thread wake-ups (docs/performance.md, "No timer per waiting request").
 const STRANDED: Duration = Duration::from_millis(100);
 
 /// One pool's kept connections and the requests waiting for one. Cloning it shares
