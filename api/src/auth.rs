@@ -15,6 +15,14 @@
 //! may not write learned the admin body's rules. A middleware that authenticates
 //! every request first was rejected: public reads would pay a token lookup they do
 //! not use, and the verdict would live apart from the extractor that states it.
+//!
+//! The extractor decides and publishes its verdict on a `watch` channel, which wakes
+//! only the body extractor if it waits. A `futures` `Shared` verdict, which either
+//! side could drive, was replaced: when its future completes it wakes every task
+//! that polled it, the one completing it too, so every request (a guest's, decided at
+//! once, included) was woken once for nothing, and actix polled the connection and
+//! the whole middleware stack again: a fifth of the detail's polls
+//! (docs/performance.md, "A wake-up for nothing").
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,9 +30,8 @@ use std::pin::Pin;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use entity::user::Role;
-use futures_util::FutureExt;
-use futures_util::future::{LocalBoxFuture, Shared};
 use service::accounts::{self, CurrentUser};
+use tokio::sync::watch;
 
 use crate::context::AppContext;
 use crate::problem::ApiError;
@@ -41,31 +48,44 @@ pub struct Admin(pub CurrentUser);
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
-/// One authorisation extractor's decision, which the body extractor may await too.
-type Verdict = Shared<LocalBoxFuture<'static, Result<Caller, ApiError>>>;
+/// One authorisation extractor's decision as the body extractor sees it: `None`
+/// until it is made.
+type Verdict = watch::Receiver<Option<Result<Caller, ApiError>>>;
 
 /// Every verdict of this request, in its extensions.
 #[derive(Clone, Default)]
 struct Verdicts(Vec<Verdict>);
 
-/// Runs `check` on the caller as a verdict recorded in the request; the extractor's
-/// own future is that verdict.
-fn decide(req: &HttpRequest, check: fn(Caller) -> Result<Caller, ApiError>) -> Verdict {
+/// The extractor's future: runs `check` on the caller, and publishes the verdict to
+/// the request's [`Verdicts`].
+fn decide(req: &HttpRequest, check: fn(Caller) -> Result<Caller, ApiError>) -> Extracted<Caller> {
     let caller = authenticate(req);
-    let verdict = async move { check(caller.await?) }.boxed_local().shared();
+    let (publish, verdict) = watch::channel(None);
     req.extensions_mut()
         .get_or_insert_with(Verdicts::default)
         .0
-        .push(verdict.clone());
-    verdict
+        .push(verdict);
+    Box::pin(async move {
+        let decided = caller.await.and_then(check);
+        publish.send_replace(Some(decided.clone()));
+        decided
+    })
 }
 
 /// Waits until every authorisation extractor of this request has decided; the first
 /// refusal, if any. The body extractor calls this before it reads the body.
 pub(crate) async fn verdicts(req: &HttpRequest) -> Result<(), ApiError> {
     let verdicts = req.extensions().get::<Verdicts>().cloned().unwrap_or_default();
-    for verdict in verdicts.0 {
-        verdict.await?;
+    for mut verdict in verdicts.0 {
+        // An extractor dropped undecided means its handler's extraction is being
+        // dropped too, this future with it; refusing is the safe answer all the same.
+        let refused = match verdict.wait_for(Option::is_some).await {
+            Ok(decided) => decided.as_ref().and_then(|d| d.as_ref().err()).cloned(),
+            Err(_) => Some(ApiError::Unauthorized { invalid_token: false }),
+        };
+        if let Some(refusal) = refused {
+            return Err(refusal);
+        }
     }
     Ok(())
 }
@@ -75,7 +95,7 @@ impl FromRequest for Caller {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(decide(req, Ok))
+        decide(req, Ok)
     }
 }
 
@@ -148,7 +168,81 @@ requiring!(Admin, |user| match user.role {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    /// A waker that counts how often the task would have been polled again.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll_once<F: Future>(fut: Pin<&mut F>, wakes: &Arc<Wakes>) -> Poll<F::Output> {
+        fut.poll(&mut Context::from_waker(&Waker::from(wakes.clone())))
+    }
+
+    #[test]
+    fn a_guest_is_decided_at_once_without_waking_its_request_again() {
+        let req = TestRequest::default().to_http_request();
+        let wakes = Arc::new(Wakes::default());
+        let caller = pin!(Caller::from_request(&req, &mut Payload::None));
+        assert!(matches!(poll_once(caller, &wakes), Poll::Ready(Ok(Caller::Guest))));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "a wake-up for nothing");
+    }
+
+    #[test]
+    fn a_malformed_token_is_refused_at_once_without_waking_its_request_again() {
+        let req = TestRequest::default()
+            .insert_header((AUTHORIZATION, "Basic abc"))
+            .to_http_request();
+        let wakes = Arc::new(Wakes::default());
+        let member = pin!(Member::from_request(&req, &mut Payload::None));
+        assert!(matches!(
+            poll_once(member, &wakes),
+            Poll::Ready(Err(ApiError::Unauthorized { invalid_token: true }))
+        ));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_body_waits_for_the_verdict_and_is_woken_by_it() {
+        let req = TestRequest::default().to_http_request();
+        let (waiting, deciding) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let mut body = pin!(verdicts(&req));
+        let mut member = pin!(Member::from_request(&req, &mut Payload::None));
+        assert!(poll_once(body.as_mut(), &waiting).is_pending());
+        assert!(matches!(
+            poll_once(member.as_mut(), &deciding),
+            Poll::Ready(Err(ApiError::Unauthorized { invalid_token: false }))
+        ));
+        assert_eq!(waiting.0.load(Ordering::SeqCst), 1, "the body is woken by the verdict");
+        assert_eq!(deciding.0.load(Ordering::SeqCst), 0);
+        assert!(matches!(
+            poll_once(body, &waiting),
+            Poll::Ready(Err(ApiError::Unauthorized { invalid_token: false }))
+        ));
+    }
+
+    #[test]
+    fn a_verdict_never_made_refuses_the_body() {
+        let req = TestRequest::default().to_http_request();
+        drop(Caller::from_request(&req, &mut Payload::None));
+        let wakes = Arc::new(Wakes::default());
+        assert!(matches!(
+            poll_once(pin!(verdicts(&req)), &wakes),
+            Poll::Ready(Err(ApiError::Unauthorized { .. }))
+        ));
+    }
 
     #[test]
     fn parses_bearer_headers_strictly() {
