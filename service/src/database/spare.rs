@@ -28,7 +28,10 @@
 //!   queue holds everyone else (background work, a write begun outside a request). Our
 //!   longest-waiting request joins that queue, staying in ours, so sqlx serves it next
 //!   if a hand-over does not come first; the same when a request finds an idle
-//!   connection while others of ours wait, and when a request has waited
+//!   connection while others of ours wait (unless as many of ours wait in sqlx's
+//!   queue as it has idle connections: at 64 clients a waiting request used to be
+//!   sent there by every request that arrived while one connection sat idle, 0.54
+//!   wake-ups per request for 0.08 releases to sqlx), and when a request has waited
 //!   [`STRANDED`], for a connection that went back to sqlx without passing here. The
 //!   rest go straight to a waiting request of ours;
 //! - a request that finds room in the pool, or an idle connection and nobody of ours
@@ -204,6 +207,22 @@ impl<DB: sqlx::Database> State<DB> {
         }
     }
 
+    /// A request found `idle` connections in sqlx's pool while requests of ours wait
+    /// here: the longest-waiting joins sqlx's queue to take one, unless as many of ours
+    /// wait there already. Until the first takes it, a connection stays idle for a
+    /// moment in which every arriving request sees it; one of ours sent there for each
+    /// would wait in both queues for nothing, and be woken by both.
+    fn share_idle(&mut self, idle: usize) {
+        let sent = self
+            .waiting
+            .iter()
+            .filter(|waiter| waiter.join.is_none() && !waiter.handed.is_closed())
+            .count();
+        if sent < idle {
+            self.send_oldest_to_sqlx();
+        }
+    }
+
     /// Has every request of ours that has waited here alone for [`STRANDED`] wait in
     /// sqlx's queue as well.
     fn send_stranded_to_sqlx(&mut self) {
@@ -307,15 +326,16 @@ impl<DB: sqlx::Database> Keeper<DB> {
         // opening would abandon connections half opened, and PostgreSQL forks a backend
         // for each). Such a request is counted until it has one: the connections given
         // back meanwhile go to sqlx, whose queue it may wait in (see `give`). An idle
-        // one while requests of ours wait is theirs: the longest-waiting goes for it.
+        // one while requests of ours wait is theirs: the longest-waiting goes for it,
+        // unless one of ours already goes for each idle one.
         let queued = {
             let mut state = self.state();
-            let idle = pool.num_idle() > 0;
-            if has_room(pool) || (idle && state.waiting.is_empty()) {
+            let idle = pool.num_idle();
+            if has_room(pool) || (idle > 0 && state.waiting.is_empty()) {
                 None
             } else {
-                if idle {
-                    state.send_oldest_to_sqlx();
+                if idle > 0 {
+                    state.share_idle(idle);
                 }
                 let (handed, receiver) = oneshot::channel();
                 let (join, joined) = oneshot::channel();
@@ -484,12 +504,16 @@ fn has_room<DB: sqlx::Database>(pool: &Pool<DB>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
     use std::sync::Arc;
+    use std::time::Instant;
 
     use sea_orm::sqlx::Postgres;
+    use sea_orm::sqlx::pool::PoolConnection;
     use sea_orm::sqlx::postgres::PgPoolOptions;
+    use tokio::sync::oneshot;
 
-    use super::Keeper;
+    use super::{Keeper, State, Waiter};
 
     /// A keeper of a pool that never connects: only its futures' sizes are looked at.
     fn keeper() -> Arc<Keeper<Postgres>> {
@@ -518,5 +542,82 @@ mod tests {
         let keeper = keeper();
         let size = std::mem::size_of_val(&keeper.wait());
         assert!(size <= 512, "Keeper::wait's future: {size} bytes");
+    }
+
+    /// Requests waiting for a hand-over, as `wait` queues them: each one's place, and
+    /// the channel that says it was sent to sqlx's queue.
+    struct Queue {
+        state: State<Postgres>,
+        places: Vec<Option<oneshot::Receiver<PoolConnection<Postgres>>>>,
+        joined: Vec<oneshot::Receiver<()>>,
+    }
+
+    impl Queue {
+        fn of(waiting: usize) -> Self {
+            let mut queue = Queue {
+                state: State {
+                    kept: Vec::new(),
+                    waiting: VecDeque::new(),
+                    sweeping: false,
+                },
+                places: Vec::new(),
+                joined: Vec::new(),
+            };
+            for _ in 0..waiting {
+                let (handed, place) = oneshot::channel();
+                let (join, joined) = oneshot::channel();
+                queue.state.waiting.push_back(Waiter {
+                    thread: std::thread::current().id(),
+                    since: Instant::now(),
+                    handed,
+                    join: Some(join),
+                });
+                queue.places.push(Some(place));
+                queue.joined.push(joined);
+            }
+            queue
+        }
+
+        /// Which requests have been sent to sqlx's queue so far.
+        fn sent_to_sqlx(&mut self) -> Vec<usize> {
+            (0..self.joined.len())
+                .filter(|&at| !matches!(self.joined[at].try_recv(), Err(oneshot::error::TryRecvError::Empty)))
+                .collect()
+        }
+
+        /// Request `at` got its connection from sqlx's queue.
+        fn served(&mut self, at: usize) {
+            self.places[at] = None;
+        }
+    }
+
+    /// A connection idle in sqlx's pool while requests of ours wait is taken by the
+    /// longest-waiting of them, which joins sqlx's queue for it. Every request that
+    /// arrives before it is taken sees it idle: each of them used to send another of
+    /// ours there, to wait in both queues for a connection already spoken for.
+    #[test]
+    fn an_idle_connection_sends_one_waiting_request_to_sqlx_however_many_see_it() {
+        let mut queue = Queue::of(5);
+        for _arriving in 0..3 {
+            queue.state.share_idle(1);
+        }
+        assert_eq!(queue.sent_to_sqlx(), [0], "one idle connection, one request sent");
+
+        queue.served(0);
+        queue.state.share_idle(1);
+        assert_eq!(
+            queue.sent_to_sqlx(),
+            [0, 1],
+            "the next idle one goes to the next request"
+        );
+
+        for _arriving in 0..3 {
+            queue.state.share_idle(3);
+        }
+        assert_eq!(
+            queue.sent_to_sqlx(),
+            [0, 1, 2, 3],
+            "three idle connections, three of ours in sqlx's queue"
+        );
     }
 }
