@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod extract;
 pub mod http_cache;
 pub mod log_fields;
+pub mod log_time;
 pub mod log_writer;
 pub mod metrics;
 pub mod middleware;

@@ -2,7 +2,8 @@
 //! and ends with one line giving its route, status and latency
 //! ([`crate::request_log`]). `RUST_LOG` filters, `LOG_FORMAT=json` switches to one
 //! JSON object per line for log shippers. Text lines without colour write their fields
-//! with [`crate::log_fields::PlainFields`].
+//! with [`crate::log_fields::PlainFields`], and every line its time with
+//! [`crate::log_time::LineTime`].
 //!
 //! Lines are written to stderr in batches by a thread of their own
 //! ([`crate::log_writer`]): a request's worker neither waits on the pipe nor wakes
@@ -26,6 +27,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 use crate::log_fields::PlainFields;
+use crate::log_time::LineTime;
 use crate::log_writer::{self, Flush};
 
 /// Installs the subscriber. Keep the returned guard for as long as the process runs:
@@ -35,7 +37,10 @@ pub fn init(format: LogFormat) -> Flush {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = log_writer::start(std::io::stderr(), log_writer::CAPACITY);
     let colour = std::io::stderr().is_terminal();
-    let lines = tracing_subscriber::fmt::layer().with_ansi(colour).with_writer(writer);
+    let lines = tracing_subscriber::fmt::layer()
+        .with_ansi(colour)
+        .with_timer(LineTime)
+        .with_writer(writer);
     let registry = tracing_subscriber::registry().with(ClientMistakes).with(filter);
     // try_init: tests boot many servers in one process; the first subscriber wins.
     let _ = match format {
